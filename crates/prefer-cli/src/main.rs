@@ -1,0 +1,2 @@
+//! The `prefer` command.
+fn main() {}
