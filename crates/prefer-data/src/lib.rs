@@ -21,6 +21,7 @@
 //! ```
 
 pub mod arrow_value;
+pub mod convert;
 pub mod check;
 pub mod dataset;
 pub mod error;
@@ -28,6 +29,9 @@ pub mod format;
 pub mod layout;
 pub mod read;
 pub mod record;
+pub mod split;
+pub mod stats;
+pub mod synth;
 pub mod write;
 
 pub use dataset::{Dataset, Item, OpenOptions, read_all};
