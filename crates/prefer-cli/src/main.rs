@@ -1,2 +1,54 @@
-//! The `prefer` command.
-fn main() {}
+//! The `prefer` command: learning from human preferences, in one binary.
+//!
+//! Glue only: parse flags into the libraries' configs, run, print. Errors print with
+//! their whole chain and exit 2; a closed pipe (`prefer ... | head`) exits 0.
+
+mod cmd;
+mod ui;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// Learning from human preferences: collect and clean preference data, rate items from
+/// votes, train and evaluate models.
+#[derive(Debug, Parser)]
+#[command(name = "prefer", version, about, long_about = None, arg_required_else_help = true)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the end-to-end demo on generated data with a known ground truth.
+    Demo(cmd::demo::Args),
+    /// Inspect, validate, convert, split and summarize preference data files.
+    #[command(subcommand)]
+    Data(cmd::data::Command),
+}
+
+fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    match cli.command {
+        Command::Demo(args) => cmd::demo::run(&args),
+        Command::Data(c) => cmd::data::run(c),
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(code) => code,
+        Err(err) => {
+            // `prefer data inspect big.jsonl | head`: a closed pipe is not a failure.
+            if err.chain().any(|e| {
+                e.downcast_ref::<std::io::Error>()
+                    .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+            }) {
+                return ExitCode::SUCCESS;
+            }
+            eprintln!("error: {err:#}");
+            ExitCode::from(2)
+        }
+    }
+}

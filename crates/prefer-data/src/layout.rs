@@ -152,6 +152,23 @@ fn take_str(obj: &mut Map<String, Value>, loc: &Location, key: &str) -> Result<S
     }
 }
 
+/// A PandaLM response. A few of its answers to true/false questions are stored as JSON
+/// booleans (the model wrote "True"); they come back as the text Python prints.
+fn take_response(
+    obj: &mut Map<String, Value>,
+    loc: &Location,
+    key: &str,
+) -> Result<String, RecordError> {
+    match obj.get(key) {
+        Some(Value::Bool(b)) => {
+            let s = if *b { "True" } else { "False" };
+            obj.remove(key);
+            Ok(s.to_string())
+        }
+        _ => take_str(obj, loc, key),
+    }
+}
+
 fn opt_str(obj: &mut Map<String, Value>, key: &str) -> Option<String> {
     match obj.remove(key) {
         Some(Value::String(s)) => Some(s),
@@ -366,8 +383,8 @@ fn pandalm(
     } else {
         format!("{instruction}\n\n{input}")
     };
-    let r1 = take_str(&mut obj, loc, "response1")?;
-    let r2 = take_str(&mut obj, loc, "response2")?;
+    let r1 = take_response(&mut obj, loc, "response1")?;
+    let r2 = take_response(&mut obj, loc, "response2")?;
     let n1 = votes.iter().filter(|v| v.1 == Winner::ModelA).count();
     let n2 = votes.iter().filter(|v| v.1 == Winner::ModelB).count();
     let n0 = votes.len() - n1 - n2;

@@ -1,0 +1,4 @@
+//! One module per subcommand group.
+
+pub mod data;
+pub mod demo;

@@ -1,0 +1,100 @@
+//! The `prefer` binary end to end: exit codes, messages, side files.
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+fn prefer(args: &[&str], dir: &Path) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_prefer"))
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .expect("run prefer")
+}
+
+fn text(o: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+#[test]
+fn validate_names_line_and_field_and_exits_1() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("p.jsonl"),
+        "{\"prompt\":\"q\",\"chosen\":\"a\",\"rejected\":\"b\"}\n{\"prompt\":\"q\",\"chosen\":\"a\",\"rejected\":\"a\"}\n",
+    )
+    .unwrap();
+    let o = prefer(&["data", "validate", "p.jsonl"], dir.path());
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(text(&o).contains("p.jsonl:2: field `rejected`: is identical to chosen"), "{}", text(&o));
+    let o = prefer(&["data", "validate", "missing.jsonl"], dir.path());
+    assert_eq!(o.status.code(), Some(2));
+    assert!(text(&o).contains("missing.jsonl"), "{}", text(&o));
+}
+
+#[test]
+fn convert_stops_at_bad_record_leaving_no_output_or_skips_into_side_file() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("b.jsonl"),
+        "{\"model_a\":\"x\",\"model_b\":\"y\",\"winner\":\"model_a\"}\n{\"model_a\":\"x\",\"model_b\":\"x\",\"winner\":\"tie\"}\n{\"model_a\":\"y\",\"model_b\":\"z\",\"winner\":\"tie (bothbad)\"}\n",
+    )
+    .unwrap();
+    let o = prefer(&["data", "convert", "b.jsonl", "b.csv"], dir.path());
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(text(&o).contains("b.jsonl:2: field `model_b`"), "{}", text(&o));
+    assert!(!dir.path().join("b.csv").exists());
+    let o = prefer(&["data", "convert", "b.jsonl", "b.csv", "--skip-invalid"], dir.path());
+    assert!(o.status.success(), "{}", text(&o));
+    let csv = std::fs::read_to_string(dir.path().join("b.csv")).unwrap();
+    assert_eq!(csv.lines().count(), 3, "{csv}");
+    let rejected = std::fs::read_to_string(dir.path().join("b.rejected.jsonl")).unwrap();
+    let v: serde_json::Value = serde_json::from_str(rejected.trim()).unwrap();
+    assert!(v["location"].as_str().unwrap().ends_with("b.jsonl:2"));
+    assert_eq!(v["field"], "model_b");
+    assert!(v["record"].as_str().unwrap().contains("\"model_b\":\"x\""));
+}
+
+#[test]
+fn ratings_to_pairs_to_unpaired_and_split() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut lines = String::new();
+    for p in 0..20 {
+        for (r, s) in [("a", 2.0), ("b", 8.0), ("c", 5.0)] {
+            lines.push_str(&format!(
+                "{{\"prompt\":\"q{p}\",\"response\":\"{r}{p}\",\"scores\":{{\"helpfulness\":{s}}}}}\n"
+            ));
+        }
+    }
+    std::fs::write(dir.path().join("r.jsonl"), lines).unwrap();
+    let o = prefer(&["data", "convert", "r.jsonl", "p.parquet", "--to", "pair", "--pairs", "all"], dir.path());
+    assert!(o.status.success(), "{}", text(&o));
+    let o = prefer(&["data", "convert", "p.parquet", "u.jsonl", "--to", "unpaired"], dir.path());
+    assert!(o.status.success(), "{}", text(&o));
+    let u = std::fs::read_to_string(dir.path().join("u.jsonl")).unwrap();
+    assert_eq!(u.lines().count(), 20 * 3 * 2);
+    let o = prefer(&["data", "split", "p.parquet", "--out-dir", "s"], dir.path());
+    assert!(o.status.success(), "{}", text(&o));
+    let o = prefer(&["data", "stats", "s/train.parquet", "--json"], dir.path());
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let train = v["records"]["pair"].as_u64().unwrap();
+    let o = prefer(&["data", "stats", "s/test.parquet", "--json"], dir.path());
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let test = v["records"]["pair"].as_u64().unwrap_or(0);
+    // All three pairs of a prompt stay in one split.
+    assert_eq!(train + test, 60);
+    assert_eq!(train % 3, 0);
+}
+
+#[test]
+fn demo_runs_and_its_labels_beat_chance() {
+    let dir = tempfile::tempdir().unwrap();
+    let o = prefer(&["demo", "--out", "d", "--prompts", "300"], dir.path());
+    assert!(o.status.success(), "{}", text(&o));
+    let out = text(&o);
+    assert!(out.contains("3 invalid"), "{out}");
+    assert!(dir.path().join("d/pairs.parquet").exists());
+}
