@@ -1,0 +1,1 @@
+//! The preference-loss library: one file per loss, one enum variant each.
