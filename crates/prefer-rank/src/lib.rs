@@ -1,9 +1,21 @@
 //! # prefer-rank
 //!
 //! Item-level preference models on plain `f64`: ratings of models (or anything) from
-//! votes, and tabular preference games.
+//! votes, their intervals, matchmaking, and tabular preference games.
+//!
+//! | module | what |
+//! |---|---|
+//! | [`votes`] | votes indexed and aggregated into pair counts (what every fit reads) |
+//! | [`bt`] | Bradley-Terry MLE with half / Davidson / Rao-Kupper ties, prior, anchor, Fisher and sandwich errors |
+//! | [`elo`] | online Elo as FastChat computes it |
+//! | [`simple`] | counting, win rate, average win rate |
 
+pub mod bt;
+pub mod elo;
 pub mod error;
 pub mod game;
+pub mod linalg;
+pub mod simple;
+pub mod votes;
 
 pub use error::{Error, Result};
