@@ -26,6 +26,7 @@ import sys
 import time
 import warnings
 
+sys.dont_write_bytecode = True  # no bench/rank/__pycache__ in the work tree
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import fastchat_loader  # noqa: E402
 
