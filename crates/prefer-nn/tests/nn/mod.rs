@@ -1,0 +1,6 @@
+mod batch;
+mod common;
+mod grads;
+mod parity;
+mod save;
+mod stories;
