@@ -35,7 +35,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
-use crate::linalg::{Matrix, solve_spd_ridged, spd_inverse};
+use crate::pairwise::{self, OutcomeTerms, PairModel, SolverConfig, log_sigmoid, sigmoid};
 use crate::votes::{PairCounts, check_identifiable};
 
 /// How ties enter the likelihood.
@@ -179,217 +179,181 @@ pub struct BtFit {
     pub sandwich_std_errors: Vec<f64>,
 }
 
-#[inline]
-fn sigmoid(x: f64) -> f64 {
-    if x >= 0.0 {
-        1.0 / (1.0 + (-x).exp())
-    } else {
-        let e = x.exp();
-        e / (1.0 + e)
-    }
-}
-
-#[inline]
-fn log_sigmoid(x: f64) -> f64 {
-    if x >= 0.0 {
-        -(-x).exp().ln_1p()
-    } else {
-        x - x.exp().ln_1p()
-    }
-}
-
-/// Per-outcome log-likelihood and derivatives with respect to (d, τ) for one pair.
-#[derive(Debug, Clone, Copy, Default)]
-struct OutcomeTerms {
-    ll: f64,
-    gd: f64,
-    gt: f64,
-    hdd: f64,
-    hdt: f64,
-    htt: f64,
-}
-
-/// The three outcome terms (win of i, win of j, tie) at difference `d`, tie parameter
-/// `tau` (η = ln ν for Davidson, c for Rao-Kupper).
-fn outcome_terms(model: TieModel, d: f64, tau: f64) -> [OutcomeTerms; 3] {
-    match model {
-        TieModel::Half => {
-            let s = sigmoid(d);
-            let h = -s * (1.0 - s);
-            let win = OutcomeTerms {
-                ll: log_sigmoid(d),
-                gd: 1.0 - s,
-                hdd: h,
-                ..Default::default()
-            };
-            let loss = OutcomeTerms {
-                ll: log_sigmoid(-d),
-                gd: -s,
-                hdd: h,
-                ..Default::default()
-            };
-            let tie = OutcomeTerms {
-                ll: 0.5 * (win.ll + loss.ll),
-                gd: 0.5 - s,
-                hdd: h,
-                ..Default::default()
-            };
-            [win, loss, tie]
-        }
-        TieModel::Davidson => {
-            let u = 0.5 * d;
-            let m = u.abs().max(tau);
-            // Scaled by e^{-m} for stability: Z' = Z e^{-m}.
-            let (ep, en, nu) = ((u - m).exp(), (-u - m).exp(), (tau - m).exp());
-            let z = ep + en + nu;
-            let (pi, pj, pt) = (ep / z, en / z, nu / z);
-            let lz = m + z.ln();
-            // Derivatives of -ln Z: d/dd = -(pi - pj)/2, d/dτ = -pt.
-            let dz_d = 0.5 * (pi - pj);
-            let hdd = -(0.25 * (pi + pj) - dz_d * dz_d);
-            let hdt = dz_d * pt;
-            let htt = -(pt - pt * pt);
-            let base = OutcomeTerms {
-                hdd,
-                hdt,
-                htt,
-                ..Default::default()
-            };
-            [
-                OutcomeTerms {
-                    ll: u - lz,
-                    gd: 0.5 - dz_d,
-                    gt: -pt,
-                    ..base
-                },
-                OutcomeTerms {
-                    ll: -u - lz,
-                    gd: -0.5 - dz_d,
-                    gt: -pt,
-                    ..base
-                },
-                OutcomeTerms {
-                    ll: tau - lz,
-                    gd: -dz_d,
-                    gt: 1.0 - pt,
-                    ..base
-                },
-            ]
-        }
-        TieModel::RaoKupper => {
-            let c = tau;
-            let a = sigmoid(d - c);
-            let b = sigmoid(-d - c);
-            let (sa, sb) = (a * (1.0 - a), b * (1.0 - b));
-            // log a: d/dd = 1-a, d/dc = -(1-a); second: -sa, -sa, cross +sa.
-            let win = OutcomeTerms {
-                ll: log_sigmoid(d - c),
-                gd: 1.0 - a,
-                gt: -(1.0 - a),
-                hdd: -sa,
-                htt: -sa,
-                hdt: sa,
-            };
-            // log b: d/dd = -(1-b), d/dc = -(1-b); second: -sb, -sb, cross -sb.
-            let loss = OutcomeTerms {
-                ll: log_sigmoid(-d - c),
-                gd: -(1.0 - b),
-                gt: -(1.0 - b),
-                hdd: -sb,
-                htt: -sb,
-                hdt: -sb,
-            };
-            // p = 1 - a - b = σ(c - d) - σ(-c - d).
-            let p = (sigmoid(c - d) - sigmoid(-c - d)).max(1e-300);
-            let pd = -sa + sb;
-            let pc = sa + sb;
-            let (ta, tb) = (sa * (1.0 - 2.0 * a), sb * (1.0 - 2.0 * b));
-            // a_dd = ta, a_cc = ta, a_dc = -ta; b_dd = tb, b_cc = tb, b_dc = tb.
-            let pdd = -ta - tb;
-            let pcc = -ta - tb;
-            let pdc = ta - tb;
-            let tie = OutcomeTerms {
-                ll: p.ln(),
-                gd: pd / p,
-                gt: pc / p,
-                hdd: (pdd * p - pd * pd) / (p * p),
-                htt: (pcc * p - pc * pc) / (p * p),
-                hdt: (pdc * p - pd * pc) / (p * p),
-            };
-            [win, loss, tie]
-        }
-    }
-}
-
-/// The objective's value, gradient and Hessian at (θ, τ) for the full parameter vector
-/// (n strengths, then τ when the model has one).
-struct Objective {
-    value: f64,
-    ll: f64,
-    grad: Vec<f64>,
-    hess: Matrix,
-}
-
-fn evaluate(
-    counts: &PairCounts,
-    model: TieModel,
-    theta: &[f64],
-    tau: Option<f64>,
-    l2: f64,
-) -> Objective {
-    let n = counts.n;
-    let dim = n + usize::from(tau.is_some());
-    let mut grad = vec![0.0; dim];
-    let mut hess = Matrix::zeros(dim);
-    let mut ll = 0.0;
-    let t = tau.unwrap_or(0.0);
-    for c in &counts.cells {
-        let (i, j) = (c.i as usize, c.j as usize);
-        let d = theta[i] - theta[j];
-        let terms = outcome_terms(model, d, t);
-        let w = [c.wins_i, c.wins_j, c.ties];
-        let mut acc = OutcomeTerms::default();
-        for (k, term) in terms.iter().enumerate() {
-            if w[k] == 0.0 {
-                continue;
+impl PairModel for TieModel {
+    fn terms(&self, d: f64, tau: f64) -> [OutcomeTerms; 3] {
+        match self {
+            TieModel::Half => {
+                let s = sigmoid(d);
+                let h = -s * (1.0 - s);
+                let win = OutcomeTerms {
+                    ll: log_sigmoid(d),
+                    gd: 1.0 - s,
+                    hdd: h,
+                    ..Default::default()
+                };
+                let loss = OutcomeTerms {
+                    ll: log_sigmoid(-d),
+                    gd: -s,
+                    hdd: h,
+                    ..Default::default()
+                };
+                let tie = OutcomeTerms {
+                    ll: 0.5 * (win.ll + loss.ll),
+                    gd: 0.5 - s,
+                    hdd: h,
+                    ..Default::default()
+                };
+                [win, loss, tie]
             }
-            acc.ll += w[k] * term.ll;
-            acc.gd += w[k] * term.gd;
-            acc.gt += w[k] * term.gt;
-            acc.hdd += w[k] * term.hdd;
-            acc.hdt += w[k] * term.hdt;
-            acc.htt += w[k] * term.htt;
-        }
-        ll += acc.ll;
-        grad[i] += acc.gd;
-        grad[j] -= acc.gd;
-        hess.add(i, i, acc.hdd);
-        hess.add(j, j, acc.hdd);
-        hess.add(i, j, -acc.hdd);
-        hess.add(j, i, -acc.hdd);
-        if tau.is_some() {
-            grad[n] += acc.gt;
-            hess.add(n, n, acc.htt);
-            hess.add(i, n, acc.hdt);
-            hess.add(n, i, acc.hdt);
-            hess.add(j, n, -acc.hdt);
-            hess.add(n, j, -acc.hdt);
+            TieModel::Davidson => {
+                let u = 0.5 * d;
+                let m = u.abs().max(tau);
+                // Scaled by e^{-m} for stability: Z' = Z e^{-m}.
+                let (ep, en, nu) = ((u - m).exp(), (-u - m).exp(), (tau - m).exp());
+                let z = ep + en + nu;
+                let (pi, pj, pt) = (ep / z, en / z, nu / z);
+                let lz = m + z.ln();
+                // Derivatives of -ln Z: d/dd = -(pi - pj)/2, d/dτ = -pt.
+                let dz_d = 0.5 * (pi - pj);
+                let hdd = -(0.25 * (pi + pj) - dz_d * dz_d);
+                let hdt = dz_d * pt;
+                let htt = -(pt - pt * pt);
+                let base = OutcomeTerms {
+                    hdd,
+                    hdt,
+                    htt,
+                    ..Default::default()
+                };
+                [
+                    OutcomeTerms {
+                        ll: u - lz,
+                        gd: 0.5 - dz_d,
+                        gt: -pt,
+                        ..base
+                    },
+                    OutcomeTerms {
+                        ll: -u - lz,
+                        gd: -0.5 - dz_d,
+                        gt: -pt,
+                        ..base
+                    },
+                    OutcomeTerms {
+                        ll: tau - lz,
+                        gd: -dz_d,
+                        gt: 1.0 - pt,
+                        ..base
+                    },
+                ]
+            }
+            TieModel::RaoKupper => {
+                let c = tau;
+                let a = sigmoid(d - c);
+                let b = sigmoid(-d - c);
+                let (sa, sb) = (a * (1.0 - a), b * (1.0 - b));
+                // log a: d/dd = 1-a, d/dc = -(1-a); second: -sa, -sa, cross +sa.
+                let win = OutcomeTerms {
+                    ll: log_sigmoid(d - c),
+                    gd: 1.0 - a,
+                    gt: -(1.0 - a),
+                    hdd: -sa,
+                    htt: -sa,
+                    hdt: sa,
+                };
+                // log b: d/dd = -(1-b), d/dc = -(1-b); second: -sb, -sb, cross -sb.
+                let loss = OutcomeTerms {
+                    ll: log_sigmoid(-d - c),
+                    gd: -(1.0 - b),
+                    gt: -(1.0 - b),
+                    hdd: -sb,
+                    htt: -sb,
+                    hdt: -sb,
+                };
+                // p = 1 - a - b = σ(c - d) - σ(-c - d).
+                let p = (sigmoid(c - d) - sigmoid(-c - d)).max(1e-300);
+                let pd = -sa + sb;
+                let pc = sa + sb;
+                let (ta, tb) = (sa * (1.0 - 2.0 * a), sb * (1.0 - 2.0 * b));
+                // a_dd = ta, a_cc = ta, a_dc = -ta; b_dd = tb, b_cc = tb, b_dc = tb.
+                let pdd = -ta - tb;
+                let pcc = -ta - tb;
+                let pdc = ta - tb;
+                let tie = OutcomeTerms {
+                    ll: p.ln(),
+                    gd: pd / p,
+                    gt: pc / p,
+                    hdd: (pdd * p - pd * pd) / (p * p),
+                    htt: (pcc * p - pc * pc) / (p * p),
+                    hdt: (pdc * p - pd * pc) / (p * p),
+                };
+                [win, loss, tie]
+            }
         }
     }
-    let mut value = ll;
+
+    fn tau_init(&self) -> Option<f64> {
+        match self {
+            TieModel::Half => None,
+            TieModel::Davidson => Some(0.0),
+            TieModel::RaoKupper => Some(0.5),
+        }
+    }
+
+    fn tau_valid(&self, tau: f64) -> bool {
+        // Rao-Kupper's threshold c = ln θ must stay positive.
+        !(matches!(self, TieModel::RaoKupper) && tau <= 0.0)
+    }
+}
+
+/// Returns the index of the anchor item, checking it exists.
+fn anchor_index(names: &[String], anchor: &Option<Anchor>) -> Result<Option<(usize, f64)>> {
+    match anchor {
+        Some(a) => Ok(Some((
+            names.iter().position(|n| *n == a.item).ok_or_else(|| {
+                Error::Invalid(format!("anchor item \"{}\" has no votes", a.item))
+            })?,
+            a.rating,
+        ))),
+        None => Ok(None),
+    }
+}
+
+/// Refuses counts whose maximum-likelihood strengths are infinite (an item that won or
+/// lost every vote) when there is no prior to keep them finite.
+pub(crate) fn check_bounded(counts: &PairCounts, names: &[String], l2: f64) -> Result<()> {
     if l2 > 0.0 {
-        for i in 0..n {
-            value -= 0.5 * l2 * theta[i] * theta[i];
-            grad[i] -= l2 * theta[i];
-            hess.add(i, i, -l2);
-        }
+        return Ok(());
     }
-    Objective {
-        value,
-        ll,
-        grad,
-        hess,
+    let unbounded = counts.unbounded_items();
+    if unbounded.is_empty() {
+        return Ok(());
     }
+    let shown: Vec<&str> = unbounded
+        .iter()
+        .take(8)
+        .map(|&i| names[i].as_str())
+        .collect();
+    Err(Error::Invalid(format!(
+        "{} item(s) won or lost every vote, so their maximum-likelihood ratings are \
+         infinite: {}{}; add a prior (--l2, e.g. 0.01) or more votes",
+        unbounded.len(),
+        shown.join(", "),
+        if unbounded.len() > 8 { ", ..." } else { "" }
+    )))
+}
+
+/// Maps centered natural-log strengths to the Elo scale, centered at `scale.init` or with
+/// the anchor at its rating.
+pub(crate) fn to_ratings(
+    theta: &[f64],
+    factor: f64,
+    init: f64,
+    anchor: Option<(usize, f64)>,
+) -> Vec<f64> {
+    let shift = match anchor {
+        Some((i, r)) => r - factor * theta[i],
+        None => init,
+    };
+    theta.iter().map(|t| shift + factor * t).collect()
 }
 
 /// Fits Bradley-Terry to pair counts. `names` are the items' names (for messages and the
@@ -400,233 +364,52 @@ fn evaluate(
 /// item that won or lost every vote (without a prior), an unknown anchor, or no
 /// convergence.
 pub fn fit(counts: &PairCounts, names: &[String], cfg: &BtConfig) -> Result<BtFit> {
+    fit_with(counts, names, cfg, true)
+}
+
+/// [`fit`] without standard errors (for bootstrap rounds).
+///
+/// # Errors
+/// As [`fit`].
+pub fn fit_with(
+    counts: &PairCounts,
+    names: &[String],
+    cfg: &BtConfig,
+    std_errors: bool,
+) -> Result<BtFit> {
     cfg.validate()?;
     check_identifiable(counts, names)?;
-    if cfg.l2 == 0.0 {
-        let unbounded = counts.unbounded_items();
-        if !unbounded.is_empty() {
-            let shown: Vec<&str> = unbounded
-                .iter()
-                .take(8)
-                .map(|&i| names[i].as_str())
-                .collect();
-            return Err(Error::Invalid(format!(
-                "{} item(s) won or lost every vote, so their maximum-likelihood ratings are \
-                 infinite: {}{}; add a prior (--l2, e.g. 0.01) or more votes",
-                unbounded.len(),
-                shown.join(", "),
-                if unbounded.len() > 8 { ", ..." } else { "" }
-            )));
-        }
-    }
-    let anchor = match &cfg.anchor {
-        Some(a) => Some((
-            names.iter().position(|n| *n == a.item).ok_or_else(|| {
-                Error::Invalid(format!("anchor item \"{}\" has no votes", a.item))
-            })?,
-            a.rating,
-        )),
-        None => None,
-    };
+    check_bounded(counts, names, cfg.l2)?;
+    let anchor = anchor_index(names, &cfg.anchor)?;
     let total_ties: f64 = counts.cells.iter().map(|c| c.ties).sum();
-    // Without ties the tie parameter's MLE is at the boundary (ν = 0, θ = 1): the models
-    // reduce to plain Bradley-Terry.
+    // Without ties the tie parameter's MLE sits on the boundary (ν = 0, θ = 1) and the
+    // models reduce to plain Bradley-Terry.
     let model = if total_ties == 0.0 {
         TieModel::Half
     } else {
         cfg.ties
     };
-    let mut tau = match model {
-        TieModel::Half => None,
-        TieModel::Davidson => Some(0.0),
-        TieModel::RaoKupper => Some(0.5),
+    let solver = SolverConfig {
+        l2: cfg.l2,
+        tol: cfg.tol,
+        max_iter: cfg.max_iter,
+        anchor: anchor.map(|a| a.0),
+        std_errors,
     };
-    let n = counts.n;
-    let mut theta = vec![0.0; n];
-    // Without a prior the strengths are fixed only up to a constant: hold the last at 0.
-    let reduced = cfg.l2 == 0.0;
-    let free: Vec<usize> = {
-        let mut f: Vec<usize> = (0..n - usize::from(reduced)).collect();
-        if tau.is_some() {
-            f.push(n);
-        }
-        f
-    };
-    let mut obj = evaluate(counts, model, &theta, tau, cfg.l2);
-    let mut iterations = 0;
-    let mut last_step = f64::INFINITY;
-    while iterations < cfg.max_iter {
-        iterations += 1;
-        let k = free.len();
-        let mut neg_h = Matrix::zeros(k);
-        let mut g = vec![0.0; k];
-        for (a, &fa) in free.iter().enumerate() {
-            g[a] = obj.grad[fa];
-            for (b, &fb) in free.iter().enumerate() {
-                neg_h.set(a, b, -obj.hess.get(fa, fb));
-            }
-        }
-        let step = solve_spd_ridged(&neg_h, &g)
-            .ok_or_else(|| Error::Numeric("Bradley-Terry: the Newton system is singular".into()))?;
-        // Backtracking: accept the largest step (1, 1/2, ...) that does not lower the
-        // objective and keeps Rao-Kupper's threshold positive.
-        let mut alpha = 1.0;
-        let mut accepted = None;
-        for _ in 0..60 {
-            let mut th = theta.clone();
-            let mut ta = tau;
-            for (a, &fa) in free.iter().enumerate() {
-                if fa < n {
-                    th[fa] += alpha * step[a];
-                } else if let Some(t) = ta.as_mut() {
-                    *t += alpha * step[a];
-                }
-            }
-            let ok_tau = !(model == TieModel::RaoKupper && ta.is_some_and(|t| t <= 0.0));
-            if ok_tau {
-                let o = evaluate(counts, model, &th, ta, cfg.l2);
-                if o.value.is_finite() && o.value >= obj.value - 1e-12 * obj.value.abs().max(1.0) {
-                    accepted = Some((th, ta, o));
-                    break;
-                }
-            }
-            alpha *= 0.5;
-        }
-        let Some((th, ta, o)) = accepted else {
-            return Err(Error::Numeric(format!(
-                "Bradley-Terry: no ascent direction at iteration {iterations}"
-            )));
-        };
-        last_step = step.iter().fold(0.0f64, |m, s| m.max((alpha * s).abs()));
-        theta = th;
-        tau = ta;
-        obj = o;
-        if last_step < cfg.tol {
-            break;
-        }
-    }
-    if last_step >= cfg.tol {
-        return Err(Error::Numeric(format!(
-            "Bradley-Terry did not converge in {} iterations (last step {last_step:.3e})",
-            cfg.max_iter
-        )));
-    }
-    let mean = theta.iter().sum::<f64>() / n as f64;
-    let centered: Vec<f64> = theta.iter().map(|t| t - mean).collect();
-    let f = cfg.scale.factor();
-    let shift = match anchor {
-        Some((i, r)) => r - f * centered[i],
-        None => cfg.scale.init,
-    };
-    let ratings: Vec<f64> = centered.iter().map(|t| shift + f * t).collect();
-    let (std_errors, sandwich_std_errors) = standard_errors(
-        counts,
-        model,
-        &theta,
-        tau,
-        cfg.l2,
-        &free,
-        anchor.map(|a| a.0),
-    );
+    let f = pairwise::fit(counts, &model, &solver)
+        .map_err(|e| Error::Numeric(format!("Bradley-Terry: {e}")))?;
+    let factor = cfg.scale.factor();
     Ok(BtFit {
-        ratings,
-        theta: centered,
+        ratings: to_ratings(&f.theta, factor, cfg.scale.init, anchor),
         // τ is ln ν (Davidson) or c = ln θ (Rao-Kupper).
-        tie_param: tau.map(f64::exp),
-        log_likelihood: obj.ll,
-        iterations,
-        last_step,
-        std_errors: std_errors.iter().map(|s| s * f).collect(),
-        sandwich_std_errors: sandwich_std_errors.iter().map(|s| s * f).collect(),
+        tie_param: f.tau.map(f64::exp),
+        log_likelihood: f.log_likelihood,
+        iterations: f.iterations,
+        last_step: f.last_step,
+        std_errors: f.std_errors.iter().map(|s| s * factor).collect(),
+        sandwich_std_errors: f.sandwich_std_errors.iter().map(|s| s * factor).collect(),
+        theta: f.theta,
     })
-}
-
-/// Standard errors of the (centered or anchored) strengths: model-based from the
-/// observed information, and robust (sandwich) from the per-vote scores.
-fn standard_errors(
-    counts: &PairCounts,
-    model: TieModel,
-    theta: &[f64],
-    tau: Option<f64>,
-    l2: f64,
-    free: &[usize],
-    anchor: Option<usize>,
-) -> (Vec<f64>, Vec<f64>) {
-    let n = counts.n;
-    let k = free.len();
-    let obj = evaluate(counts, model, theta, tau, l2);
-    let mut info = Matrix::zeros(k);
-    for a in 0..k {
-        for b in 0..k {
-            info.set(a, b, -obj.hess.get(free[a], free[b]));
-        }
-    }
-    // Meat of the sandwich: sum over votes of score outer products; votes in one cell with
-    // one outcome share the same score.
-    let pos: Vec<Option<usize>> = (0..=n).map(|p| free.iter().position(|&f| f == p)).collect();
-    let mut meat = Matrix::zeros(k);
-    let t = tau.unwrap_or(0.0);
-    for c in &counts.cells {
-        let (i, j) = (c.i as usize, c.j as usize);
-        let terms = outcome_terms(model, theta[i] - theta[j], t);
-        for (w, term) in [c.wins_i, c.wins_j, c.ties].iter().zip(terms) {
-            if *w == 0.0 {
-                continue;
-            }
-            let mut g: Vec<(usize, f64)> = Vec::with_capacity(3);
-            if let Some(p) = pos[i] {
-                g.push((p, term.gd));
-            }
-            if let Some(p) = pos[j] {
-                g.push((p, -term.gd));
-            }
-            if tau.is_some() {
-                if let Some(p) = pos[n] {
-                    g.push((p, term.gt));
-                }
-            }
-            for &(a, ga) in &g {
-                for &(b, gb) in &g {
-                    meat.add(a, b, w * ga * gb);
-                }
-            }
-        }
-    }
-    let Some(cov) = spd_inverse(&info) else {
-        return (vec![f64::NAN; n], vec![f64::NAN; n]);
-    };
-    let robust = cov.mul(&meat).mul(&cov);
-    // Map the free parameters' covariance to the reported gauge: strengths relative to
-    // their mean (or to the anchor). theta_full = A x (the held item is 0); reported
-    // r = G theta_full with G = I - 1 w^T, w = 1/n (mean) or e_anchor.
-    let project = |cov: &Matrix| -> Vec<f64> {
-        // Covariance of the n strengths in the free coordinates.
-        let mut full = vec![0.0; n * n];
-        for a in 0..k {
-            if free[a] >= n {
-                continue;
-            }
-            for b in 0..k {
-                if free[b] >= n {
-                    continue;
-                }
-                full[free[a] * n + free[b]] = cov.get(a, b);
-            }
-        }
-        let weights: Vec<f64> = match anchor {
-            Some(a) => (0..n).map(|i| f64::from(u8::from(i == a))).collect(),
-            None => vec![1.0 / n as f64; n],
-        };
-        // Var(theta_i - w^T theta) = C_ii - 2 (C w)_i + w^T C w
-        let cw: Vec<f64> = (0..n)
-            .map(|i| (0..n).map(|j| full[i * n + j] * weights[j]).sum())
-            .collect();
-        let wcw: f64 = (0..n).map(|i| weights[i] * cw[i]).sum();
-        (0..n)
-            .map(|i| (full[i * n + i] - 2.0 * cw[i] + wcw).max(0.0).sqrt())
-            .collect()
-    };
-    (project(&cov), project(&robust))
 }
 
 /// P(i beats j) under Bradley-Terry for two ratings on `scale`, counting a tie as half.
@@ -787,7 +570,7 @@ mod tests {
             (TieModel::Davidson, Some(-0.4)),
             (TieModel::RaoKupper, Some(0.7)),
         ] {
-            let o = evaluate(&counts, model, &theta, tau, 0.0);
+            let (_, og, oh) = crate::pairwise::value_and_grad(&counts, &model, &theta, tau);
             let h = 1e-6;
             for p in 0..3 + usize::from(tau.is_some()) {
                 let bump = |s: f64| {
@@ -798,21 +581,21 @@ mod tests {
                     } else {
                         ta = ta.map(|t| t + s)
                     }
-                    evaluate(&counts, model, &th, ta, 0.0)
+                    crate::pairwise::value_and_grad(&counts, &model, &th, ta)
                 };
                 let (up, dn) = (bump(h), bump(-h));
-                let fd = (up.value - dn.value) / (2.0 * h);
+                let fd = (up.0 - dn.0) / (2.0 * h);
                 assert!(
-                    (fd - o.grad[p]).abs() < 1e-6,
+                    (fd - og[p]).abs() < 1e-6,
                     "{model:?} grad {p}: {fd} vs {}",
-                    o.grad[p]
+                    og[p]
                 );
-                for q in 0..o.grad.len() {
-                    let fd2 = (up.grad[q] - dn.grad[q]) / (2.0 * h);
+                for q in 0..og.len() {
+                    let fd2 = (up.1[q] - dn.1[q]) / (2.0 * h);
                     assert!(
-                        (fd2 - o.hess.get(q, p)).abs() < 1e-5,
+                        (fd2 - oh.get(q, p)).abs() < 1e-5,
                         "{model:?} hess {q},{p}: {fd2} vs {}",
-                        o.hess.get(q, p)
+                        oh.get(q, p)
                     );
                 }
             }

@@ -14,8 +14,17 @@ pub mod bt;
 pub mod elo;
 pub mod error;
 pub mod game;
+pub mod intervals;
+pub mod ksort;
+pub mod leaderboard;
 pub mod linalg;
+pub mod matchmaking;
+pub mod pairwise;
+pub mod pl;
 pub mod simple;
+pub mod simulate;
+pub mod style;
+pub mod thurstone;
 pub mod votes;
 
 pub use error::{Error, Result};
