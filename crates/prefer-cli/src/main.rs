@@ -26,12 +26,17 @@ enum Command {
     /// Inspect, validate, convert, split and summarize preference data files.
     #[command(subcommand)]
     Data(cmd::data::Command),
+    /// Rate models (or anything) from votes: leaderboards with intervals, and the
+    /// K-Sort convergence simulator.
+    #[command(subcommand)]
+    Rank(cmd::rank::Command),
 }
 
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Demo(args) => cmd::demo::run(&args),
         Command::Data(c) => cmd::data::run(c),
+        Command::Rank(c) => cmd::rank::run(c),
     }
 }
 

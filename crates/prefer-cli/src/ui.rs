@@ -66,7 +66,10 @@ impl InputArgs {
         let layout = match &self.layout {
             Some(l) => Some(Layout::parse(l).with_context(|| {
                 let names: Vec<_> = Layout::ALL.iter().map(|l| l.name()).collect();
-                format!("unknown --layout `{l}`: expected one of {}", names.join(", "))
+                format!(
+                    "unknown --layout `{l}`: expected one of {}",
+                    names.join(", ")
+                )
             })?),
             None => None,
         };
@@ -140,6 +143,12 @@ pub fn tick(bar: &ProgressBar, ds: &Dataset) {
 
 /// Prints a table with aligned columns; numbers are right-aligned.
 pub fn print_table(headers: &[&str], rows: &[Vec<String>]) {
+    print!("{}", table(headers, rows));
+}
+
+/// A table with aligned columns as text; columns whose cells are all numbers are
+/// right-aligned.
+pub fn table(headers: &[&str], rows: &[Vec<String>]) -> String {
     let mut widths: Vec<usize> = headers.iter().map(|h| h.chars().count()).collect();
     for r in rows {
         for (i, c) in r.iter().enumerate() {
@@ -152,13 +161,15 @@ pub fn print_table(headers: &[&str], rows: &[Vec<String>]) {
         .map(|i| {
             rows.iter().all(|r| {
                 r.get(i).is_none_or(|c| {
-                    c.trim_start_matches(['-', '+']).chars().all(|ch| ch.is_ascii_digit() || ".%,eE-x".contains(ch))
-                        && !c.is_empty()
+                    !c.is_empty()
+                        && c.trim_start_matches(['-', '+'])
+                            .chars()
+                            .all(|ch| ch.is_ascii_digit() || ".%,eE-x/".contains(ch))
                 })
             })
         })
         .collect();
-    let line = |cells: Vec<String>| {
+    let line = |cells: &[String]| -> String {
         let parts: Vec<String> = cells
             .iter()
             .enumerate()
@@ -171,20 +182,21 @@ pub fn print_table(headers: &[&str], rows: &[Vec<String>]) {
                 }
             })
             .collect();
-        println!("{}", parts.join("  ").trim_end());
+        parts.join("  ").trim_end().to_string() + "\n"
     };
-    line(headers.iter().map(|h| h.to_string()).collect());
-    println!(
-        "{}",
-        widths
+    let mut out = line(&headers.iter().map(|h| h.to_string()).collect::<Vec<_>>());
+    out.push_str(
+        &(widths
             .iter()
             .map(|w| "-".repeat(*w))
             .collect::<Vec<_>>()
             .join("  ")
+            + "\n"),
     );
     for r in rows {
-        line(r.clone());
+        out.push_str(&line(r));
     }
+    out
 }
 
 /// `path` with `suffix` inserted before its extensions: `out.jsonl` -> `out.rejected.jsonl`.

@@ -169,6 +169,58 @@ impl RankData {
     pub fn items(&self) -> &[String] {
         &self.pairs.items
     }
+
+    /// The votes among the items of the largest connected component of the comparison
+    /// graph (ratings are only comparable within a component), and the names of the
+    /// items left out.
+    pub fn largest_component(&self) -> (RankData, Vec<String>) {
+        let comps = self.pairs.pair_counts().components();
+        let Some(keep) = comps.first() else {
+            return (self.clone(), Vec::new());
+        };
+        if comps.len() == 1 {
+            return (self.clone(), Vec::new());
+        }
+        let mut kept = vec![false; self.pairs.items.len()];
+        for &i in keep {
+            kept[i] = true;
+        }
+        let mut out = RankData {
+            covariate_names: self.covariate_names.clone(),
+            ..Default::default()
+        };
+        for (k, v) in self.pairs.votes.iter().enumerate() {
+            if kept[v.a as usize] && kept[v.b as usize] {
+                let (a, b) = (
+                    &self.pairs.items[v.a as usize],
+                    &self.pairs.items[v.b as usize],
+                );
+                // Same items, so push cannot fail.
+                let _ = out.pairs.push(a, b, v.outcome);
+                if let Some(x) = self.covariates.get(k) {
+                    out.covariates.push(x.clone());
+                }
+            }
+        }
+        for r in &self.rankings {
+            if r.items.iter().all(|&i| kept[i as usize]) {
+                let items = r
+                    .items
+                    .iter()
+                    .map(|&i| out.pairs.intern(&self.pairs.items[i as usize]))
+                    .collect();
+                out.rankings.push(RankVote {
+                    items,
+                    ranks: r.ranks.clone(),
+                });
+            }
+        }
+        let dropped = (0..self.pairs.items.len())
+            .filter(|&i| !kept[i])
+            .map(|i| self.pairs.items[i].clone())
+            .collect();
+        (out, dropped)
+    }
 }
 
 /// One leaderboard line.

@@ -18,6 +18,7 @@ pub mod intervals;
 pub mod ksort;
 pub mod leaderboard;
 pub mod linalg;
+pub mod load;
 pub mod matchmaking;
 pub mod pairwise;
 pub mod pl;
