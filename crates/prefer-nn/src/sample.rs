@@ -60,13 +60,13 @@ impl Default for SampleConfig {
 impl SampleConfig {
     /// Checks the ranges.
     pub fn validate(&self) -> Result<()> {
-        if !(self.temperature >= 0.0) || !self.temperature.is_finite() {
+        if !self.temperature.is_finite() || self.temperature < 0.0 {
             return Err(Error::Config(format!(
                 "temperature {} must be ≥ 0",
                 self.temperature
             )));
         }
-        if !(self.top_p > 0.0 && self.top_p <= 1.0) {
+        if self.top_p.is_nan() || self.top_p <= 0.0 || self.top_p > 1.0 {
             return Err(Error::Config(format!(
                 "top_p {} must be in (0, 1]",
                 self.top_p

@@ -319,7 +319,7 @@ fn py_method(
             })
         }
         ValueKind::Map => match method {
-            "items" => state.apply_filter("items", &[value.clone()]),
+            "items" => state.apply_filter("items", std::slice::from_ref(value)),
             "keys" => Ok(Value::from(value.try_iter()?.collect::<Vec<_>>())),
             "values" => Ok(Value::from(
                 value

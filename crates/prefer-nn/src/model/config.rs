@@ -20,12 +20,16 @@ pub enum Family {
     Qwen2,
 }
 
-/// `rope_scaling` of `config.json` (Llama 3.1+ and linear position interpolation).
+/// `rope_scaling` (transformers 4) or `rope_parameters` (transformers 5) of
+/// `config.json`: default RoPE, Llama 3.1+ scaling, or linear position interpolation.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RopeScaling {
     /// `"llama3"`, `"linear"` or `"default"` (older files call it `type`).
-    #[serde(alias = "type")]
+    #[serde(alias = "type", default = "default_rope_type")]
     pub rope_type: String,
+    /// θ (transformers 5 keeps it here instead of a top-level `rope_theta`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rope_theta: Option<f64>,
     /// Scale factor (s).
     #[serde(default = "one")]
     pub factor: f64,
@@ -40,6 +44,9 @@ pub struct RopeScaling {
     pub original_max_position_embeddings: usize,
 }
 
+fn default_rope_type() -> String {
+    "default".into()
+}
 fn one() -> f64 {
     1.0
 }
@@ -103,9 +110,13 @@ pub struct ModelConfig {
     /// Base θ of the rotary embedding (default 10000).
     #[serde(default = "default_theta")]
     pub rope_theta: f64,
-    /// RoPE scaling (`null` for none).
+    /// RoPE scaling (`null` for none; transformers 4 files).
     #[serde(default)]
     pub rope_scaling: Option<RopeScaling>,
+    /// RoPE θ and scaling together (transformers 5 files); wins over `rope_theta` and
+    /// `rope_scaling` when present.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rope_parameters: Option<RopeScaling>,
     /// Whether `lm_head` shares the embedding matrix (default false).
     #[serde(default)]
     pub tie_word_embeddings: bool,
@@ -182,6 +193,7 @@ impl ModelConfig {
             rms_norm_eps: 1e-5,
             rope_theta: 10000.0,
             rope_scaling: None,
+            rope_parameters: None,
             tie_word_embeddings: false,
             attention_bias: false,
             mlp_bias: false,
@@ -210,7 +222,7 @@ impl ModelConfig {
                 return bad(key, "must be positive".into());
             }
         }
-        if self.num_attention_heads % self.kv_heads() != 0 {
+        if !self.num_attention_heads.is_multiple_of(self.kv_heads()) {
             return bad(
                 "num_key_value_heads",
                 format!(
@@ -220,13 +232,13 @@ impl ModelConfig {
                 ),
             );
         }
-        if self.head_dim() % 2 != 0 {
+        if !self.head_dim().is_multiple_of(2) {
             return bad(
                 "head_dim",
                 format!("{} must be even for RoPE", self.head_dim()),
             );
         }
-        if self.head_dim.is_none() && self.hidden_size % self.num_attention_heads != 0 {
+        if self.head_dim.is_none() && !self.hidden_size.is_multiple_of(self.num_attention_heads) {
             return bad(
                 "hidden_size",
                 format!(
@@ -235,17 +247,14 @@ impl ModelConfig {
                 ),
             );
         }
-        if !(self.rms_norm_eps > 0.0) {
+        if self.rms_norm_eps.is_nan() || self.rms_norm_eps <= 0.0 {
             return bad(
                 "rms_norm_eps",
                 format!("{} must be positive", self.rms_norm_eps),
             );
         }
-        if !(self.rope_theta > 0.0) {
-            return bad(
-                "rope_theta",
-                format!("{} must be positive", self.rope_theta),
-            );
+        if self.theta().is_nan() || self.theta() <= 0.0 {
+            return bad("rope_theta", format!("{} must be positive", self.theta()));
         }
         if self.hidden_act != "silu" {
             return bad(
@@ -253,19 +262,24 @@ impl ModelConfig {
                 format!("`{}` is not supported (silu)", self.hidden_act),
             );
         }
-        if let Some(s) = &self.rope_scaling {
+        let key = if self.rope_parameters.is_some() {
+            "rope_parameters"
+        } else {
+            "rope_scaling"
+        };
+        if let Some(s) = self.scaling() {
             match s.rope_type.as_str() {
                 "default" | "linear" | "llama3" => {}
                 other => {
                     return bad(
-                        "rope_scaling.rope_type",
+                        &format!("{key}.rope_type"),
                         format!("`{other}` is not supported (default, linear, llama3)"),
                     );
                 }
             }
-            if !(s.factor > 0.0) {
+            if s.factor.is_nan() || s.factor <= 0.0 {
                 return bad(
-                    "rope_scaling.factor",
+                    &format!("{key}.factor"),
                     format!("{} must be positive", s.factor),
                 );
             }
@@ -314,6 +328,19 @@ impl ModelConfig {
             .unwrap_or_default()
     }
 
+    /// θ of RoPE: `rope_parameters.rope_theta`, else `rope_theta`.
+    pub fn theta(&self) -> f64 {
+        self.rope_parameters
+            .as_ref()
+            .and_then(|p| p.rope_theta)
+            .unwrap_or(self.rope_theta)
+    }
+
+    /// The RoPE scaling in effect: `rope_parameters`, else `rope_scaling`.
+    pub fn scaling(&self) -> Option<&RopeScaling> {
+        self.rope_parameters.as_ref().or(self.rope_scaling.as_ref())
+    }
+
     /// The inverse frequencies of RoPE, `θ^(-2i/d)`, with `rope_scaling` applied
     /// (transformers' `_compute_default_rope_parameters` / `_compute_llama3_parameters`).
     pub fn inv_freq(&self) -> Vec<f64> {
@@ -322,10 +349,10 @@ impl ModelConfig {
             .map(|i| {
                 // transformers computes this in f32: base ** (arange(0, d, 2).float() / d).
                 let e = (2 * i) as f32 / d as f32;
-                (1.0f32 / (self.rope_theta as f32).powf(e)) as f64
+                (1.0f32 / (self.theta() as f32).powf(e)) as f64
             })
             .collect();
-        let Some(s) = &self.rope_scaling else {
+        let Some(s) = self.scaling() else {
             return base;
         };
         match s.rope_type.as_str() {

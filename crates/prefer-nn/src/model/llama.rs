@@ -614,7 +614,7 @@ impl CausalLm {
                 c.seen[r] += row.iter().filter(|&&x| x).count() as u32;
             }
         }
-        Ok(ops::rms_norm(&x, &self.norm, eps)?)
+        ops::rms_norm(&x, &self.norm, eps)
     }
 
     /// Logits from final hidden states.
@@ -733,7 +733,13 @@ impl CausalLm {
                 DType::BF16 => "bfloat16",
                 _ => "float32",
             };
-            o.insert("torch_dtype".into(), dt.into());
+            // transformers 5 writes `dtype`, 4 wrote `torch_dtype`: update the one present.
+            let key = if o.contains_key("dtype") {
+                "dtype"
+            } else {
+                "torch_dtype"
+            };
+            o.insert(key.into(), dt.into());
             o.entry("architectures")
                 .or_insert_with(|| serde_json::json!(["LlamaForCausalLM"]));
         }

@@ -39,7 +39,7 @@ fn fwd<T: Real>(x: &[T], n: usize) -> Vec<T> {
         }
         let inv = T::ONE / s;
         for y in yr.iter_mut() {
-            *y = *y * inv;
+            *y *= inv;
         }
     }
     out
