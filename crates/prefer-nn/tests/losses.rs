@@ -565,12 +565,17 @@ fn unpaired_gradients_match_finite_differences() -> Result<()> {
         UnpairedLoss::Bco(BcoConfig { beta: 0.5 }),
     ];
     for loss in &losses {
-        grad_check(&format!("{loss:?}"), &[policy.clone()], &[(5, 1)], &|ts| {
-            let x = UnpairedLogps::new(ts[0].clone(), reference.clone(), desirable.clone())
-                .with_kl(klp.clone(), klr.clone());
-            // Evaluation mode: δ (BCO) and z₀ (KTO) are constants of the step, as in TRL.
-            Ok(loss.evaluate(&x, &running)?.loss)
-        })?;
+        grad_check(
+            &format!("{loss:?}"),
+            std::slice::from_ref(&policy),
+            &[(5, 1)],
+            &|ts| {
+                let x = UnpairedLogps::new(ts[0].clone(), reference.clone(), desirable.clone())
+                    .with_kl(klp.clone(), klr.clone());
+                // Evaluation mode: δ (BCO) and z₀ (KTO) are constants of the step, as in TRL.
+                Ok(loss.evaluate(&x, &running)?.loss)
+            },
+        )?;
     }
     Ok(())
 }
@@ -590,7 +595,7 @@ fn pro_and_reward_model_gradients_match_finite_differences() -> Result<()> {
             sft_weight: 0.05,
             temperature,
         };
-        grad_check("pro", &[policy.clone()], &[(2, 4)], &|ts| {
+        grad_check("pro", std::slice::from_ref(&policy), &[(2, 4)], &|ts| {
             let x = RankedLogps {
                 policy: ts[0].clone(),
                 len: len.clone(),

@@ -341,13 +341,13 @@ impl RankedLogps {
                 self.len.dims()
             )));
         }
-        if let Some(r) = &self.rewards {
-            if r.dims() != dims {
-                return Err(Error::Invalid(format!(
-                    "rewards: expected shape {dims:?}, got {:?}",
-                    r.dims()
-                )));
-            }
+        if let Some(r) = &self.rewards
+            && r.dims() != dims
+        {
+            return Err(Error::Invalid(format!(
+                "rewards: expected shape {dims:?}, got {:?}",
+                r.dims()
+            )));
         }
         Ok((dims[0], dims[1]))
     }

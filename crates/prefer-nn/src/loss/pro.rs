@@ -24,22 +24,17 @@ use super::{ListLossOutput, RankedLogps};
 use crate::error::{Error, Result};
 
 /// How PRO scales the scores inside each Plackett–Luce stage.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
 pub enum ProTemperature {
     /// The paper's dynamic temperature from reward gaps (needs [`RankedLogps::rewards`]).
+    #[default]
     RewardGap,
     /// One temperature τ for all terms (scores divided by τ); for rankings without scores.
     Constant {
         /// τ > 0.
         tau: f64,
     },
-}
-
-impl Default for ProTemperature {
-    fn default() -> Self {
-        Self::RewardGap
-    }
 }
 
 /// Configuration of the PRO loss.
