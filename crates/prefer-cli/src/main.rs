@@ -30,6 +30,9 @@ enum Command {
     /// K-Sort convergence simulator.
     #[command(subcommand)]
     Rank(cmd::rank::Command),
+    /// Sample continuations of prompts from a Hugging Face model folder (KV cache,
+    /// batched; temperature, top-k, top-p, seeded).
+    Generate(cmd::generate::Args),
 }
 
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
@@ -37,6 +40,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Demo(args) => cmd::demo::run(&args),
         Command::Data(c) => cmd::data::run(c),
         Command::Rank(c) => cmd::rank::run(c),
+        Command::Generate(args) => cmd::generate::run(&args),
     }
 }
 

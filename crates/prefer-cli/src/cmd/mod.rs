@@ -2,4 +2,5 @@
 
 pub mod data;
 pub mod demo;
+pub mod generate;
 pub mod rank;
