@@ -185,14 +185,16 @@ impl PairModel for TieModel {
             TieModel::Half => {
                 let s = sigmoid(d);
                 let h = -s * (1.0 - s);
+                // ln σ(−d) = ln σ(d) − d: one logarithm per pair.
+                let ls = log_sigmoid(d);
                 let win = OutcomeTerms {
-                    ll: log_sigmoid(d),
+                    ll: ls,
                     gd: 1.0 - s,
                     hdd: h,
                     ..Default::default()
                 };
                 let loss = OutcomeTerms {
-                    ll: log_sigmoid(-d),
+                    ll: ls - d,
                     gd: -s,
                     hdd: h,
                     ..Default::default()
@@ -377,6 +379,22 @@ pub fn fit_with(
     cfg: &BtConfig,
     std_errors: bool,
 ) -> Result<BtFit> {
+    fit_from(counts, names, cfg, std_errors, None)
+}
+
+/// [`fit_with`] starting Newton's method from `init` (natural-log strengths, e.g. the
+/// full-data fit's `theta` for a bootstrap round: the answer is the same, reached in
+/// fewer steps).
+///
+/// # Errors
+/// As [`fit`].
+pub fn fit_from(
+    counts: &PairCounts,
+    names: &[String],
+    cfg: &BtConfig,
+    std_errors: bool,
+    init: Option<&[f64]>,
+) -> Result<BtFit> {
     cfg.validate()?;
     check_identifiable(counts, names)?;
     check_bounded(counts, names, cfg.l2)?;
@@ -395,6 +413,7 @@ pub fn fit_with(
         max_iter: cfg.max_iter,
         anchor: anchor.map(|a| a.0),
         std_errors,
+        init: init.map(<[f64]>::to_vec),
     };
     let f = pairwise::fit(counts, &model, &solver)
         .map_err(|e| Error::Numeric(format!("Bradley-Terry: {e}")))?;

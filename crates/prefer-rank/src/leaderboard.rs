@@ -95,7 +95,8 @@ pub enum Interval {
 pub struct RankData {
     /// Items and pairwise votes (K-wise votes are also split into pairs here).
     pub pairs: Votes,
-    /// Full rankings (K-wise votes, and battles as K = 2 rankings).
+    /// K-wise votes as rankings. Empty for battle data: then [`RankData::rankings`]
+    /// reads each battle as a K = 2 ranking, built only when a method needs it.
     pub rankings: Vec<RankVote>,
     /// For each pairwise vote, its covariates (style control); empty when unused.
     pub covariates: Vec<Vec<f64>>,
@@ -109,18 +110,12 @@ impl RankData {
     /// # Errors
     /// An item against itself.
     pub fn push_pair(&mut self, a: &str, b: &str, o: Outcome) -> Result<()> {
-        self.pairs.push(a, b, o)?;
-        let (ia, ib) = (self.pairs.intern(a), self.pairs.intern(b));
-        let ranks = match o {
-            Outcome::Win => vec![1, 2],
-            Outcome::Loss => vec![2, 1],
-            Outcome::Tie => vec![1, 1],
-        };
-        self.rankings.push(RankVote {
-            items: vec![ia, ib],
-            ranks,
-        });
-        Ok(())
+        if !self.rankings.is_empty() {
+            return Err(Error::Invalid(
+                "battles and K-wise votes cannot be mixed in one data set".into(),
+            ));
+        }
+        self.pairs.push(a, b, o)
     }
 
     /// Adds a pairwise vote with covariates.
@@ -156,6 +151,11 @@ impl RankData {
                 return Err(Error::Invalid(format!("\"{}\" is shown twice", models[a])));
             }
         }
+        if self.rankings.is_empty() && !self.pairs.votes.is_empty() {
+            return Err(Error::Invalid(
+                "battles and K-wise votes cannot be mixed in one data set".into(),
+            ));
+        }
         let rv = RankVote {
             items,
             ranks: ranks.to_vec(),
@@ -163,6 +163,28 @@ impl RankData {
         self.pairs.votes.extend(rv.pairs());
         self.rankings.push(rv);
         Ok(())
+    }
+
+    /// Every vote as a ranking: the K-wise votes, or each battle as a K = 2 ranking (a
+    /// tie ranks both first).
+    pub fn rankings(&self) -> std::borrow::Cow<'_, [RankVote]> {
+        if !self.rankings.is_empty() {
+            return std::borrow::Cow::Borrowed(&self.rankings);
+        }
+        std::borrow::Cow::Owned(
+            self.pairs
+                .votes
+                .iter()
+                .map(|v| RankVote {
+                    items: vec![v.a, v.b],
+                    ranks: match v.outcome {
+                        Outcome::Win => vec![1, 2],
+                        Outcome::Loss => vec![2, 1],
+                        Outcome::Tie => vec![1, 1],
+                    },
+                })
+                .collect(),
+        )
     }
 
     /// Item names.
@@ -297,7 +319,7 @@ fn point(
             )
         }
         Method::Pl(c) => (
-            pl::fit(&data.rankings, names, None, c)?.ratings,
+            pl::fit(&data.rankings(), names, None, c)?.ratings,
             None,
             None,
             None,
@@ -306,7 +328,7 @@ fn point(
         Method::Ksort(c) => {
             c.validate()?;
             let mut k = KSort::new(n, *c);
-            for r in &data.rankings {
+            for r in data.rankings().iter() {
                 let items: Vec<usize> = r.items.iter().map(|&i| i as usize).collect();
                 k.update(&items, &r.ranks)?;
             }
@@ -396,7 +418,18 @@ pub fn leaderboard(data: &RankData, method: &Method, interval: &Interval) -> Res
                 | Method::WinRate
                 | Method::AverageWinRate
                 | Method::Counting => {
-                    intervals::bootstrap(&counts, b, |c| Ok(point(data, c, method, false)?.0))?
+                    let warm = match method {
+                        Method::Bt(c) => {
+                            bt::fit_with(&counts, names, c, false).ok().map(|f| f.theta)
+                        }
+                        _ => None,
+                    };
+                    intervals::bootstrap(&counts, b, |c| match (method, &warm) {
+                        (Method::Bt(cfg), Some(w)) => {
+                            Ok(bt::fit_from(c, names, cfg, false, Some(w))?.ratings)
+                        }
+                        _ => Ok(point(data, c, method, false)?.0),
+                    })?
                 }
                 _ => row_bootstrap(data, method, b)?,
             };
@@ -447,8 +480,13 @@ fn row_bootstrap(
 ) -> Result<intervals::Bootstrap> {
     b.validate()?;
     let by_ranking = matches!(method, Method::Pl(_) | Method::Ksort(_));
+    let all = if by_ranking {
+        data.rankings()
+    } else {
+        std::borrow::Cow::Borrowed(&[][..])
+    };
     let rows = if by_ranking {
-        data.rankings.len()
+        all.len()
     } else {
         data.pairs.votes.len()
     };
@@ -464,7 +502,7 @@ fn row_bootstrap(
                 covariate_names: data.covariate_names.clone(),
             };
             if by_ranking {
-                d.rankings = pick.iter().map(|&k| data.rankings[k].clone()).collect();
+                d.rankings = pick.iter().map(|&k| all[k].clone()).collect();
                 d.pairs.votes = d.rankings.iter().flat_map(RankVote::pairs).collect();
             } else {
                 d.pairs.votes = pick

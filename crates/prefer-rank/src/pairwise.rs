@@ -43,7 +43,7 @@ pub trait PairModel: Sync {
 }
 
 /// Solver settings.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct SolverConfig {
     /// Prior precision λ on each strength (0: plain maximum likelihood).
     pub l2: f64,
@@ -55,6 +55,9 @@ pub struct SolverConfig {
     pub anchor: Option<usize>,
     /// Compute the standard errors (costs an O(n³) inverse; bootstrap rounds skip it).
     pub std_errors: bool,
+    /// Starting strengths (e.g. the full-data fit, for bootstrap rounds); zeros if
+    /// `None`.
+    pub init: Option<Vec<f64>>,
 }
 
 /// The solution.
@@ -178,7 +181,14 @@ pub fn fit<M: PairModel + ?Sized>(
     cfg: &SolverConfig,
 ) -> Result<PairwiseFit> {
     let n = counts.n;
-    let mut theta = vec![0.0; n];
+    let mut theta = match &cfg.init {
+        Some(t) if t.len() == n && t.iter().all(|x| x.is_finite()) => {
+            // Shift so the held (last) item is at 0.
+            let last = if cfg.l2 == 0.0 { t[n - 1] } else { 0.0 };
+            t.iter().map(|x| x - last).collect()
+        }
+        _ => vec![0.0; n],
+    };
     let mut tau = model.tau_init();
     let reduced = cfg.l2 == 0.0;
     let free: Vec<usize> = {

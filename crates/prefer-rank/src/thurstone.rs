@@ -134,6 +134,7 @@ pub fn fit(counts: &PairCounts, names: &[String], cfg: &ThurstoneConfig) -> Resu
             max_iter: cfg.max_iter,
             anchor: None,
             std_errors: true,
+            init: None,
         },
     )
     .map_err(|e| Error::Numeric(format!("Thurstone: {e}")))?;
