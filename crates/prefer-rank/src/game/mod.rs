@@ -1,2 +1,711 @@
 //! Tabular preference games: solvers for the Nash equilibrium (minimax winner) of the
 //! two-player constant-sum game a preference matrix defines.
+//!
+//! A preference over `n` responses is a matrix `P` with `P[i][j] = P(i ≻ j)` and
+//! `P + Pᵀ = 1`. It need not be transitive (rock-paper-scissors is not), so there may be
+//! no best response; the target is instead the policy `π*` that no other policy beats:
+//! `P(π* ≻ π') ≥ ½` for every `π'`, the Nash equilibrium of the symmetric game with payoff
+//! `P(π ≻ π') = πᵀ P π'` (the minimax winner of social choice, paper 20). With a reference
+//! policy `μ` and a regularization `τ > 0` the game becomes
+//! `P(π ≻ π') − τ KL(π‖μ) + τ KL(π'‖μ)` (paper 26), whose unique equilibrium `π*_τ`
+//! satisfies `π*_τ ∝ μ · exp(P π*_τ / τ)`.
+//!
+//! Solvers (one file each; paper numbers refer to `../shared/seeds/papers.txt`):
+//!
+//! | [`Method`] | update | paper |
+//! |---|---|---|
+//! | [`Method::NashMd`] | mirror descent against the geometric mixture `π_t^{1−ητ} μ^{ητ}` | 26 |
+//! | [`Method::Egpo`] | extragradient on the KL-regularized game | 27 |
+//! | [`Method::Inpo`] | online mirror descent (no-regret) self-play | 48 |
+//! | [`Method::Sppo`] | multiplicative weights on the win rate against `π_t` | 29 |
+//! | [`Method::SelfPlay`] | follow-the-regularized-leader on win proportions, averaged | 20 |
+//! | [`Method::MaxMin`] | the policy maximizing the worst group's win rate | 41 |
+//!
+//! Exact references are in [`exact`] (a linear program, and the regularized equilibrium
+//! with a certificate); the measures in [`measure`].
+//!
+//! # Quickstart
+//!
+//! ```
+//! use prefer_rank::game::{self, Game, Method, PrefMatrix, SolveOptions, egpo::EgpoConfig};
+//! // Rock-paper-scissors: the equilibrium is uniform.
+//! let p = PrefMatrix::from_rows(
+//!     &[vec![0.5, 0.0, 1.0], vec![1.0, 0.5, 0.0], vec![0.0, 1.0, 0.5]],
+//!     None,
+//!     game::matrix::DEFAULT_SUM_TOL,
+//! )?;
+//! let game = Game::new(p);
+//! let method = Method::Egpo(EgpoConfig { tau: 0.0, eta: 0.5 });
+//! let opts = SolveOptions { iterations: 2000, init: Some(vec![0.6, 0.3, 0.1]), ..Default::default() };
+//! let trace = game::solve(&game, &method, &opts)?;
+//! assert!(trace.policy.iter().all(|p| (p - 1.0 / 3.0).abs() < 1e-6));
+//! # Ok::<(), prefer_rank::Error>(())
+//! ```
+
+pub mod egpo;
+pub mod exact;
+pub mod experiments;
+pub mod inpo;
+pub mod io;
+pub mod matrix;
+pub mod maxmin;
+pub mod measure;
+pub mod nash_md;
+pub mod oracle;
+pub mod plot;
+pub mod selfplay;
+pub mod sppo;
+pub mod votes;
+
+use serde::{Deserialize, Serialize};
+
+pub use matrix::{Payoff, PrefMatrix};
+pub use oracle::{Feedback, Oracle};
+pub use votes::{VoteMatrix, VoteMatrixOptions, matrix_from_battles};
+
+use crate::{Error, Result};
+
+/// One preference matrix of a population, with its share (MaxMin's groups).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Group {
+    /// The group's name.
+    pub name: String,
+    /// Its share of the population (weights are normalized to sum to 1).
+    pub weight: f64,
+    /// Its preferences.
+    pub matrix: PrefMatrix,
+}
+
+/// A preference game: named responses, one or more groups' matrices and the population
+/// matrix (their weighted average).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Game {
+    names: Vec<String>,
+    groups: Vec<Group>,
+    mean: PrefMatrix,
+}
+
+impl Game {
+    /// A one-group game; responses are named `1..n`.
+    pub fn new(matrix: PrefMatrix) -> Self {
+        let names = (1..=matrix.n()).map(|i| i.to_string()).collect();
+        Self {
+            names,
+            groups: vec![Group {
+                name: "all".into(),
+                weight: 1.0,
+                matrix: matrix.clone(),
+            }],
+            mean: matrix,
+        }
+    }
+
+    /// A one-group game with names.
+    ///
+    /// # Errors
+    /// The number of names differs from the matrix size.
+    pub fn with_names(matrix: PrefMatrix, names: Vec<String>) -> Result<Self> {
+        if names.len() != matrix.n() {
+            return Err(Error::Invalid(format!(
+                "{} names for {} responses",
+                names.len(),
+                matrix.n()
+            )));
+        }
+        let mut g = Self::new(matrix);
+        g.names = names;
+        Ok(g)
+    }
+
+    /// A game of several groups over the same responses; the population matrix is the
+    /// weighted average.
+    ///
+    /// # Errors
+    /// No groups, sizes that differ, names of the wrong length, or bad weights.
+    pub fn from_groups(names: Vec<String>, mut groups: Vec<Group>) -> Result<Self> {
+        let Some(first) = groups.first() else {
+            return Err(Error::Invalid("a game needs at least one group".into()));
+        };
+        let n = first.matrix.n();
+        if names.len() != n {
+            return Err(Error::Invalid(format!(
+                "{} names for {n} responses",
+                names.len()
+            )));
+        }
+        for g in &groups {
+            if g.matrix.n() != n {
+                return Err(Error::Invalid(format!(
+                    "group `{}` has {} responses, the first group {n}",
+                    g.name,
+                    g.matrix.n()
+                )));
+            }
+            if !(g.weight.is_finite() && g.weight >= 0.0) {
+                return Err(Error::Invalid(format!(
+                    "group `{}` has weight {}; weights must be finite and non-negative",
+                    g.name, g.weight
+                )));
+            }
+        }
+        let total: f64 = groups.iter().map(|g| g.weight).sum();
+        if total.is_nan() || total <= 0.0 {
+            return Err(Error::Invalid("group weights sum to zero".into()));
+        }
+        for g in &mut groups {
+            g.weight /= total;
+        }
+        let parts: Vec<(&PrefMatrix, f64)> = groups.iter().map(|g| (&g.matrix, g.weight)).collect();
+        let mean = PrefMatrix::mix(&parts)?;
+        Ok(Self {
+            names,
+            groups,
+            mean,
+        })
+    }
+
+    /// Number of responses.
+    pub fn n(&self) -> usize {
+        self.mean.n()
+    }
+
+    /// Response names.
+    pub fn names(&self) -> &[String] {
+        &self.names
+    }
+
+    /// The population preference matrix.
+    pub fn matrix(&self) -> &PrefMatrix {
+        &self.mean
+    }
+
+    /// The groups (one for a plain matrix).
+    pub fn groups(&self) -> &[Group] {
+        &self.groups
+    }
+}
+
+/// One iterative solver: a state advanced by [`GameSolver::step`].
+pub trait GameSolver {
+    /// One iteration, querying win rates from `oracle`.
+    ///
+    /// # Errors
+    /// A numeric failure (non-finite values).
+    fn step(&mut self, oracle: &mut Oracle<'_>) -> Result<()>;
+
+    /// The policy the method outputs now (its last iterate, or its running average for
+    /// the methods whose guarantee is on the average).
+    fn policy(&self) -> &[f64];
+
+    /// A duality gap of the method's own game when it is not the symmetric game of the
+    /// population matrix (MaxMin); `None` otherwise.
+    fn own_gap(&self, _game: &Game) -> Option<f64> {
+        None
+    }
+}
+
+/// Which iterate a method outputs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum Iterate {
+    /// The current policy `π_t`.
+    #[default]
+    Last,
+    /// The running average `(1/t) Σ_{s=1..t} π_s` (the no-regret guarantee's output).
+    Average,
+}
+
+/// The solver families, each with its own configuration.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "method", rename_all = "kebab-case", deny_unknown_fields)]
+pub enum Method {
+    /// Nash-MD (paper 26).
+    NashMd(nash_md::NashMdConfig),
+    /// Extragradient preference optimization (paper 27).
+    Egpo(egpo::EgpoConfig),
+    /// Iterative Nash policy optimization, online mirror descent (paper 48).
+    Inpo(inpo::InpoConfig),
+    /// Self-play preference optimization, multiplicative weights (paper 29).
+    Sppo(sppo::SppoConfig),
+    /// Self-play for the minimax winner (paper 20).
+    #[serde(rename = "selfplay")]
+    SelfPlay(selfplay::SelfPlayConfig),
+    /// MaxMin over groups (paper 41).
+    #[serde(rename = "maxmin")]
+    MaxMin(maxmin::MaxMinConfig),
+}
+
+/// The state of one method during a solve (one lives per solve: size does not matter).
+#[allow(clippy::large_enum_variant)]
+enum Running {
+    NashMd(nash_md::NashMd),
+    Egpo(egpo::Egpo),
+    Inpo(inpo::Inpo),
+    Sppo(sppo::Sppo),
+    SelfPlay(selfplay::SelfPlay),
+    MaxMin(maxmin::MaxMin),
+}
+
+impl Running {
+    fn solver(&mut self) -> &mut dyn GameSolver {
+        match self {
+            Running::NashMd(s) => s,
+            Running::Egpo(s) => s,
+            Running::Inpo(s) => s,
+            Running::Sppo(s) => s,
+            Running::SelfPlay(s) => s,
+            Running::MaxMin(s) => s,
+        }
+    }
+}
+
+/// What the solve loop needs to know about a method, from its config.
+struct Traits {
+    name: &'static str,
+    tau: f64,
+    eta: f64,
+    /// The step size below which the method's theory guarantees decrease, if any.
+    stable_eta: Option<f64>,
+    /// Whether the target gap is expected to decrease (last-iterate guarantee).
+    expects_decrease: bool,
+}
+
+impl Method {
+    /// The method's name as the CLI spells it.
+    pub fn name(&self) -> &'static str {
+        self.traits(1.0).name
+    }
+
+    /// The defaults of the method called `name` (`nash-md`, `egpo`, `inpo`, `sppo`,
+    /// `selfplay`, `maxmin`).
+    pub fn from_name(name: &str) -> Option<Method> {
+        Some(match name {
+            "nash-md" => Method::NashMd(Default::default()),
+            "egpo" => Method::Egpo(Default::default()),
+            "inpo" => Method::Inpo(Default::default()),
+            "sppo" => Method::Sppo(Default::default()),
+            "selfplay" => Method::SelfPlay(Default::default()),
+            "maxmin" => Method::MaxMin(Default::default()),
+            _ => return None,
+        })
+    }
+
+    /// All method names.
+    pub const NAMES: [&'static str; 6] = ["nash-md", "egpo", "inpo", "sppo", "selfplay", "maxmin"];
+
+    /// The regularization `τ` of the game the method solves (0: the original game).
+    pub fn tau(&self) -> f64 {
+        self.traits(1.0).tau
+    }
+
+    /// Checks the configuration.
+    ///
+    /// # Errors
+    /// A parameter out of range, saying which and why.
+    pub fn validate(&self) -> Result<()> {
+        match self {
+            Method::NashMd(c) => c.validate(),
+            Method::Egpo(c) => c.validate(),
+            Method::Inpo(c) => c.validate(),
+            Method::Sppo(c) => c.validate(),
+            Method::SelfPlay(c) => c.validate(),
+            Method::MaxMin(c) => c.validate(),
+        }
+    }
+
+    fn traits(&self, max_skew: f64) -> Traits {
+        match self {
+            Method::NashMd(c) => Traits {
+                name: "nash-md",
+                tau: c.tau,
+                eta: c.eta,
+                stable_eta: None,
+                expects_decrease: c.tau > 0.0,
+            },
+            Method::Egpo(c) => Traits {
+                name: "egpo",
+                tau: c.tau,
+                eta: c.eta,
+                stable_eta: Some(egpo::stable_eta(c.tau, max_skew)),
+                expects_decrease: true,
+            },
+            Method::Inpo(c) => Traits {
+                name: "inpo",
+                tau: c.tau,
+                eta: c.eta,
+                stable_eta: None,
+                expects_decrease: c.tau > 0.0,
+            },
+            Method::Sppo(c) => Traits {
+                name: "sppo",
+                tau: 0.0,
+                eta: c.eta,
+                stable_eta: None,
+                expects_decrease: false,
+            },
+            Method::SelfPlay(c) => Traits {
+                name: "selfplay",
+                tau: 0.0,
+                eta: c.eta,
+                stable_eta: None,
+                expects_decrease: false,
+            },
+            Method::MaxMin(c) => Traits {
+                name: "maxmin",
+                tau: c.tau,
+                eta: c.eta,
+                stable_eta: None,
+                expects_decrease: matches!(c.update, maxmin::MaxMinUpdate::Extragradient),
+            },
+        }
+    }
+
+    fn start(&self, game: &Game, mu: &[f64], init: &[f64]) -> Result<Running> {
+        Ok(match self {
+            Method::NashMd(c) => Running::NashMd(nash_md::NashMd::new(c, mu, init)),
+            Method::Egpo(c) => Running::Egpo(egpo::Egpo::new(c, mu, init)),
+            Method::Inpo(c) => Running::Inpo(inpo::Inpo::new(c, mu, init)),
+            Method::Sppo(c) => Running::Sppo(sppo::Sppo::new(c, init)),
+            Method::SelfPlay(c) => Running::SelfPlay(selfplay::SelfPlay::new(c, init)),
+            Method::MaxMin(c) => Running::MaxMin(maxmin::MaxMin::new(c, game, mu, init)?),
+        })
+    }
+}
+
+/// Settings shared by every method's run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SolveOptions {
+    /// Iterations (default 1,000).
+    pub iterations: usize,
+    /// Record the measures every this many iterations; 0 (default) picks about 200
+    /// points.
+    pub record_every: usize,
+    /// The reference policy `μ` (paper 26's μ, paper 27's and 48's `π_ref`); default
+    /// uniform. Must give every response positive probability when `τ > 0`.
+    pub reference: Option<Vec<f64>>,
+    /// The starting policy `π_0`; default `μ`.
+    pub init: Option<Vec<f64>>,
+    /// How win rates are observed (default exact).
+    pub feedback: Feedback,
+    /// Seed of the vote sampling.
+    pub seed: u64,
+    /// Stop once the target gap (regularized exploitability for `τ > 0`, exploitability
+    /// otherwise, MaxMin's own gap) is below this; 0 (default) runs every iteration.
+    pub tol: f64,
+    /// An equilibrium to measure `KL(π*‖π_t)` against (see [`exact`]).
+    pub equilibrium: Option<Vec<f64>>,
+}
+
+impl Default for SolveOptions {
+    fn default() -> Self {
+        Self {
+            iterations: 1000,
+            record_every: 0,
+            reference: None,
+            init: None,
+            feedback: Feedback::Exact,
+            seed: 0,
+            tol: 0.0,
+            equilibrium: None,
+        }
+    }
+}
+
+/// Checks that `p` is a distribution over `n` items (sums to 1 within 1e-6) and returns
+/// it renormalized.
+///
+/// # Errors
+/// Wrong length, negative or non-finite entries, or a sum far from 1.
+pub fn check_policy(what: &str, p: &[f64], n: usize) -> Result<Vec<f64>> {
+    if p.len() != n {
+        return Err(Error::Config(format!(
+            "{what} has {} entries for {n} responses",
+            p.len()
+        )));
+    }
+    if let Some((i, v)) = p
+        .iter()
+        .enumerate()
+        .find(|(_, v)| !(v.is_finite() && **v >= 0.0))
+    {
+        return Err(Error::Config(format!(
+            "{what}: entry {} is {v}; probabilities must be finite and non-negative",
+            i + 1
+        )));
+    }
+    let s: f64 = p.iter().sum();
+    if (s - 1.0).abs() > 1e-6 {
+        return Err(Error::Config(format!("{what} sums to {s}, not 1")));
+    }
+    Ok(p.iter().map(|v| v / s).collect())
+}
+
+impl SolveOptions {
+    /// Checks the options against a game of `n` responses and a regularization `tau`.
+    ///
+    /// # Errors
+    /// Zero iterations, bad policies, a reference without full support when `τ > 0`.
+    pub fn validate(&self, n: usize, tau: f64) -> Result<()> {
+        if self.iterations == 0 {
+            return Err(Error::Config("iterations must be at least 1".into()));
+        }
+        if !(self.tol.is_finite() && self.tol >= 0.0) {
+            return Err(Error::Config(format!("tol must be ≥ 0, not {}", self.tol)));
+        }
+        self.feedback.validate()?;
+        if let Some(mu) = &self.reference {
+            let mu = check_policy("the reference policy", mu, n)?;
+            if tau > 0.0
+                && let Some(i) = mu.iter().position(|&m| m <= 0.0)
+            {
+                return Err(Error::Config(format!(
+                    "the reference policy gives response {} probability 0; KL regularization \
+                     (τ = {tau}) needs every response possible",
+                    i + 1
+                )));
+            }
+        }
+        if let Some(p) = &self.init {
+            let p = check_policy("the initial policy", p, n)?;
+            if let Some(i) = p.iter().position(|&m| m <= 0.0) {
+                return Err(Error::Config(format!(
+                    "the initial policy gives response {} probability 0; multiplicative \
+                     updates could never raise it",
+                    i + 1
+                )));
+            }
+        }
+        if let Some(e) = &self.equilibrium {
+            check_policy("the equilibrium", e, n)?;
+        }
+        Ok(())
+    }
+}
+
+/// The measures at one recorded iteration.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Point {
+    /// Iteration (0 = the starting policy).
+    pub iter: usize,
+    /// Win-rate vectors queried so far.
+    pub queries: u64,
+    /// Exploitability of the output policy in the population game, `max_y P(y ≻ π) − ½`.
+    pub exploitability: f64,
+    /// Regularized exploitability `e_τ` (only when `τ > 0`).
+    pub regularized: Option<f64>,
+    /// `KL(π*‖π)` to [`SolveOptions::equilibrium`], when given.
+    pub kl_to_equilibrium: Option<f64>,
+    /// The method's own duality gap (MaxMin).
+    pub own_gap: Option<f64>,
+    /// Per group: win rate of the policy against the reference `μ` (games with several
+    /// groups).
+    pub group_vs_reference: Vec<f64>,
+    /// Per group: win rate against that group's best response.
+    pub group_vs_best: Vec<f64>,
+}
+
+impl Point {
+    /// The gap the method drives to zero: its own, else the regularized one, else the
+    /// exploitability.
+    pub fn target(&self) -> f64 {
+        self.own_gap
+            .or(self.regularized)
+            .unwrap_or(self.exploitability)
+    }
+}
+
+/// The result of a solve: the output policy and the convergence curve.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Trace {
+    /// The method's name.
+    pub method: String,
+    /// The regularization of the game it solved.
+    pub tau: f64,
+    /// The output policy.
+    pub policy: Vec<f64>,
+    /// Iterations run.
+    pub iterations: usize,
+    /// Whether it stopped early because the target gap fell below `tol`.
+    pub converged: bool,
+    /// The recorded measures, first at iteration 0.
+    pub points: Vec<Point>,
+}
+
+impl Trace {
+    /// The per-iteration contraction factor of `metric` over the last half of the curve:
+    /// `exp(slope)` of a least-squares fit of `ln metric` against the iteration, using
+    /// points above `floor` (below it, round-off dominates). `None` with fewer than 3
+    /// such points. Below 1: linear convergence at that rate.
+    pub fn rate(&self, metric: impl Fn(&Point) -> Option<f64>, floor: f64) -> Option<f64> {
+        let pts: Vec<(f64, f64)> = self
+            .points
+            .iter()
+            .filter_map(|p| metric(p).map(|v| (p.iter as f64, v)))
+            .filter(|(_, v)| *v > floor && v.is_finite())
+            .collect();
+        let pts = &pts[pts.len() / 2..];
+        measure::log_slope(pts).map(f64::exp)
+    }
+
+    /// The last recorded point.
+    pub fn last(&self) -> Option<&Point> {
+        self.points.last()
+    }
+}
+
+/// The geometric-mixture mirror step shared by the regularized methods, on logits:
+/// `θ' = (1 − ητ) θ + ητ log μ + η w`, i.e. `π' ∝ π^{1−ητ} μ^{ητ} exp(η w)`.
+pub(crate) fn md_step(
+    theta: &[f64],
+    log_mu: &[f64],
+    w: &[f64],
+    eta: f64,
+    tau: f64,
+    out: &mut [f64],
+) {
+    let keep = 1.0 - eta * tau;
+    let pull = eta * tau;
+    let mut m = f64::NEG_INFINITY;
+    for (((o, &t), &lm), &wy) in out.iter_mut().zip(theta).zip(log_mu).zip(w) {
+        *o = keep * t + if pull > 0.0 { pull * lm } else { 0.0 } + eta * wy;
+        m = m.max(*o);
+    }
+    // Logits are defined up to a constant; keep the largest at 0 so they never overflow.
+    for o in out.iter_mut() {
+        *o -= m;
+    }
+}
+
+/// `ln p`, with `ln 0 = −∞`.
+pub(crate) fn logs(p: &[f64]) -> Vec<f64> {
+    p.iter().map(|v| v.ln()).collect()
+}
+
+/// Fails when a vector holds a non-finite value.
+pub(crate) fn check_finite(what: &str, v: &[f64], eta: f64) -> Result<()> {
+    if v.iter().any(|x| x.is_nan() || *x == f64::INFINITY) {
+        return Err(Error::Numeric(format!(
+            "{what} became non-finite: the step size η = {eta} diverges; reduce it"
+        )));
+    }
+    Ok(())
+}
+
+/// How many consecutive recorded points must show growth before a run is called diverging.
+const DIVERGE_RECORDS: usize = 3;
+/// Growth over the best gap seen that, with the gap above its starting value, is called
+/// divergence (the theory of the methods checked promises a decreasing gap).
+const DIVERGE_FACTOR: f64 = 2.0;
+
+/// Runs `method` on `game` and records the measures.
+///
+/// # Errors
+/// Invalid configuration or options; a run that diverges (non-finite values, or a gap
+/// growing far above its start for a method whose theory promises decrease), with the
+/// step size to blame.
+pub fn solve(game: &Game, method: &Method, opts: &SolveOptions) -> Result<Trace> {
+    method.validate()?;
+    let n = game.n();
+    let t = method.traits(game.matrix().max_skew());
+    opts.validate(n, t.tau)?;
+    let mu = match &opts.reference {
+        Some(m) => check_policy("the reference policy", m, n)?,
+        None => vec![1.0 / n as f64; n],
+    };
+    let init = match &opts.init {
+        Some(p) => check_policy("the initial policy", p, n)?,
+        None => mu.clone(),
+    };
+    let mut running = method.start(game, &mu, &init)?;
+    let mut oracle = Oracle::new(game, opts.feedback, opts.seed);
+    let every = if opts.record_every > 0 {
+        opts.record_every
+    } else {
+        (opts.iterations / 200).max(1)
+    };
+    let measure_at = |iter: usize, solver: &dyn GameSolver, queries: u64| -> Point {
+        let pi = solver.policy();
+        let mut w = vec![0.0; n];
+        game.matrix().mul(pi, &mut w);
+        let (vs_ref, vs_best) = if game.groups().len() > 1 {
+            game.groups()
+                .iter()
+                .map(|g| {
+                    (
+                        measure::win_rate(&g.matrix, pi, &mu),
+                        measure::best_response_win_rate(&g.matrix, pi),
+                    )
+                })
+                .unzip()
+        } else {
+            (Vec::new(), Vec::new())
+        };
+        Point {
+            iter,
+            queries,
+            exploitability: measure::exploitability_from(&w),
+            regularized: (t.tau > 0.0)
+                .then(|| measure::regularized_exploitability_from(&w, pi, t.tau, &mu)),
+            kl_to_equilibrium: opts.equilibrium.as_ref().map(|e| measure::kl(e, pi)),
+            own_gap: solver.own_gap(game),
+            group_vs_reference: vs_ref,
+            group_vs_best: vs_best,
+        }
+    };
+    let mut points = vec![measure_at(0, running.solver(), 0)];
+    let start_gap = points[0].target();
+    let mut best = start_gap;
+    let mut growing = 0;
+    let mut converged = false;
+    let mut iterations = 0;
+    for it in 1..=opts.iterations {
+        let solver = running.solver();
+        solver.step(&mut oracle)?;
+        iterations = it;
+        if it % every != 0 && it != opts.iterations {
+            continue;
+        }
+        check_finite("the policy", solver.policy(), t.eta)?;
+        let p = measure_at(it, solver, oracle.queries());
+        let gap = p.target();
+        points.push(p);
+        if !gap.is_finite() {
+            return Err(Error::Numeric(format!(
+                "{}: the gap became non-finite at iteration {it}; the step size η = {} diverges",
+                t.name, t.eta
+            )));
+        }
+        if t.expects_decrease && gap > start_gap && gap > DIVERGE_FACTOR * best && gap > opts.tol {
+            growing += 1;
+            if growing >= DIVERGE_RECORDS {
+                let hint = match t.stable_eta {
+                    Some(b) if t.eta > b => {
+                        format!("; the theory needs η ≤ {b:.4} here (paper 27)")
+                    }
+                    _ => String::new(),
+                };
+                return Err(Error::Numeric(format!(
+                    "{} diverges: its gap rose from {start_gap:.3e} (start) and {best:.3e} \
+                     (best) to {gap:.3e} at iteration {it}; reduce the step size η = {}{hint}",
+                    t.name, t.eta
+                )));
+            }
+        } else {
+            growing = 0;
+        }
+        best = best.min(gap);
+        if opts.tol > 0.0 && gap < opts.tol {
+            converged = true;
+            break;
+        }
+    }
+    Ok(Trace {
+        method: t.name.into(),
+        tau: t.tau,
+        policy: running.solver().policy().to_vec(),
+        iterations,
+        converged,
+        points,
+    })
+}
