@@ -90,25 +90,32 @@ impl CustomOp2 for TokenLogps {
         &self,
         logits: &Tensor,
         labels: &Tensor,
-        _y: &Tensor,
+        y: &Tensor,
         dy: &Tensor,
     ) -> candle_core::Result<(Option<Tensor>, Option<Tensor>)> {
-        let dx = logits.apply_op3_no_bwd(labels, &dy.contiguous()?, &TokenLogpsBwd)?;
+        // Pack [dy | y] so the backward kernel gets log Z = x[label] − y without
+        // recomputing it (one exp per logit instead of two).
+        let dy_y = Tensor::cat(&[&dy.contiguous()?, &y.contiguous()?], 0)?;
+        let dx = logits.apply_op3_no_bwd(labels, &dy_y, &TokenLogpsBwd)?;
         Ok((Some(dx), None))
     }
 }
 
 struct TokenLogpsBwd;
 
-fn bwd<T: Real>(x: &[T], labels: &[u32], dy: &[T], v: usize) -> Vec<T> {
+/// `dy_y` is `[dy (n) | y (n)]`, with `y = x[label] − log Z` from the forward.
+fn bwd<T: Real>(x: &[T], labels: &[u32], dy_y: &[T], v: usize) -> Vec<T> {
+    let n = labels.len();
+    let (dy, y) = dy_y.split_at(n);
     let mut out = vec![T::ZERO; x.len()];
-    for (((row, o), &l), &g) in x
+    for ((((row, o), &l), &g), &yi) in x
         .chunks_exact(v)
         .zip(out.chunks_exact_mut(v))
         .zip(labels)
         .zip(dy)
+        .zip(y)
     {
-        let z = lse(row);
+        let z = row[l as usize] - yi;
         for (oj, &xj) in o.iter_mut().zip(row) {
             *oj = -(g * (xj - z).exp());
         }

@@ -3,4 +3,5 @@ mod common;
 mod grads;
 mod parity;
 mod save;
+mod step_timing;
 mod stories;
