@@ -1,0 +1,508 @@
+//! The training configuration: one TOML file, every field with a default, overridable
+//! key by key (`--set optim.lr=5e-6` on the command line). The resolved configuration is
+//! written beside the checkpoints as `train_config.toml`.
+//!
+//! # Quickstart
+//! ```
+//! use prefer_train::config::{Objective, TrainConfig};
+//! let mut cfg = TrainConfig::from_toml_str(r#"
+//!     [model]
+//!     path = "../shared/models/stories260K"
+//!     [data]
+//!     train = "pairs.jsonl"
+//!     [objective]
+//!     method = "dpo"
+//!     loss = { type = "ipo", tau = 0.5 }
+//!     [run]
+//!     out_dir = "runs/ipo"
+//!     max_steps = 200
+//! "#)?;
+//! cfg.set("optim.lr", "5e-6")?;                        // what `--set optim.lr=5e-6` does
+//! cfg.set("objective.loss", r#"[[{type = "sigmoid"}, 1.0], [{type = "sft"}, 0.2]]"#)?; // RPO mixture
+//! assert!(matches!(cfg.objective, Objective::Dpo { .. }));
+//! cfg.validate()?;
+//! # Ok::<(), prefer_train::Error>(())
+//! ```
+
+use std::path::{Path, PathBuf};
+
+use prefer_nn::logprobs::BatchConfig;
+use prefer_nn::loss::{Mixture, PairLoss, UnpairedLoss};
+use serde::{Deserialize, Serialize};
+
+use crate::optim::AdamWConfig;
+use crate::schedule::ScheduleConfig;
+use crate::{Error, Result};
+
+/// Everything a run needs.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[serde(default, deny_unknown_fields)]
+pub struct TrainConfig {
+    /// The model to train.
+    pub model: ModelSection,
+    /// The data.
+    pub data: DataSection,
+    /// How token ids become padded batches: truncation, BOS/EOS (prefer-nn's
+    /// [`BatchConfig`]; defaults: no truncation, right padding, pad id 0). BOS and EOS
+    /// ids are filled from the tokenizer when left unset.
+    pub batch: BatchConfig,
+    /// SFT, a pair loss (DPO family), or an unpaired loss (KTO).
+    pub objective: Objective,
+    /// The reference model: cached log-probs, a live model, TR-DPO sync.
+    pub reference: ReferenceSection,
+    /// AdamW.
+    pub optim: AdamWConfig,
+    /// Learning-rate warmup and decay.
+    pub schedule: ScheduleConfig,
+    /// Steps, batch sizes, seed, logging and checkpoints.
+    pub run: RunSection,
+}
+
+/// `[model]`
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[serde(default, deny_unknown_fields)]
+pub struct ModelSection {
+    /// A Hugging Face model folder (`config.json`, `*.safetensors`, `tokenizer.json`).
+    /// Required.
+    pub path: PathBuf,
+    /// Folder or `tokenizer.json` to tokenize with (default: the model folder).
+    pub tokenizer: Option<PathBuf>,
+    /// Parameter dtype while training (default f32).
+    pub dtype: Dtype,
+}
+
+/// A parameter dtype.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Dtype {
+    /// 32-bit floats.
+    #[default]
+    F32,
+    /// 64-bit floats (tests: finite differences, exact comparisons).
+    F64,
+}
+
+impl Dtype {
+    /// The candle dtype.
+    pub fn candle(self) -> candle_core::DType {
+        match self {
+            Dtype::F32 => candle_core::DType::F32,
+            Dtype::F64 => candle_core::DType::F64,
+        }
+    }
+}
+
+/// `[data]`
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DataSection {
+    /// Training records (JSONL, JSON, Parquet or CSV, as `prefer data` reads them):
+    /// pairs for `dpo`, unpaired labels or pairs for `kto`, pairs or unpaired labels for
+    /// `sft` (chosen / desirable completions). Required.
+    pub train: PathBuf,
+    /// Held-out records of the same shape (default none): evaluated every `eval_every`
+    /// steps and at the end.
+    pub eval: Option<PathBuf>,
+    /// For pairs without a `prompt` (hh-rlhf's implicit-prompt transcripts): the turn
+    /// marker after which the shared prefix is cut (default `"\n\nAssistant:"`).
+    pub prompt_marker: String,
+    /// Use at most this many training records, in file order (default all).
+    pub max_train: Option<usize>,
+    /// Use at most this many evaluation records (default all).
+    pub max_eval: Option<usize>,
+    /// Conversational records: render them with the tokenizer's chat template (default
+    /// true; without a template, turns are written as `\n\nRole: content`).
+    pub chat_template: bool,
+}
+
+impl Default for DataSection {
+    fn default() -> Self {
+        DataSection {
+            train: PathBuf::new(),
+            eval: None,
+            prompt_marker: "\n\nAssistant:".into(),
+            max_train: None,
+            max_eval: None,
+            chat_template: true,
+        }
+    }
+}
+
+/// A pair loss or a weighted mixture of them (MPO; `[[{type = "sigmoid"}, 1.0], ...]`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum LossSpec {
+    /// One loss, e.g. `{ type = "sigmoid", beta = 0.1 }`.
+    One(PairLoss),
+    /// Σ w·ℓ, e.g. `[[{ type = "sigmoid" }, 1.0], [{ type = "sft" }, 0.2]]` (RPO).
+    Mixture(Mixture),
+}
+
+impl Default for LossSpec {
+    fn default() -> Self {
+        LossSpec::One(PairLoss::default())
+    }
+}
+
+impl LossSpec {
+    /// As a mixture (one term of weight 1 for a single loss).
+    pub fn mixture(&self) -> Mixture {
+        match self {
+            LossSpec::One(l) => Mixture::from(l.clone()),
+            LossSpec::Mixture(m) => m.clone(),
+        }
+    }
+
+    /// A short name: the loss's TRL name, or `a+b` for a mixture.
+    pub fn name(&self) -> String {
+        self.mixture()
+            .terms
+            .iter()
+            .map(|(l, _)| l.name())
+            .collect::<Vec<_>>()
+            .join("+")
+    }
+
+    /// Whether any term reads reference log-probs.
+    pub fn needs_reference(&self) -> bool {
+        self.mixture().terms.iter().any(|(l, _)| l.needs_reference())
+    }
+}
+
+/// `[objective]`: what is minimised.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "method", rename_all = "snake_case", deny_unknown_fields)]
+pub enum Objective {
+    /// Supervised fine-tuning: the token-mean negative log-likelihood of the completions.
+    Sft,
+    /// Offline preference optimization on pairs with any [`PairLoss`] or mixture
+    /// (default: `sigmoid`, i.e. DPO with β = 0.1).
+    Dpo {
+        /// The loss (default `{ type = "sigmoid", beta = 0.1 }`).
+        #[serde(default)]
+        loss: LossSpec,
+    },
+    /// Unpaired preference optimization (KTO, APO-zero-unpaired, BCO).
+    Kto {
+        /// The loss (default `{ type = "kto", beta = 0.1 }`).
+        #[serde(default)]
+        loss: UnpairedLoss,
+    },
+}
+
+impl Default for Objective {
+    fn default() -> Self {
+        Objective::Dpo {
+            loss: LossSpec::default(),
+        }
+    }
+}
+
+impl Objective {
+    /// `sft`, `dpo` or `kto`.
+    pub fn method(&self) -> &'static str {
+        match self {
+            Objective::Sft => "sft",
+            Objective::Dpo { .. } => "dpo",
+            Objective::Kto { .. } => "kto",
+        }
+    }
+
+    /// Whether the objective reads reference log-probs.
+    pub fn needs_reference(&self) -> bool {
+        match self {
+            Objective::Sft => false,
+            Objective::Dpo { loss } => loss.needs_reference(),
+            Objective::Kto { .. } => true,
+        }
+    }
+}
+
+/// Where reference log-probs come from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ReferenceMode {
+    /// Computed once before training and kept in a file (default): no reference model in
+    /// memory during training (TRL's `precompute_ref_log_probs`).
+    #[default]
+    Cached,
+    /// A frozen copy of the starting policy, run on every batch (needed for `sync`).
+    Live,
+}
+
+/// TR-DPO reference updates (Gorbatovski et al. 2024, arXiv:2404.09656): every `steps`
+/// (τ) optimizer steps, π_ref ← α·π_θ + (1 − α)·π_ref. α = 1 is the hard update.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RefSync {
+    /// α, the weight of the policy (default 0.6, TRL's `ref_model_mixup_alpha`).
+    pub alpha: f64,
+    /// τ, steps between updates (default 512, TRL's `ref_model_sync_steps`).
+    pub steps: u64,
+}
+
+impl Default for RefSync {
+    fn default() -> Self {
+        RefSync {
+            alpha: 0.6,
+            steps: 512,
+        }
+    }
+}
+
+/// `[reference]`
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[serde(default, deny_unknown_fields)]
+pub struct ReferenceSection {
+    /// `cached` (default) or `live`.
+    pub mode: ReferenceMode,
+    /// The cache file (default `<out_dir>/ref_logps.json`). It records a fingerprint of
+    /// the model weights, the tokenized data and the batch settings; a cache with another
+    /// fingerprint is an error, never used.
+    pub cache: Option<PathBuf>,
+    /// TR-DPO reference sync (default none; needs `mode = "live"`).
+    pub sync: Option<RefSync>,
+}
+
+/// `[run]`
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RunSection {
+    /// Output folder: `metrics.jsonl`, `train_config.toml`, `checkpoint-<step>/`,
+    /// `final/` (default `runs/train`).
+    pub out_dir: PathBuf,
+    /// Seed of the data order (default 42).
+    pub seed: u64,
+    /// Examples (pairs for `dpo`) per micro-batch (default 8, TRL's
+    /// `per_device_train_batch_size`).
+    pub batch_size: usize,
+    /// Micro-batches per optimizer step (default 1); the effective batch is
+    /// `batch_size × grad_accum`.
+    pub grad_accum: usize,
+    /// Passes over the training data (default 1.0; fractions allowed).
+    pub epochs: f64,
+    /// Stop after this many optimizer steps (default: from `epochs`).
+    pub max_steps: Option<u64>,
+    /// Clip the global gradient norm to this value (default 1.0, TRL's
+    /// `max_grad_norm`; `none`/omit in TOML via `clip = false`).
+    pub max_grad_norm: f64,
+    /// Whether to clip at all (default true).
+    pub clip: bool,
+    /// Shuffle the training data every epoch (default true).
+    pub shuffle: bool,
+    /// Write a metrics line every this many steps (default 1).
+    pub log_every: u64,
+    /// Write a checkpoint every this many steps (default 0: only the final one).
+    pub save_every: u64,
+    /// Keep at most this many `checkpoint-*` folders, oldest removed first (default 2;
+    /// 0 keeps all).
+    pub save_total_limit: usize,
+    /// Evaluate on `data.eval` every this many steps (default 0: at the end only).
+    pub eval_every: u64,
+    /// Examples per evaluation forward (default: `batch_size`).
+    pub eval_batch_size: Option<usize>,
+}
+
+impl Default for RunSection {
+    fn default() -> Self {
+        RunSection {
+            out_dir: PathBuf::from("runs/train"),
+            seed: 42,
+            batch_size: 8,
+            grad_accum: 1,
+            epochs: 1.0,
+            max_steps: None,
+            max_grad_norm: 1.0,
+            clip: true,
+            shuffle: true,
+            log_every: 1,
+            save_every: 0,
+            save_total_limit: 2,
+            eval_every: 0,
+            eval_batch_size: None,
+        }
+    }
+}
+
+impl TrainConfig {
+    /// Parses a TOML configuration (missing fields take their defaults; unknown keys are
+    /// errors naming the key).
+    pub fn from_toml_str(text: &str) -> Result<Self> {
+        toml::from_str(text).map_err(|e| Error::Config(e.to_string()))
+    }
+
+    /// Reads a TOML configuration file.
+    pub fn from_file(path: &Path) -> Result<Self> {
+        let text = std::fs::read_to_string(path).map_err(crate::error::io_err(path))?;
+        toml::from_str(&text).map_err(|e| Error::Config(format!("{}: {e}", path.display())))
+    }
+
+    /// The configuration as TOML text.
+    pub fn to_toml(&self) -> Result<String> {
+        toml::to_string(self).map_err(|e| Error::Config(format!("writing TOML: {e}")))
+    }
+
+    /// Sets one key, `section.field` (dotted for nested tables), to a TOML value: `5e-6`,
+    /// `true`, `"text"`, `{ type = "ipo" }`, `[[...]]`. A value that does not parse as
+    /// TOML is taken as a string (`--set data.train=pairs.jsonl`). The key must exist in
+    /// the schema (checked on re-reading).
+    pub fn set(&mut self, key: &str, value: &str) -> Result<()> {
+        let mut root = toml::Value::try_from(&*self)
+            .map_err(|e| Error::Config(format!("serialising the configuration: {e}")))?;
+        let parsed: toml::Value = match toml::from_str::<toml::Table>(&format!("v = {value}")) {
+            Ok(mut t) => t.remove("v").unwrap_or(toml::Value::String(value.into())),
+            Err(_) => toml::Value::String(value.into()),
+        };
+        let parts: Vec<&str> = key.split('.').collect();
+        let (last, path) = parts
+            .split_last()
+            .ok_or_else(|| Error::Config("empty key".into()))?;
+        let mut cur = &mut root;
+        for p in path {
+            let t = cur
+                .as_table_mut()
+                .ok_or_else(|| Error::Config(format!("`{key}`: `{p}` is not a table")))?;
+            cur = t
+                .entry(p.to_string())
+                .or_insert_with(|| toml::Value::Table(toml::Table::new()));
+        }
+        cur.as_table_mut()
+            .ok_or_else(|| Error::Config(format!("`{key}`: not a table key")))?
+            .insert(last.to_string(), parsed);
+        // An objective switched to another method keeps no fields of the old one.
+        if key == "objective.method"
+            && let Some(obj) = root.get_mut("objective").and_then(|o| o.as_table_mut())
+        {
+            obj.retain(|k, _| k == "method");
+        }
+        *self = root
+            .try_into()
+            .map_err(|e: toml::de::Error| Error::Config(format!("`{key}` = {value}: {e}")))?;
+        Ok(())
+    }
+
+    /// Checks every section; errors name the key.
+    pub fn validate(&self) -> Result<()> {
+        if self.model.path.as_os_str().is_empty() {
+            return Err(Error::Config("model.path is required".into()));
+        }
+        if self.data.train.as_os_str().is_empty() {
+            return Err(Error::Config("data.train is required".into()));
+        }
+        self.batch.validate()?;
+        match &self.objective {
+            Objective::Sft => {}
+            Objective::Dpo { loss } => match loss {
+                LossSpec::One(l) => l.validate()?,
+                LossSpec::Mixture(m) => m.validate()?,
+            },
+            Objective::Kto { loss } => loss.validate()?,
+        }
+        self.optim.validate()?;
+        self.schedule.validate()?;
+        let r = &self.run;
+        if r.batch_size == 0 {
+            return Err(Error::Config("run.batch_size must be ≥ 1".into()));
+        }
+        if r.grad_accum == 0 {
+            return Err(Error::Config("run.grad_accum must be ≥ 1".into()));
+        }
+        if !(r.epochs.is_finite() && r.epochs > 0.0) {
+            return Err(Error::Config(format!("run.epochs = {}: must be > 0", r.epochs)));
+        }
+        if r.max_steps == Some(0) {
+            return Err(Error::Config("run.max_steps must be ≥ 1".into()));
+        }
+        if r.clip && !(r.max_grad_norm.is_finite() && r.max_grad_norm > 0.0) {
+            return Err(Error::Config(format!(
+                "run.max_grad_norm = {}: must be > 0 (or set run.clip = false)",
+                r.max_grad_norm
+            )));
+        }
+        if r.log_every == 0 {
+            return Err(Error::Config("run.log_every must be ≥ 1".into()));
+        }
+        if r.eval_batch_size == Some(0) {
+            return Err(Error::Config("run.eval_batch_size must be ≥ 1".into()));
+        }
+        if let Some(s) = &self.reference.sync {
+            if self.reference.mode != ReferenceMode::Live {
+                return Err(Error::Config(
+                    "reference.sync (TR-DPO) needs reference.mode = \"live\": a synced reference changes, a cache cannot".into(),
+                ));
+            }
+            if !(s.alpha > 0.0 && s.alpha <= 1.0) {
+                return Err(Error::Config(format!(
+                    "reference.sync.alpha = {}: must be in (0, 1]",
+                    s.alpha
+                )));
+            }
+            if s.steps == 0 {
+                return Err(Error::Config("reference.sync.steps must be ≥ 1".into()));
+            }
+        }
+        Ok(())
+    }
+
+    /// The gradient-clipping threshold, if clipping is on.
+    pub fn max_grad_norm(&self) -> Option<f64> {
+        self.run.clip.then_some(self.run.max_grad_norm)
+    }
+
+    /// The reference cache file.
+    pub fn cache_path(&self) -> PathBuf {
+        self.reference
+            .cache
+            .clone()
+            .unwrap_or_else(|| self.run.out_dir.join("ref_logps.json"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_round_trip_through_toml() -> Result<()> {
+        let mut cfg = TrainConfig::default();
+        cfg.model.path = "m".into();
+        cfg.data.train = "t.jsonl".into();
+        cfg.objective = Objective::Dpo {
+            loss: LossSpec::Mixture(Mixture::new(vec![
+                (PairLoss::default(), 1.0),
+                (PairLoss::Sft(Default::default()), 0.5),
+            ])),
+        };
+        cfg.reference.sync = Some(RefSync::default());
+        cfg.reference.mode = ReferenceMode::Live;
+        let text = cfg.to_toml()?;
+        assert_eq!(TrainConfig::from_toml_str(&text)?, cfg, "{text}");
+        cfg.validate()?;
+        Ok(())
+    }
+
+    #[test]
+    fn set_overrides_and_names_bad_keys() -> Result<()> {
+        let mut cfg = TrainConfig::default();
+        cfg.set("optim.lr", "0.5")?;
+        assert_eq!(cfg.optim.lr, 0.5);
+        cfg.set("data.train", "pairs.jsonl")?;
+        assert_eq!(cfg.data.train, PathBuf::from("pairs.jsonl"));
+        cfg.set("objective.method", "kto")?;
+        assert!(matches!(cfg.objective, Objective::Kto { .. }));
+        cfg.set("objective.loss", "{ type = \"kto\", beta = 0.2 }")?;
+        let e = cfg.set("optim.lrr", "1").unwrap_err().to_string();
+        assert!(e.contains("lrr"), "{e}");
+        Ok(())
+    }
+
+    #[test]
+    fn sync_needs_a_live_reference() {
+        let mut cfg = TrainConfig::default();
+        cfg.model.path = "m".into();
+        cfg.data.train = "t".into();
+        cfg.reference.sync = Some(RefSync::default());
+        let e = cfg.validate().unwrap_err().to_string();
+        assert!(e.contains("live"), "{e}");
+    }
+}

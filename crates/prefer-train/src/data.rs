@@ -1,0 +1,358 @@
+//! Records to token ids: pairs for the DPO family, labelled completions for KTO,
+//! completions for SFT; and the seeded order in which a run visits them.
+//!
+//! Prompts are tokenized with the tokenizer's special tokens (Llama: a BOS), completions
+//! without (TRL tokenizes the two separately in the same way). Pairs without a prompt
+//! (hh-rlhf transcripts) are split at their last shared turn marker first
+//! ([`prefer_data::convert::explicit_prompt`]). Conversational records are rendered with
+//! the chat template when the tokenizer has one.
+
+use std::path::Path;
+
+use prefer_data::convert::{RankPairs, explicit_prompt, pair_to_unpaired, ranking_to_pairs};
+use prefer_data::{Dataset, OpenOptions, Pair, Record, Text, Unpaired};
+use prefer_nn::logprobs::{PairIds, SeqIds};
+use prefer_nn::tokenizer::{ChatMessage, Tokenizer};
+use rand::SeedableRng;
+use rand::seq::SliceRandom;
+
+use crate::config::DataSection;
+use crate::{Error, Result};
+
+/// One preference pair as token ids, with its optional preference strength (the
+/// `soft_preference` loss reads it).
+#[derive(Debug, Clone, PartialEq)]
+pub struct PairExample {
+    /// Prompt, chosen and rejected ids.
+    pub ids: PairIds,
+    /// P(chosen ≻ rejected) from the record's `strength` (default none: a hard label).
+    pub strength: Option<f64>,
+}
+
+/// One labelled completion (KTO), with the mismatched completion that estimates KTO's KL
+/// term: the completion of the next example in file order, after this prompt (TRL shifts
+/// completions by one in the same way).
+#[derive(Debug, Clone, PartialEq)]
+pub struct UnpairedExample {
+    /// Prompt and completion ids.
+    pub seq: SeqIds,
+    /// Desirable (true) or undesirable.
+    pub label: bool,
+    /// This prompt with another example's completion.
+    pub kl_seq: SeqIds,
+}
+
+/// The tokenized examples of a run.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Examples {
+    /// Prompt + completion (SFT).
+    Seqs(Vec<SeqIds>),
+    /// Preference pairs.
+    Pairs(Vec<PairExample>),
+    /// Labelled completions.
+    Unpaired(Vec<UnpairedExample>),
+}
+
+impl Examples {
+    /// Number of examples.
+    pub fn len(&self) -> usize {
+        match self {
+            Examples::Seqs(v) => v.len(),
+            Examples::Pairs(v) => v.len(),
+            Examples::Unpaired(v) => v.len(),
+        }
+    }
+
+    /// Whether there is none.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The first `n` examples.
+    pub fn truncate(&mut self, n: usize) {
+        match self {
+            Examples::Seqs(v) => v.truncate(n),
+            Examples::Pairs(v) => v.truncate(n),
+            Examples::Unpaired(v) => {
+                v.truncate(n);
+                relink_kl(v);
+            }
+        }
+    }
+
+    /// All token ids with separators, for fingerprints.
+    pub fn fingerprint_bytes(&self) -> Vec<u8> {
+        let mut out = Vec::new();
+        let mut push = |xs: &[u32]| {
+            out.extend((xs.len() as u32).to_le_bytes());
+            for x in xs {
+                out.extend(x.to_le_bytes());
+            }
+        };
+        match self {
+            Examples::Seqs(v) => v.iter().for_each(|s| {
+                push(&s.prompt);
+                push(&s.completion);
+            }),
+            Examples::Pairs(v) => v.iter().for_each(|p| {
+                push(&p.ids.prompt);
+                push(&p.ids.chosen);
+                push(&p.ids.rejected);
+            }),
+            Examples::Unpaired(v) => v.iter().for_each(|u| {
+                push(&u.seq.prompt);
+                push(&u.seq.completion);
+                push(&[u32::from(u.label)]);
+                push(&u.kl_seq.completion);
+            }),
+        }
+        out
+    }
+}
+
+/// Re-links each KL completion to the next example's completion (cyclically).
+fn relink_kl(v: &mut [UnpairedExample]) {
+    let n = v.len();
+    let comps: Vec<Vec<u32>> = v.iter().map(|u| u.seq.completion.clone()).collect();
+    for (i, u) in v.iter_mut().enumerate() {
+        u.kl_seq = SeqIds {
+            prompt: u.seq.prompt.clone(),
+            completion: comps[(i + 1) % n].clone(),
+        };
+    }
+}
+
+/// Which examples an objective trains on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Want {
+    /// Prompt + completion.
+    Seqs,
+    /// Pairs.
+    Pairs,
+    /// Labelled completions.
+    Unpaired,
+}
+
+/// Turns records into token ids.
+#[derive(Debug, Clone)]
+pub struct Encoder {
+    tok: Tokenizer,
+    marker: String,
+    chat_template: bool,
+}
+
+impl Encoder {
+    /// An encoder with `tok`, splitting implicit prompts at `cfg.prompt_marker`.
+    pub fn new(tok: Tokenizer, cfg: &DataSection) -> Self {
+        Encoder {
+            tok,
+            marker: cfg.prompt_marker.clone(),
+            chat_template: cfg.chat_template,
+        }
+    }
+
+    /// The tokenizer.
+    pub fn tokenizer(&self) -> &Tokenizer {
+        &self.tok
+    }
+
+    fn chat_text(msgs: &[prefer_data::Message]) -> String {
+        msgs.iter()
+            .map(|m| {
+                let mut role = m.role.clone();
+                if let Some(c) = role.get_mut(0..1) {
+                    c.make_ascii_uppercase();
+                }
+                format!("\n\n{role}: {}", m.content)
+            })
+            .collect()
+    }
+
+    /// Prompt ids (special tokens added; a chat prompt ends with the generation prompt).
+    pub fn prompt(&self, t: Option<&Text>) -> Result<Vec<u32>> {
+        match t {
+            None => Ok(self.tok.bos_id().map(|b| vec![b]).unwrap_or_default()),
+            Some(Text::Plain(s)) => Ok(self.tok.encode(s, true)?),
+            Some(Text::Chat(m)) => {
+                if self.chat_template && self.tok.chat_template().is_some() {
+                    let msgs: Vec<ChatMessage> =
+                        m.iter().map(|m| ChatMessage::new(&m.role, &m.content)).collect();
+                    Ok(self.tok.encode_chat(&msgs, true)?)
+                } else {
+                    Ok(self
+                        .tok
+                        .encode(&format!("{}\n\nAssistant:", Self::chat_text(m)), true)?)
+                }
+            }
+        }
+    }
+
+    /// Completion ids (no special tokens; EOS is appended by the batch builder).
+    pub fn completion(&self, t: &Text) -> Result<Vec<u32>> {
+        match t {
+            Text::Plain(s) => Ok(self.tok.encode(s, false)?),
+            Text::Chat(m) => {
+                let text = m
+                    .iter()
+                    .map(|m| m.content.as_str())
+                    .collect::<Vec<_>>()
+                    .join("\n\n");
+                Ok(self.tok.encode(&format!(" {text}"), false)?)
+            }
+        }
+    }
+
+    /// A pair's ids (its implicit prompt split off first).
+    pub fn pair(&self, p: Pair) -> std::result::Result<PairExample, String> {
+        let p = explicit_prompt(p, &self.marker)?;
+        let strength = p.ann.strength;
+        let enc = |r: Result<Vec<u32>>| r.map_err(|e| e.to_string());
+        Ok(PairExample {
+            ids: PairIds {
+                prompt: enc(self.prompt(p.prompt.as_ref()))?,
+                chosen: enc(self.completion(&p.chosen))?,
+                rejected: enc(self.completion(&p.rejected))?,
+            },
+            strength,
+        })
+    }
+
+    fn unpaired(&self, u: &Unpaired) -> Result<(SeqIds, bool)> {
+        Ok((
+            SeqIds {
+                prompt: self.prompt(u.prompt.as_ref())?,
+                completion: self.completion(&u.completion)?,
+            },
+            u.label,
+        ))
+    }
+
+    /// Reads and tokenizes a data file for `want`. Records of another usable shape are
+    /// converted (pairs → two labelled completions for KTO; pairs → chosen completions
+    /// and unpaired → desirable completions for SFT; rankings → all implied pairs). Errors
+    /// name the file and the record.
+    pub fn load(&self, path: &Path, want: Want, max: Option<usize>) -> Result<Examples> {
+        let mut seqs = Vec::new();
+        let mut pairs = Vec::new();
+        let mut unpaired: Vec<(SeqIds, bool)> = Vec::new();
+        let full = |n: usize| max.is_some_and(|m| n >= m);
+        for item in Dataset::open(path, &OpenOptions::default())? {
+            let item = item?;
+            let loc = item.loc.to_string();
+            let rec_err = |e: String| Error::Record(format!("{loc}: {e}"));
+            let mut recs: Vec<Pair> = Vec::new();
+            let mut ups: Vec<Unpaired> = Vec::new();
+            match item.record {
+                Record::Pair(p) => recs.push(p),
+                Record::Ranking(r) => recs.extend(ranking_to_pairs(&r, RankPairs::All)),
+                Record::Unpaired(u) => ups.push(u),
+                other => {
+                    return Err(rec_err(format!(
+                        "a {} record; training reads pairs, rankings or unpaired labels",
+                        other.shape().name()
+                    )));
+                }
+            }
+            for p in recs {
+                match want {
+                    Want::Pairs => {
+                        if full(pairs.len()) {
+                            break;
+                        }
+                        pairs.push(self.pair(p).map_err(rec_err)?)
+                    }
+                    Want::Unpaired => {
+                        let p = explicit_prompt(p, &self.marker).map_err(rec_err)?;
+                        ups.extend(pair_to_unpaired(&p));
+                    }
+                    Want::Seqs => {
+                        let p = explicit_prompt(p, &self.marker).map_err(rec_err)?;
+                        seqs.push(SeqIds {
+                            prompt: self.prompt(p.prompt.as_ref())?,
+                            completion: self.completion(&p.chosen)?,
+                        });
+                    }
+                }
+            }
+            for u in ups {
+                match want {
+                    Want::Pairs => {
+                        return Err(rec_err(
+                            "an unpaired record; `dpo` needs pairs (use `kto`)".into(),
+                        ));
+                    }
+                    Want::Unpaired => unpaired.push(self.unpaired(&u)?),
+                    Want::Seqs => {
+                        if u.label {
+                            seqs.push(self.unpaired(&u)?.0);
+                        }
+                    }
+                }
+            }
+            let n = match want {
+                Want::Seqs => seqs.len(),
+                Want::Pairs => pairs.len(),
+                Want::Unpaired => unpaired.len(),
+            };
+            if full(n) {
+                break;
+            }
+        }
+        let mut out = match want {
+            Want::Seqs => Examples::Seqs(seqs),
+            Want::Pairs => Examples::Pairs(pairs),
+            Want::Unpaired => Examples::Unpaired(
+                unpaired
+                    .into_iter()
+                    .map(|(seq, label)| UnpairedExample {
+                        kl_seq: seq.clone(),
+                        seq,
+                        label,
+                    })
+                    .collect(),
+            ),
+        };
+        if let Some(m) = max {
+            out.truncate(m);
+        } else if let Examples::Unpaired(v) = &mut out {
+            relink_kl(v);
+        }
+        if out.is_empty() {
+            return Err(Error::Record(format!(
+                "{}: no usable records",
+                path.display()
+            )));
+        }
+        Ok(out)
+    }
+}
+
+/// The order of examples in epoch `epoch`: a seeded permutation (ChaCha8 seeded with
+/// `seed` and the epoch), or file order when `shuffle` is false. Resuming a run recomputes
+/// it, so the data order needs no state beyond (seed, epoch, position).
+pub fn epoch_order(n: usize, seed: u64, epoch: u64, shuffle: bool) -> Vec<usize> {
+    let mut idx: Vec<usize> = (0..n).collect();
+    if shuffle {
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(
+            seed ^ epoch.wrapping_mul(0x9E37_79B9_7F4A_7C15),
+        );
+        idx.shuffle(&mut rng);
+    }
+    idx
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn epoch_orders_are_permutations_and_reproducible() {
+        let a = epoch_order(50, 3, 0, true);
+        let mut s = a.clone();
+        s.sort_unstable();
+        assert_eq!(s, (0..50).collect::<Vec<_>>());
+        assert_eq!(a, epoch_order(50, 3, 0, true));
+        assert_ne!(a, epoch_order(50, 3, 1, true));
+        assert_eq!(epoch_order(4, 3, 0, false), vec![0, 1, 2, 3]);
+    }
+}

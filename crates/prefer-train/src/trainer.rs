@@ -1,0 +1,774 @@
+//! The training loop shared by SFT, the DPO family and KTO.
+//!
+//! One optimizer step takes `batch_size × grad_accum` examples in the epoch's seeded order,
+//! runs each micro-batch forward and backward with its loss scaled by its share of the
+//! step (so the summed gradient is the gradient of the step's mean loss: 4 micro-batches
+//! of 1 equal one batch of 4), clips the global gradient norm, and applies AdamW at the
+//! schedule's learning rate. Pair losses that read the whole batch (`aot`,
+//! `aot_unpaired`, the `sft` term's token mean) and KTO's KL estimate are computed per
+//! micro-batch, as TRL computes them per device.
+//!
+//! # Quickstart
+//! ```no_run
+//! use prefer_train::{config::TrainConfig, trainer::Trainer};
+//! let mut cfg = TrainConfig::from_file("train.toml".as_ref())?;
+//! cfg.validate()?;
+//! let mut t = Trainer::new(cfg)?;
+//! t.resume()?;                                  // continue from the newest checkpoint, if any
+//! let summary = t.train(&mut |p| { println!("{}", p.metrics.to_json()); std::ops::ControlFlow::Continue(()) })?;
+//! println!("final loss {:?}", summary.last.get("loss"));
+//! # Ok::<(), prefer_train::Error>(())
+//! ```
+
+use std::ops::ControlFlow;
+use std::path::PathBuf;
+
+use candle_core::{DType, Device, Tensor};
+use prefer_nn::logprobs::{PairBatch, SeqBatch, SeqIds, pair_logps, sequence_logps};
+use prefer_nn::loss::{Mixture, PairLogps, RunningMoments, UnpairedLogps, UnpairedLoss};
+use prefer_nn::model::{CausalLm, LoadOptions};
+use prefer_nn::tokenizer::Tokenizer;
+
+use crate::checkpoint::{self, TrainerState};
+use crate::config::{Objective, ReferenceMode, TrainConfig};
+use crate::data::{Encoder, Examples, Want, epoch_order};
+use crate::error::io_err;
+use crate::metrics::{Averager, Metrics, MetricsLog};
+use crate::optim::{AdamW, GradAccumulator, clip_coefficient};
+use crate::refcache::{RefCache, fingerprint, model_fingerprint};
+use crate::{Error, Result};
+
+/// What the progress callback sees after each optimizer step.
+#[derive(Debug)]
+pub struct Progress<'a> {
+    /// Steps done (1-based).
+    pub step: u64,
+    /// Steps planned.
+    pub total_steps: u64,
+    /// This step's metrics (the metrics-file line).
+    pub metrics: &'a Metrics,
+    /// Evaluation metrics, when this step evaluated.
+    pub eval: Option<&'a Metrics>,
+    /// The checkpoint written after this step, if any.
+    pub checkpoint: Option<&'a PathBuf>,
+}
+
+/// The outcome of [`Trainer::train`].
+#[derive(Debug, Clone)]
+pub struct Summary {
+    /// Steps done in total (including those before a resume).
+    pub steps: u64,
+    /// The last step's metrics.
+    pub last: Metrics,
+    /// The last evaluation, if any.
+    pub eval: Option<Metrics>,
+    /// The final checkpoint (`checkpoint-<steps>`), or `None` when stopped early by the
+    /// callback.
+    pub checkpoint: Option<PathBuf>,
+    /// Whether the callback stopped the run before `total_steps`.
+    pub stopped_early: bool,
+}
+
+enum Reference {
+    /// The objective reads no reference.
+    None,
+    /// Values per example, for the training set and the evaluation set.
+    Cached {
+        train: Vec<[f64; 2]>,
+        eval: Option<Vec<[f64; 2]>>,
+    },
+    /// A model run on every batch (trainable `Var`s only so TR-DPO can set them; its
+    /// outputs are detached).
+    Live(Box<CausalLm>),
+}
+
+/// Which example set a forward reads.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Split {
+    Train,
+    Eval,
+}
+
+/// A training run: the policy, its optimizer, the data, the reference.
+pub struct Trainer {
+    cfg: TrainConfig,
+    policy: CausalLm,
+    opt: AdamW,
+    train: Examples,
+    eval: Option<Examples>,
+    reference: Reference,
+    state: TrainerState,
+    steps_per_epoch: u64,
+    last_checkpoint: Option<PathBuf>,
+    resumed: bool,
+}
+
+impl std::fmt::Debug for Trainer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Trainer")
+            .field("method", &self.cfg.objective.method())
+            .field("examples", &self.train.len())
+            .field("state", &self.state)
+            .finish()
+    }
+}
+
+/// The tokenizer named by the configuration (`model.tokenizer`, else the model folder).
+pub fn load_tokenizer(cfg: &TrainConfig) -> Result<Tokenizer> {
+    let p = cfg.model.tokenizer.clone().unwrap_or(cfg.model.path.clone());
+    Ok(if p.is_dir() {
+        Tokenizer::from_dir(&p)?
+    } else {
+        Tokenizer::from_file(&p)?
+    })
+}
+
+impl Trainer {
+    /// Loads the model, tokenizes the data and prepares the reference (reading the cache
+    /// or computing and writing it). BOS/EOS ids left unset in `batch` come from the
+    /// tokenizer.
+    pub fn new(mut cfg: TrainConfig) -> Result<Self> {
+        cfg.validate()?;
+        let tok = load_tokenizer(&cfg)?;
+        if cfg.batch.bos_id.is_none() {
+            cfg.batch.bos_id = tok.bos_id();
+        }
+        if cfg.batch.eos_id.is_none() {
+            cfg.batch.eos_id = tok.eos_id();
+        }
+        let opts = LoadOptions::trainable().with_dtype(cfg.model.dtype.candle());
+        let policy = CausalLm::load(&cfg.model.path, &opts)?;
+        let enc = Encoder::new(tok, &cfg.data);
+        let want = match cfg.objective {
+            Objective::Sft => Want::Seqs,
+            Objective::Dpo { .. } => Want::Pairs,
+            Objective::Kto { .. } => Want::Unpaired,
+        };
+        let train = enc.load(&cfg.data.train, want, cfg.data.max_train)?;
+        let eval = match &cfg.data.eval {
+            Some(p) => Some(enc.load(p, want, cfg.data.max_eval)?),
+            None => None,
+        };
+        Self::with_model(cfg, policy, train, eval)
+    }
+
+    /// A run on an already loaded (trainable) policy and tokenized examples.
+    pub fn with_model(
+        cfg: TrainConfig,
+        policy: CausalLm,
+        train: Examples,
+        eval: Option<Examples>,
+    ) -> Result<Self> {
+        cfg.validate()?;
+        let want_ok = |e: &Examples| {
+            matches!(
+                (&cfg.objective, e),
+                (Objective::Sft, Examples::Seqs(_))
+                    | (Objective::Dpo { .. }, Examples::Pairs(_))
+                    | (Objective::Kto { .. }, Examples::Unpaired(_))
+            )
+        };
+        if !want_ok(&train) || eval.as_ref().is_some_and(|e| !want_ok(e)) {
+            return Err(Error::Config(format!(
+                "objective `{}` does not train on these examples",
+                cfg.objective.method()
+            )));
+        }
+        if train.is_empty() {
+            return Err(Error::Config("no training examples".into()));
+        }
+        if !policy.is_trainable() {
+            return Err(Error::Config("the policy must be loaded trainable".into()));
+        }
+        std::fs::create_dir_all(&cfg.run.out_dir).map_err(io_err(&cfg.run.out_dir))?;
+        let opt = AdamW::new(policy.vars()?, cfg.optim)?;
+        let eff = (cfg.run.batch_size * cfg.run.grad_accum) as u64;
+        let steps_per_epoch = (train.len() as u64).div_ceil(eff);
+        let total_steps = cfg
+            .run
+            .max_steps
+            .unwrap_or_else(|| ((cfg.run.epochs * steps_per_epoch as f64).ceil() as u64).max(1));
+        let state = TrainerState {
+            seed: cfg.run.seed,
+            total_steps,
+            ..Default::default()
+        };
+        let mut t = Trainer {
+            reference: Reference::None,
+            cfg,
+            policy,
+            opt,
+            train,
+            eval,
+            state,
+            steps_per_epoch,
+            last_checkpoint: None,
+            resumed: false,
+        };
+        t.reference = t.prepare_reference()?;
+        Ok(t)
+    }
+
+    fn prepare_reference(&self) -> Result<Reference> {
+        if !self.cfg.objective.needs_reference() {
+            return Ok(Reference::None);
+        }
+        match self.cfg.reference.mode {
+            ReferenceMode::Live => Ok(Reference::Live(Box::new(self.policy.copy_with(true)?))),
+            ReferenceMode::Cached => {
+                let mfp = model_fingerprint(&self.policy)?;
+                let path = self.cfg.cache_path();
+                let train = self.cached_values(&path, mfp, &self.train)?;
+                let eval = match &self.eval {
+                    Some(e) => {
+                        let mut p = path.clone().into_os_string();
+                        p.push(".eval");
+                        Some(self.cached_values(&PathBuf::from(p), mfp, e)?)
+                    }
+                    None => None,
+                };
+                Ok(Reference::Cached { train, eval })
+            }
+        }
+    }
+
+    fn cached_values(
+        &self,
+        path: &std::path::Path,
+        mfp: u64,
+        ex: &Examples,
+    ) -> Result<Vec<[f64; 2]>> {
+        let fp = fingerprint(mfp, ex, &self.cfg.batch)?;
+        if let Some(c) = RefCache::load(path, &fp, ex.len())? {
+            return Ok(c.values);
+        }
+        let values = reference_values(&self.policy, ex, &self.cfg, self.eval_batch())?;
+        RefCache {
+            fingerprint: fp,
+            kind: match ex {
+                Examples::Unpaired(_) => "unpaired".into(),
+                _ => "pairs".into(),
+            },
+            values: values.clone(),
+        }
+        .save(path)?;
+        Ok(values)
+    }
+
+    fn eval_batch(&self) -> usize {
+        self.cfg.run.eval_batch_size.unwrap_or(self.cfg.run.batch_size)
+    }
+
+    /// Continues from the newest checkpoint in `run.out_dir` (weights, optimizer moments,
+    /// data position, BCO state; a TR-DPO reference), and drops the metrics lines an
+    /// interrupted run wrote after it. Returns its step, or `None` when there is none.
+    pub fn resume(&mut self) -> Result<Option<u64>> {
+        let Some((step, dir)) = checkpoint::latest(&self.cfg.run.out_dir)? else {
+            return Ok(None);
+        };
+        let live = match &self.reference {
+            Reference::Live(m) => Some(m.as_ref()),
+            _ => None,
+        };
+        let st = checkpoint::load(&dir, &self.policy, &mut self.opt, live)?;
+        if st.seed != self.cfg.run.seed {
+            return Err(Error::Resume(format!(
+                "{}: written with run.seed {}, this run has {}",
+                dir.display(),
+                st.seed,
+                self.cfg.run.seed
+            )));
+        }
+        let total = self.state.total_steps;
+        self.state = st;
+        self.state.total_steps = total;
+        MetricsLog::truncate_after(&self.metrics_path(), step)?;
+        self.last_checkpoint = Some(dir);
+        self.resumed = true;
+        Ok(Some(step))
+    }
+
+    /// The metrics file.
+    pub fn metrics_path(&self) -> PathBuf {
+        self.cfg.run.out_dir.join("metrics.jsonl")
+    }
+
+    /// The policy being trained.
+    pub fn policy(&self) -> &CausalLm {
+        &self.policy
+    }
+
+    /// The configuration (with BOS/EOS filled in).
+    pub fn config(&self) -> &TrainConfig {
+        &self.cfg
+    }
+
+    /// Where the run stands.
+    pub fn state(&self) -> &TrainerState {
+        &self.state
+    }
+
+    /// The planned number of optimizer steps.
+    pub fn total_steps(&self) -> u64 {
+        self.state.total_steps
+    }
+
+    /// The training examples.
+    pub fn train_examples(&self) -> &Examples {
+        &self.train
+    }
+
+    /// Trains to `total_steps`, writing metrics, checkpoints and, at the end, an
+    /// evaluation. `on_step` runs after every step; `Break` stops the run there (no
+    /// final checkpoint: as a kill would, for tests of `resume`).
+    pub fn train(
+        &mut self,
+        on_step: &mut dyn FnMut(&Progress<'_>) -> ControlFlow<()>,
+    ) -> Result<Summary> {
+        let out = self.cfg.run.out_dir.clone();
+        let cfg_text = self.cfg.to_toml()?;
+        prefer_data::write_atomic(&out.join("train_config.toml"), cfg_text.as_bytes())?;
+        let mut log = if self.resumed {
+            MetricsLog::append(&self.metrics_path())?
+        } else {
+            MetricsLog::create(&self.metrics_path())?
+        };
+        let mut last = Metrics::default();
+        let mut last_eval = None;
+        let total = self.state.total_steps;
+        let mut acc = GradAccumulator::new(self.opt.len());
+        while self.state.step < total {
+            let step = self.state.step + 1;
+            let m = self.train_step(step, &mut acc)?;
+            self.state.step = step;
+            let mut ckpt = None;
+            let mut eval = None;
+            if step % self.cfg.run.log_every == 0 || step == total {
+                log.write(&m)?;
+            }
+            if self.cfg.run.eval_every > 0 && step % self.cfg.run.eval_every == 0 && step < total
+            {
+                if let Some(e) = self.evaluate_split(Split::Eval, step)? {
+                    log.write(&e)?;
+                    eval = Some(e);
+                }
+            }
+            if step == total
+                || (self.cfg.run.save_every > 0 && step % self.cfg.run.save_every == 0)
+            {
+                ckpt = Some(self.save_checkpoint()?);
+            }
+            let p = Progress {
+                step,
+                total_steps: total,
+                metrics: &m,
+                eval: eval.as_ref(),
+                checkpoint: ckpt.as_ref(),
+            };
+            let flow = on_step(&p);
+            last = m;
+            if eval.is_some() {
+                last_eval = eval;
+            }
+            if flow.is_break() && step < total {
+                return Ok(Summary {
+                    steps: step,
+                    last,
+                    eval: last_eval,
+                    checkpoint: None,
+                    stopped_early: true,
+                });
+            }
+        }
+        // Final evaluation.
+        if let Some(e) = self.evaluate_split(Split::Eval, self.state.step)? {
+            log.write(&e)?;
+            last_eval = Some(e);
+        }
+        Ok(Summary {
+            steps: self.state.step,
+            last,
+            eval: last_eval,
+            checkpoint: self.last_checkpoint.clone(),
+            stopped_early: false,
+        })
+    }
+
+    fn save_checkpoint(&mut self) -> Result<PathBuf> {
+        // Never write a checkpoint holding NaN/inf weights.
+        for (name, t) in self.policy.parameters() {
+            let bad = t.flatten_all()?.to_dtype(DType::F64)?.to_vec1::<f64>()?;
+            if let Some(v) = bad.iter().find(|v| !v.is_finite()) {
+                return Err(Error::NonFinite {
+                    step: self.state.step,
+                    quantity: format!("parameter {name}"),
+                    value: *v,
+                    last_checkpoint: self.last_checkpoint.clone(),
+                });
+            }
+        }
+        self.state.optimizer_t = self.opt.steps_taken();
+        let synced = match (&self.reference, &self.cfg.reference.sync) {
+            (Reference::Live(m), Some(_)) => Some(m.as_ref()),
+            _ => None,
+        };
+        let dir = checkpoint::save(
+            &self.cfg.run.out_dir,
+            &self.policy,
+            &self.opt,
+            &self.state,
+            synced,
+            self.cfg.run.save_total_limit,
+        )?;
+        self.last_checkpoint = Some(dir.clone());
+        Ok(dir)
+    }
+
+    /// The indices of the examples of the next step, advancing the data position.
+    fn next_indices(&mut self) -> Vec<usize> {
+        let n = self.train.len();
+        let eff = self.cfg.run.batch_size * self.cfg.run.grad_accum;
+        if self.state.position >= n {
+            self.state.epoch += 1;
+            self.state.position = 0;
+        }
+        let order = epoch_order(n, self.state.seed, self.state.epoch, self.cfg.run.shuffle);
+        let end = (self.state.position + eff).min(n);
+        let idx = order[self.state.position..end].to_vec();
+        self.state.position = end;
+        idx
+    }
+
+    fn non_finite(&self, step: u64, quantity: &str, value: f64) -> Error {
+        Error::NonFinite {
+            step,
+            quantity: quantity.to_string(),
+            value,
+            last_checkpoint: self.last_checkpoint.clone(),
+        }
+    }
+
+    fn train_step(&mut self, step: u64, acc: &mut GradAccumulator) -> Result<Metrics> {
+        let epoch_before = self.state.epoch;
+        let pos_before = self.state.position;
+        let idx = self.next_indices();
+        let n = idx.len();
+        let mut avg = Averager::default();
+        acc.clear();
+        // SFT: the token mean over the whole step.
+        let step_tokens = match &self.train {
+            Examples::Seqs(v) => {
+                let mut t = 0usize;
+                for &i in &idx {
+                    let (s, pl) = self.cfg.batch.build(&v[i].prompt, &v[i].completion)?;
+                    t += s.len() - pl;
+                }
+                t.max(1) as f64
+            }
+            _ => 1.0,
+        };
+        for micro in idx.chunks(self.cfg.run.batch_size) {
+            let share = micro.len() as f64 / n as f64;
+            let loss = self.forward(Split::Train, micro, share, step_tokens, &mut avg)?;
+            let lv = scalar(&loss)?;
+            if !lv.is_finite() {
+                return Err(self.non_finite(step, "loss", lv));
+            }
+            acc.add(&loss.backward()?, self.opt.vars())?;
+        }
+        let mut m = Metrics::default();
+        let means = avg.means();
+        if let Some((q, v)) = means.first_non_finite() {
+            return Err(self.non_finite(step, q, v));
+        }
+        let norm = acc.global_norm()?;
+        if !norm.is_finite() {
+            let which = acc
+                .first_non_finite()?
+                .map(|i| format!("grad_norm (first non-finite gradient: {})", self.opt.names()[i]))
+                .unwrap_or_else(|| "grad_norm".into());
+            return Err(self.non_finite(step, &which, norm));
+        }
+        let lr = self
+            .cfg
+            .schedule
+            .lr(self.cfg.optim.lr, step - 1, self.state.total_steps);
+        let scale = clip_coefficient(norm, self.cfg.max_grad_norm());
+        self.opt.step(acc, scale, lr)?;
+        acc.clear();
+        self.sync_reference(step)?;
+        let loss = means.get("loss").unwrap_or(0.0);
+        m.push("loss", loss);
+        m.push("grad_norm", norm);
+        m.push("learning_rate", lr);
+        for (k, v) in means.0.iter().filter(|(k, _)| k != "loss") {
+            m.push(k, *v);
+        }
+        let _ = (epoch_before, pos_before);
+        let epoch = self.state.epoch as f64 + self.state.position as f64 / self.train.len() as f64;
+        m.push("epoch", epoch);
+        m.push("step", step as f64);
+        Ok(m)
+    }
+
+    fn sync_reference(&mut self, step: u64) -> Result<()> {
+        let (Reference::Live(r), Some(s)) = (&self.reference, &self.cfg.reference.sync) else {
+            return Ok(());
+        };
+        if step % s.steps != 0 {
+            return Ok(());
+        }
+        for ((_, rv), pv) in r.vars()?.iter().zip(self.opt.vars()) {
+            let mixed = ((pv.as_tensor().detach() * s.alpha)?
+                + (rv.as_tensor().detach() * (1.0 - s.alpha))?)?;
+            rv.set(&mixed)?;
+        }
+        Ok(())
+    }
+
+    /// Reference values of examples `idx` of a split, as two `[b]` tensors.
+    fn ref_pair(&self, split: Split, idx: &[usize], dtype: DType) -> Result<Option<(Tensor, Tensor)>> {
+        let Reference::Cached { train, eval } = &self.reference else {
+            return Ok(None);
+        };
+        let vals = match split {
+            Split::Train => train,
+            Split::Eval => eval
+                .as_ref()
+                .ok_or_else(|| Error::Config("no cached reference for the eval set".into()))?,
+        };
+        let a: Vec<f64> = idx.iter().map(|&i| vals[i][0]).collect();
+        let b: Vec<f64> = idx.iter().map(|&i| vals[i][1]).collect();
+        Ok(Some((
+            Tensor::new(a, &Device::Cpu)?.to_dtype(dtype)?,
+            Tensor::new(b, &Device::Cpu)?.to_dtype(dtype)?,
+        )))
+    }
+
+    fn examples(&self, split: Split) -> Result<&Examples> {
+        match split {
+            Split::Train => Ok(&self.train),
+            Split::Eval => self
+                .eval
+                .as_ref()
+                .ok_or_else(|| Error::Config("no evaluation data".into())),
+        }
+    }
+
+    /// One micro-batch: its loss × `share` (differentiable), metrics added to `avg`.
+    fn forward(
+        &mut self,
+        split: Split,
+        idx: &[usize],
+        share: f64,
+        step_tokens: f64,
+        avg: &mut Averager,
+    ) -> Result<Tensor> {
+        let dev = self.policy.device().clone();
+        let dt = self.policy.dtype();
+        let b = idx.len() as f64;
+        match self.examples(split)? {
+            Examples::Seqs(v) => {
+                let seqs: Vec<SeqIds> = idx.iter().map(|&i| v[i].clone()).collect();
+                let batch = SeqBatch::new(&seqs, &self.cfg.batch, &dev)?;
+                let lp = sequence_logps(&self.policy, &batch)?;
+                let nll = lp.sum.sum_all()?.neg()?;
+                let tokens = scalar(&lp.count.sum_all()?)?;
+                avg.add("loss", scalar(&nll)? / tokens.max(1.0), tokens);
+                avg.add("num_tokens", tokens, 1.0);
+                let denom = if split == Split::Train { step_tokens } else { tokens.max(1.0) };
+                Ok((nll / denom)?)
+            }
+            Examples::Pairs(v) => {
+                let Objective::Dpo { loss } = &self.cfg.objective else {
+                    return Err(Error::Config("pairs need objective dpo".into()));
+                };
+                let mix: Mixture = loss.mixture();
+                let ids: Vec<_> = idx.iter().map(|&i| v[i].ids.clone()).collect();
+                let strengths: Vec<Option<f64>> = idx.iter().map(|&i| v[i].strength).collect();
+                let batch = PairBatch::new(&ids, &self.cfg.batch, &dev)?;
+                let out = pair_logps(&self.policy, &batch)?;
+                let reference = match &self.reference {
+                    Reference::Live(r) => {
+                        let o = pair_logps(r, &batch)?;
+                        Some((o.chosen.detach(), o.rejected.detach()))
+                    }
+                    _ => self.ref_pair(split, idx, dt)?,
+                };
+                let mut x = PairLogps::new(
+                    out.chosen.clone(),
+                    out.rejected.clone(),
+                    out.chosen_len.clone(),
+                    out.rejected_len.clone(),
+                )
+                .with_chosen_nll(PairLogps::batch_token_mean_nll(
+                    &out.chosen.neg()?,
+                    &out.chosen_len,
+                )?);
+                if let Some((rc, rr)) = reference {
+                    x = x.with_reference(rc, rr);
+                }
+                if strengths.iter().any(Option::is_some) {
+                    let s: Vec<f64> = strengths.iter().map(|s| s.unwrap_or(1.0)).collect();
+                    x = x.with_soft_label(Tensor::new(s, &dev)?.to_dtype(dt)?);
+                }
+                let lo = mix.forward(&x)?;
+                let loss = lo.loss.mean_all()?;
+                let cr = vec64(&lo.chosen_rewards)?;
+                let rr = vec64(&lo.rejected_rewards)?;
+                let mean = |xs: &[f64]| xs.iter().sum::<f64>() / xs.len().max(1) as f64;
+                let accs: Vec<f64> = cr
+                    .iter()
+                    .zip(&rr)
+                    .map(|(c, r)| if c > r { 1.0 } else { 0.0 })
+                    .collect();
+                let margins: Vec<f64> = cr.iter().zip(&rr).map(|(c, r)| c - r).collect();
+                avg.add("loss", scalar(&loss)?, b);
+                avg.add("rewards/chosen", mean(&cr), b);
+                avg.add("rewards/rejected", mean(&rr), b);
+                avg.add("rewards/accuracies", mean(&accs), b);
+                avg.add("rewards/margins", mean(&margins), b);
+                avg.add("logps/chosen", mean(&vec64(&out.chosen)?), b);
+                avg.add("logps/rejected", mean(&vec64(&out.rejected)?), b);
+                let ct = scalar(&out.chosen_len.sum_all()?)?;
+                let rt = scalar(&out.rejected_len.sum_all()?)?;
+                avg.add("logits/chosen", out.logits_mean_chosen, ct);
+                avg.add("logits/rejected", out.logits_mean_rejected, rt);
+                Ok((loss * share)?)
+            }
+            Examples::Unpaired(v) => {
+                let Objective::Kto { loss } = &self.cfg.objective else {
+                    return Err(Error::Config("unpaired examples need objective kto".into()));
+                };
+                let loss_cfg: UnpairedLoss = loss.clone();
+                let seqs: Vec<SeqIds> = idx.iter().map(|&i| v[i].seq.clone()).collect();
+                let kls: Vec<SeqIds> = idx.iter().map(|&i| v[i].kl_seq.clone()).collect();
+                let labels: Vec<bool> = idx.iter().map(|&i| v[i].label).collect();
+                let batch = SeqBatch::new(&seqs, &self.cfg.batch, &dev)?;
+                let kl_batch = SeqBatch::new(&kls, &self.cfg.batch, &dev)?;
+                let pol = sequence_logps(&self.policy, &batch)?;
+                let kl_pol = sequence_logps(&self.policy, &kl_batch)?.sum.detach();
+                let (r, kl_r) = match &self.reference {
+                    Reference::Live(m) => (
+                        sequence_logps(m, &batch)?.sum.detach(),
+                        sequence_logps(m, &kl_batch)?.sum.detach(),
+                    ),
+                    _ => self
+                        .ref_pair(split, idx, dt)?
+                        .ok_or_else(|| Error::Config("kto needs a reference".into()))?,
+                };
+                let x = UnpairedLogps::new(pol.sum.clone(), r, labels.clone()).with_kl(kl_pol, kl_r);
+                let mut running: RunningMoments = self.state.running;
+                let lo = if split == Split::Train {
+                    let o = loss_cfg.forward(&x, &mut running)?;
+                    self.state.running = running;
+                    o
+                } else {
+                    loss_cfg.evaluate(&x, &running)?
+                };
+                let loss = lo.loss.mean_all()?;
+                let rw = vec64(&lo.rewards)?;
+                let lp = vec64(&pol.sum)?;
+                avg.add("loss", scalar(&loss)?, b);
+                let pick = |xs: &[f64], want: bool| -> (f64, f64) {
+                    let s: Vec<f64> = xs
+                        .iter()
+                        .zip(&labels)
+                        .filter(|(_, l)| **l == want)
+                        .map(|(x, _)| *x)
+                        .collect();
+                    (s.iter().sum::<f64>() / s.len().max(1) as f64, s.len() as f64)
+                };
+                let (rc, nc) = pick(&rw, true);
+                let (rj, nj) = pick(&rw, false);
+                avg.add("rewards/chosen", rc, nc);
+                avg.add("rewards/rejected", rj, nj);
+                let (lc, _) = pick(&lp, true);
+                let (lj, _) = pick(&lp, false);
+                avg.add("logps/chosen", lc, nc);
+                avg.add("logps/rejected", lj, nj);
+                avg.add("kl", lo.reference_point, b);
+                Ok((loss * share)?)
+            }
+        }
+    }
+
+    fn evaluate_split(&mut self, split: Split, step: u64) -> Result<Option<Metrics>> {
+        let n = match split {
+            Split::Eval => match &self.eval {
+                Some(e) => e.len(),
+                None => return Ok(None),
+            },
+            Split::Train => self.train.len(),
+        };
+        let mut avg = Averager::default();
+        let bs = self.eval_batch();
+        let idx: Vec<usize> = (0..n).collect();
+        for micro in idx.chunks(bs) {
+            let _ = self.forward(split, micro, 1.0, 1.0, &mut avg)?;
+        }
+        let mut m = avg.means();
+        if let Examples::Pairs(_) = self.examples(split)? {
+            // rewards/margins etc. stay; nothing else to add.
+        }
+        m.push("epoch", self.state.epoch as f64 + self.state.position as f64 / self.train.len() as f64);
+        m.push("step", step as f64);
+        let prefix = if split == Split::Eval { "eval_" } else { "train_eval_" };
+        Ok(Some(m.prefixed(prefix)))
+    }
+
+    /// Evaluates the current policy on the training set (no gradient): the same metrics
+    /// as the training lines, prefixed `train_eval_`.
+    pub fn evaluate_train(&mut self) -> Result<Metrics> {
+        let step = self.state.step;
+        self.evaluate_split(Split::Train, step)?
+            .ok_or_else(|| Error::Config("no training data".into()))
+    }
+
+    /// Evaluates the current policy on the evaluation set (prefixed `eval_`), if any.
+    pub fn evaluate_eval(&mut self) -> Result<Option<Metrics>> {
+        let step = self.state.step;
+        self.evaluate_split(Split::Eval, step)
+    }
+}
+
+/// Reference log-probs of every example, computed with `model` in batches of `bs`:
+/// `[chosen, rejected]` per pair, `[completion, kl completion]` per unpaired example.
+pub fn reference_values(
+    model: &CausalLm,
+    ex: &Examples,
+    cfg: &TrainConfig,
+    bs: usize,
+) -> Result<Vec<[f64; 2]>> {
+    let dev = model.device().clone();
+    let mut out = Vec::with_capacity(ex.len());
+    match ex {
+        Examples::Seqs(_) => {}
+        Examples::Pairs(v) => {
+            for chunk in v.chunks(bs.max(1)) {
+                let ids: Vec<_> = chunk.iter().map(|p| p.ids.clone()).collect();
+                let o = pair_logps(model, &PairBatch::new(&ids, &cfg.batch, &dev)?)?;
+                let (c, r) = (vec64(&o.chosen)?, vec64(&o.rejected)?);
+                out.extend(c.into_iter().zip(r).map(|(a, b)| [a, b]));
+            }
+        }
+        Examples::Unpaired(v) => {
+            for chunk in v.chunks(bs.max(1)) {
+                let s: Vec<SeqIds> = chunk.iter().map(|u| u.seq.clone()).collect();
+                let k: Vec<SeqIds> = chunk.iter().map(|u| u.kl_seq.clone()).collect();
+                let a = vec64(&sequence_logps(model, &SeqBatch::new(&s, &cfg.batch, &dev)?)?.sum)?;
+                let b = vec64(&sequence_logps(model, &SeqBatch::new(&k, &cfg.batch, &dev)?)?.sum)?;
+                out.extend(a.into_iter().zip(b).map(|(a, b)| [a, b]));
+            }
+        }
+    }
+    Ok(out)
+}
+
+fn scalar(t: &Tensor) -> Result<f64> {
+    Ok(t.to_dtype(DType::F64)?.to_scalar::<f64>()?)
+}
+
+fn vec64(t: &Tensor) -> Result<Vec<f64>> {
+    Ok(t.detach().to_dtype(DType::F64)?.to_vec1::<f64>()?)
+}
