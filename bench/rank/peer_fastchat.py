@@ -2,14 +2,15 @@
 """FastChat peer: its own rating code on a Chatbot Arena JSONL file.
 
 Usage:
-  peer_fastchat.py FILE --mode fit|bootstrap|elo [--rounds 100] [--num-cpu 1]
+  peer_fastchat.py FILE --mode fit|bootstrap|full|elo [--rounds 100] [--num-cpu 1]
                    [--impl current|legacy] [--fastchat-src DIR] [--legacy-src DIR]
 
 --impl current (default): fastchat/serve/monitor/rating_systems.py at FastChat HEAD
   (0e6d3e4, 2025-04): fit = compute_bt (unregularized BT, scipy L-BFGS-B, tol 1e-6),
   bootstrap = compute_bootstrap_bt (multinomial reweighting of unique outcomes, seed 0,
   multiprocessing.Pool(num_cpu); FastChat's default is os.cpu_count(), here --num-cpu, 1),
-  elo = compute_elo (online, K=4, tstamp order).
+  elo = compute_elo (online, K=4, tstamp order); full = fit then bootstrap (a whole
+  leaderboard run: point estimate and intervals).
 --impl legacy: elo_analysis.py of FastChat 5095615 (2024-04), the notebook-era code:
   fit = compute_elo_mle_with_tie (pivot-table counts + sklearn LogisticRegression,
   penalty=None), bootstrap = get_bootstrap_result(battles, compute_elo_mle_with_tie, N)
@@ -34,7 +35,7 @@ import fastchat_loader  # noqa: E402
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("file")
-    ap.add_argument("--mode", choices=["fit", "bootstrap", "elo"], default="fit")
+    ap.add_argument("--mode", choices=["fit", "bootstrap", "full", "elo"], default="fit")
     ap.add_argument("--rounds", type=int, default=100)
     ap.add_argument("--num-cpu", type=int, default=1)
     ap.add_argument("--impl", choices=["current", "legacy"], default="current")
@@ -83,6 +84,15 @@ def main():
         ratings = {k: float(v) for k, v in ratings.items()}
         t["fit"] = time.perf_counter() - t0
     else:
+        if args.mode == "full":
+            # What a leaderboard run does: the point estimate, then the intervals.
+            if args.impl == "current":
+                point = rs.compute_bt(battles)
+            else:
+                point = fa["compute_elo_mle_with_tie"](battles)
+            out["point"] = {k: float(v) for k, v in point.items()}
+            t["fit"] = time.perf_counter() - t0
+            t0 = time.perf_counter()
         if args.impl == "current":
             boot = rs.compute_bootstrap_bt(battles, num_round=args.rounds,
                                            num_cpu=args.num_cpu)

@@ -14,7 +14,7 @@
 //!     x_label: "step".into(),
 //!     y_label: "loss".into(),
 //!     series: vec![Series { name: "dpo".into(), points: vec![(0.0, 0.69), (1.0, 0.5), (2.0, 0.4)] }],
-//!     log_y: false,
+//!     ..Default::default()
 //! };
 //! line_chart(&dir.path().join("loss.png"), &chart)?;
 //! # Ok::<(), Box<dyn std::error::Error>>(())
@@ -81,7 +81,7 @@ pub struct Series {
 }
 
 /// A chart of curves.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Default)]
 pub struct LineChart {
     /// Title.
     pub title: String,
@@ -93,6 +93,8 @@ pub struct LineChart {
     pub series: Vec<Series>,
     /// Logarithmic y axis (non-positive values are left out).
     pub log_y: bool,
+    /// Logarithmic x axis (non-positive values are left out).
+    pub log_x: bool,
 }
 
 /// A value with an interval, for [`interval_chart`].
@@ -114,7 +116,12 @@ enum Format {
 }
 
 fn format_of(path: &Path) -> Result<Format> {
-    match path.extension().and_then(|e| e.to_str()).map(str::to_ascii_lowercase).as_deref() {
+    match path
+        .extension()
+        .and_then(|e| e.to_str())
+        .map(str::to_ascii_lowercase)
+        .as_deref()
+    {
         Some("png") => Ok(Format::Png),
         Some("svg") => Ok(Format::Svg),
         _ => Err(Error::Extension(path.display().to_string())),
@@ -215,6 +222,53 @@ fn pad(lo: f64, hi: f64) -> (f64, f64) {
     (lo - m, hi + m)
 }
 
+/// Draws one chart context: mesh, every series, legend. A macro because each axis
+/// kind (linear, logarithmic) is its own coordinate type in plotters.
+macro_rules! draw_lines {
+    ($builder:expr, $xr:expr, $yr:expr, $chart:expr, $path:expr) => {{
+        let chart: &LineChart = $chart;
+        let path: &Path = $path;
+        let mut c = $builder
+            .build_cartesian_2d($xr, $yr)
+            .map_err(|e| draw_err(path, e))?;
+        c.configure_mesh()
+            .x_desc(chart.x_label.as_str())
+            .y_desc(chart.y_label.as_str())
+            .label_style(("sans-serif", 14))
+            .draw()
+            .map_err(|e| draw_err(path, e))?;
+        for (k, s) in chart.series.iter().enumerate() {
+            let color = PALETTE[k % PALETTE.len()];
+            let pts: Vec<(f64, f64)> = s
+                .points
+                .iter()
+                .copied()
+                .filter(|p| chart.keeps(*p))
+                .collect();
+            c.draw_series(LineSeries::new(pts, color.stroke_width(2)))
+                .map_err(|e| draw_err(path, e))?
+                .label(s.name.clone())
+                .legend(move |(x, y)| {
+                    PathElement::new(vec![(x, y), (x + 18, y)], color.stroke_width(2))
+                });
+        }
+        c.configure_series_labels()
+            .label_font(("sans-serif", 14))
+            .background_style(WHITE.mix(0.8))
+            .border_style(BLACK)
+            .draw()
+            .map_err(|e| draw_err(path, e))?;
+        Ok(())
+    }};
+}
+
+impl LineChart {
+    /// Whether a point can be drawn (finite, and positive on a log axis).
+    fn keeps(&self, (x, y): (f64, f64)) -> bool {
+        x.is_finite() && y.is_finite() && (!self.log_y || y > 0.0) && (!self.log_x || x > 0.0)
+    }
+}
+
 /// Draws curves.
 ///
 /// # Errors
@@ -224,17 +278,22 @@ pub fn line_chart(path: &Path, chart: &LineChart) -> Result<()> {
         .series
         .iter()
         .flat_map(|s| s.points.iter().copied())
-        .filter(|(x, y)| x.is_finite() && y.is_finite() && (!chart.log_y || *y > 0.0))
+        .filter(|p| chart.keeps(*p))
         .collect();
     if pts.is_empty() {
         return Err(Error::Empty(chart.title.clone()));
     }
-    let (x0, x1) = pad(
-        pts.iter().map(|p| p.0).fold(f64::INFINITY, f64::min),
-        pts.iter().map(|p| p.0).fold(f64::NEG_INFINITY, f64::max),
-    );
-    let ylo = pts.iter().map(|p| p.1).fold(f64::INFINITY, f64::min);
-    let yhi = pts.iter().map(|p| p.1).fold(f64::NEG_INFINITY, f64::max);
+    let range = |v: Vec<f64>, log: bool| {
+        let lo = v.iter().copied().fold(f64::INFINITY, f64::min);
+        let hi = v.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+        if log {
+            (lo / 1.2, hi * 1.2)
+        } else {
+            pad(lo, hi)
+        }
+    };
+    let xr = range(pts.iter().map(|p| p.0).collect(), chart.log_x);
+    let yr = range(pts.iter().map(|p| p.1).collect(), chart.log_y);
     fn draw<DB: DrawingBackend>(
         root: &DrawingArea<DB, Shift>,
         path: &Path,
@@ -248,87 +307,26 @@ pub fn line_chart(path: &Path, chart: &LineChart) -> Result<()> {
             .margin(12)
             .x_label_area_size(40)
             .y_label_area_size(70);
-        let series_iter = |chart_ctx: &mut ChartContext<'_, DB, _>| -> Result<()> {
-            for (k, s) in chart.series.iter().enumerate() {
-                let color = PALETTE[k % PALETTE.len()];
-                let pts: Vec<(f64, f64)> = s
-                    .points
-                    .iter()
-                    .copied()
-                    .filter(|(x, y)| x.is_finite() && y.is_finite() && (!chart.log_y || *y > 0.0))
-                    .collect();
-                chart_ctx
-                    .draw_series(LineSeries::new(pts, color.stroke_width(2)))
-                    .map_err(|e| draw_err(path, e))?
-                    .label(s.name.clone())
-                    .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], color.stroke_width(2)));
+        match (chart.log_x, chart.log_y) {
+            (false, false) => draw_lines!(builder, xr.0..xr.1, yr.0..yr.1, chart, path),
+            (false, true) => {
+                draw_lines!(builder, xr.0..xr.1, (yr.0..yr.1).log_scale(), chart, path)
             }
-            Ok(())
-        };
-        if chart.log_y {
-            let mut c = builder
-                .build_cartesian_2d(xr.0..xr.1, (yr.0..yr.1).log_scale())
-                .map_err(|e| draw_err(path, e))?;
-            c.configure_mesh()
-                .x_desc(chart.x_label.as_str())
-                .y_desc(chart.y_label.as_str())
-                .label_style(("sans-serif", 14))
-                .draw()
-                .map_err(|e| draw_err(path, e))?;
-            series_iter_log(&mut c, chart, path)?;
-            c.configure_series_labels()
-                .label_font(("sans-serif", 14))
-                .background_style(WHITE.mix(0.8))
-                .border_style(BLACK)
-                .draw()
-                .map_err(|e| draw_err(path, e))?;
-        } else {
-            let mut c = builder
-                .build_cartesian_2d(xr.0..xr.1, yr.0..yr.1)
-                .map_err(|e| draw_err(path, e))?;
-            c.configure_mesh()
-                .x_desc(chart.x_label.as_str())
-                .y_desc(chart.y_label.as_str())
-                .label_style(("sans-serif", 14))
-                .draw()
-                .map_err(|e| draw_err(path, e))?;
-            series_iter(&mut c)?;
-            c.configure_series_labels()
-                .label_font(("sans-serif", 14))
-                .background_style(WHITE.mix(0.8))
-                .border_style(BLACK)
-                .draw()
-                .map_err(|e| draw_err(path, e))?;
+            (true, false) => {
+                draw_lines!(builder, (xr.0..xr.1).log_scale(), yr.0..yr.1, chart, path)
+            }
+            (true, true) => {
+                draw_lines!(
+                    builder,
+                    (xr.0..xr.1).log_scale(),
+                    (yr.0..yr.1).log_scale(),
+                    chart,
+                    path
+                )
+            }
         }
-        Ok(())
     }
-    let yr = if chart.log_y {
-        (ylo / 1.2, yhi * 1.2)
-    } else {
-        pad(ylo, yhi)
-    };
-    render_with!(path, (900, 560), |root| draw(root, path, chart, (x0, x1), yr))
-}
-
-fn series_iter_log<DB: DrawingBackend>(
-    c: &mut ChartContext<'_, DB, Cartesian2d<plotters::coord::types::RangedCoordf64, plotters::coord::combinators::LogCoord<f64>>>,
-    chart: &LineChart,
-    path: &Path,
-) -> Result<()> {
-    for (k, s) in chart.series.iter().enumerate() {
-        let color = PALETTE[k % PALETTE.len()];
-        let pts: Vec<(f64, f64)> = s
-            .points
-            .iter()
-            .copied()
-            .filter(|(x, y)| x.is_finite() && y.is_finite() && *y > 0.0)
-            .collect();
-        c.draw_series(LineSeries::new(pts, color.stroke_width(2)))
-            .map_err(|e| draw_err(path, e))?
-            .label(s.name.clone())
-            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], color.stroke_width(2)));
-    }
-    Ok(())
+    render_with!(path, (900, 560), |root| draw(root, path, chart, xr, yr))
 }
 
 /// Draws values with interval whiskers, one row per label, best (first) at the top.
@@ -339,12 +337,22 @@ pub fn interval_chart(path: &Path, title: &str, x_label: &str, rows: &[Whisker])
     if rows.is_empty() {
         return Err(Error::Empty(title.to_string()));
     }
-    let lo = rows.iter().map(|r| r.lower.min(r.value)).fold(f64::INFINITY, f64::min);
-    let hi = rows.iter().map(|r| r.upper.max(r.value)).fold(f64::NEG_INFINITY, f64::max);
+    let lo = rows
+        .iter()
+        .map(|r| r.lower.min(r.value))
+        .fold(f64::INFINITY, f64::min);
+    let hi = rows
+        .iter()
+        .map(|r| r.upper.max(r.value))
+        .fold(f64::NEG_INFINITY, f64::max);
     let (x0, x1) = pad(lo, hi);
     let n = rows.len();
     let height = (120 + 22 * n as u32).clamp(300, 4000);
-    let longest = rows.iter().map(|r| r.label.chars().count()).max().unwrap_or(8) as u32;
+    let longest = rows
+        .iter()
+        .map(|r| r.label.chars().count())
+        .max()
+        .unwrap_or(8) as u32;
     fn draw<DB: DrawingBackend>(
         root: &DrawingArea<DB, Shift>,
         path: &Path,
@@ -386,8 +394,12 @@ pub fn interval_chart(path: &Path, title: &str, x_label: &str, rows: &[Whisker])
                 color.stroke_width(2),
             )))
             .map_err(|e| draw_err(path, e))?;
-            c.draw_series(std::iter::once(Circle::new((r.value, y), 4, color.filled())))
-                .map_err(|e| draw_err(path, e))?;
+            c.draw_series(std::iter::once(Circle::new(
+                (r.value, y),
+                4,
+                color.filled(),
+            )))
+            .map_err(|e| draw_err(path, e))?;
         }
         Ok(())
     }
@@ -411,7 +423,9 @@ pub fn interval_chart(path: &Path, title: &str, x_label: &str, rows: &[Whisker])
 pub fn heatmap(path: &Path, title: &str, labels: &[String], m: &[Vec<f64>]) -> Result<()> {
     let n = labels.len();
     if n < 2 || m.len() != n || m.iter().any(|r| r.len() != n) {
-        return Err(Error::Empty(format!("{title}: the matrix must be square with one label per row")));
+        return Err(Error::Empty(format!(
+            "{title}: the matrix must be square with one label per row"
+        )));
     }
     let cell = if n > 30 { 18 } else { 40 };
     let longest = labels.iter().map(|l| l.chars().count()).max().unwrap_or(8) as u32;
@@ -433,7 +447,10 @@ pub fn heatmap(path: &Path, title: &str, labels: &[String], m: &[Vec<f64>]) -> R
             .margin(10)
             .x_label_area_size(margin)
             .y_label_area_size(margin)
-            .build_cartesian_2d((0u32..nn - 1).into_segmented(), (0u32..nn - 1).into_segmented())
+            .build_cartesian_2d(
+                (0u32..nn - 1).into_segmented(),
+                (0u32..nn - 1).into_segmented(),
+            )
             .map_err(|e| draw_err(path, e))?;
         let name = |v: &SegmentValue<u32>, flip: bool| match v {
             SegmentValue::CenterOf(k) if *k < nn => {
@@ -448,7 +465,11 @@ pub fn heatmap(path: &Path, title: &str, labels: &[String], m: &[Vec<f64>]) -> R
             .y_labels(n)
             .x_label_formatter(&|v| name(v, false))
             .y_label_formatter(&|v| name(v, true))
-            .x_label_style(("sans-serif", 11).into_font().transform(FontTransform::Rotate90))
+            .x_label_style(
+                ("sans-serif", 11)
+                    .into_font()
+                    .transform(FontTransform::Rotate90),
+            )
             .y_label_style(("sans-serif", 11))
             .draw()
             .map_err(|e| draw_err(path, e))?;
@@ -477,7 +498,8 @@ pub fn heatmap(path: &Path, title: &str, labels: &[String], m: &[Vec<f64>]) -> R
                     c.draw_series(std::iter::once(Text::new(
                         format!("{v:.2}"),
                         (SegmentValue::CenterOf(x), SegmentValue::CenterOf(y)),
-                        TextStyle::from(("sans-serif", 11).into_font()).pos(Pos::new(HPos::Center, VPos::Center)),
+                        TextStyle::from(("sans-serif", 11).into_font())
+                            .pos(Pos::new(HPos::Center, VPos::Center)),
                     )))
                     .map_err(|e| draw_err(path, e))?;
                 }
@@ -485,7 +507,9 @@ pub fn heatmap(path: &Path, title: &str, labels: &[String], m: &[Vec<f64>]) -> R
         }
         Ok(())
     }
-    render_with!(path, (side, side + 30), |root| draw(root, path, title, labels, m, margin, cell))
+    render_with!(path, (side, side + 30), |root| draw(
+        root, path, title, labels, m, margin, cell
+    ))
 }
 
 #[cfg(test)]
@@ -500,27 +524,60 @@ mod tests {
             x_label: "votes".into(),
             y_label: "rank MSE".into(),
             series: vec![
-                Series { name: "elo".into(), points: (1..50).map(|i| (i as f64, 100.0 / i as f64)).collect() },
-                Series { name: "k-sort".into(), points: (1..50).map(|i| (i as f64, 30.0 / i as f64)).collect() },
+                Series {
+                    name: "elo".into(),
+                    points: (1..50).map(|i| (i as f64, 100.0 / i as f64)).collect(),
+                },
+                Series {
+                    name: "k-sort".into(),
+                    points: (1..50).map(|i| (i as f64, 30.0 / i as f64)).collect(),
+                },
             ],
             log_y: true,
+            log_x: true,
         };
         line_chart(&dir.path().join("c.png"), &chart).unwrap();
-        line_chart(&dir.path().join("c.svg"), &LineChart { log_y: false, ..chart.clone() }).unwrap();
+        line_chart(
+            &dir.path().join("c.svg"),
+            &LineChart {
+                log_y: false,
+                log_x: false,
+                ..chart.clone()
+            },
+        )
+        .unwrap();
         // The PNG decodes to the canvas size; the SVG holds the legend's text.
-        let dec = png::Decoder::new(std::io::BufReader::new(std::fs::File::open(dir.path().join("c.png")).unwrap()));
+        let dec = png::Decoder::new(std::io::BufReader::new(
+            std::fs::File::open(dir.path().join("c.png")).unwrap(),
+        ));
         let reader = dec.read_info().unwrap();
         assert_eq!((reader.info().width, reader.info().height), (900, 560));
         let svg = std::fs::read_to_string(dir.path().join("c.svg")).unwrap();
         assert!(svg.contains("k-sort") && svg.contains("rank MSE"));
         let rows = vec![
-            Whisker { label: "model-a".into(), value: 1100.0, lower: 1080.0, upper: 1120.0 },
-            Whisker { label: "model-b".into(), value: 1000.0, lower: 990.0, upper: 1010.0 },
+            Whisker {
+                label: "model-a".into(),
+                value: 1100.0,
+                lower: 1080.0,
+                upper: 1120.0,
+            },
+            Whisker {
+                label: "model-b".into(),
+                value: 1000.0,
+                lower: 990.0,
+                upper: 1010.0,
+            },
         ];
         interval_chart(&dir.path().join("r.svg"), "ratings", "Elo", &rows).unwrap();
         let svg = std::fs::read_to_string(dir.path().join("r.svg")).unwrap();
         assert!(svg.contains("model-a"));
-        heatmap(&dir.path().join("h.png"), "p", &["a".into(), "b".into()], &[vec![0.5, 0.7], vec![0.3, 0.5]]).unwrap();
+        heatmap(
+            &dir.path().join("h.png"),
+            "p",
+            &["a".into(), "b".into()],
+            &[vec![0.5, 0.7], vec![0.3, 0.5]],
+        )
+        .unwrap();
         assert!(line_chart(&dir.path().join("c.jpg"), &chart).is_err());
         // Only the three plots: no temporary files left.
         assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 4);

@@ -571,6 +571,7 @@ fn simulate(a: &SimArgs) -> anyhow::Result<ExitCode> {
                 y_label: "mean squared rank error".into(),
                 series: floored,
                 log_y: true,
+                log_x: true,
             },
         )?;
         eprintln!("wrote {}", p.display());
