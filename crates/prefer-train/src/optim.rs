@@ -23,7 +23,7 @@
 //! let w = Var::new(&[1.0f32, -2.0], &Device::Cpu)?;
 //! let mut opt = AdamW::new(vec![("w".into(), w.clone())], AdamWConfig { lr: 0.1, ..Default::default() })?;
 //! let mut acc = GradAccumulator::new(opt.len());
-//! let loss = (w.as_tensor().sqr()?.sum_all()?)?;          // ∇ = 2w
+//! let loss = w.as_tensor().sqr()?.sum_all()?;             // ∇ = 2w
 //! acc.add(&loss.backward()?, opt.vars())?;
 //! let norm = acc.global_norm()?;                         // ‖(2, −4)‖ = √20
 //! assert!((norm - 20f64.sqrt()).abs() < 1e-6);

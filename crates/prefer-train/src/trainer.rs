@@ -98,7 +98,6 @@ pub struct Trainer {
     eval: Option<Examples>,
     reference: Reference,
     state: TrainerState,
-    steps_per_epoch: u64,
     last_checkpoint: Option<PathBuf>,
     resumed: bool,
 }
@@ -201,7 +200,6 @@ impl Trainer {
             train,
             eval,
             state,
-            steps_per_epoch,
             last_checkpoint: None,
             resumed: false,
         };
@@ -449,8 +447,6 @@ impl Trainer {
     }
 
     fn train_step(&mut self, step: u64, acc: &mut GradAccumulator) -> Result<Metrics> {
-        let epoch_before = self.state.epoch;
-        let pos_before = self.state.position;
         let idx = self.next_indices();
         let n = idx.len();
         let mut avg = Averager::default();
@@ -504,7 +500,6 @@ impl Trainer {
         for (k, v) in means.0.iter().filter(|(k, _)| k != "loss") {
             m.push(k, *v);
         }
-        let _ = (epoch_before, pos_before);
         let epoch = self.state.epoch as f64 + self.state.position as f64 / self.train.len() as f64;
         m.push("epoch", epoch);
         m.push("step", step as f64);

@@ -1,0 +1,361 @@
+//! Integration tests of the training loop on tiny random Llamas (and, when present, the
+//! real stories260K model and the hh-rlhf / UltraFeedback samples in `../shared`).
+
+use std::ops::ControlFlow;
+use std::path::{Path, PathBuf};
+
+use candle_core::DType;
+use prefer_nn::logprobs::{PairIds, SeqIds};
+use prefer_nn::loss::{IpoConfig, Mixture, PairLoss, SftConfig, SigmoidConfig, UnpairedLoss};
+use prefer_nn::model::{CausalLm, InitConfig, LoadOptions, ModelConfig, WeightFiles};
+use prefer_train::config::{LossSpec, Objective, RefSync, ReferenceMode, TrainConfig};
+use prefer_train::data::{Examples, PairExample, UnpairedExample};
+use prefer_train::trainer::Trainer;
+use prefer_train::{Error, Result};
+use rand::{Rng, SeedableRng};
+
+/// f64 sums in a different order (one batch of 4 vs four of 1): agreement to a few ulps
+/// of the values involved, times the number of additions.
+const F64_ACCUM_TOL: f64 = 1e-10;
+
+fn tiny(dtype: DType, seed: u64) -> Result<CausalLm> {
+    let cfg = ModelConfig::tiny(61, 32, 2, 4, 2);
+    Ok(CausalLm::random(
+        &cfg,
+        &InitConfig { seed, std: 0.1 },
+        &LoadOptions::trainable().with_dtype(dtype),
+    )?)
+}
+
+fn random_pairs(n: usize, seed: u64) -> Vec<PairExample> {
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+    let mut seq = |lo: usize, hi: usize| -> Vec<u32> {
+        let len = rng.random_range(lo..=hi);
+        (0..len).map(|_| rng.random_range(3..61)).collect()
+    };
+    (0..n)
+        .map(|_| {
+            let mut prompt = vec![1];
+            prompt.extend(seq(1, 5));
+            PairExample {
+                ids: PairIds {
+                    prompt,
+                    chosen: seq(1, 6),
+                    rejected: seq(1, 6),
+                },
+                strength: None,
+            }
+        })
+        .collect()
+}
+
+fn base_cfg(out: &Path, obj: Objective) -> TrainConfig {
+    let mut c = TrainConfig::default();
+    c.model.path = "unused".into();
+    c.data.train = "unused".into();
+    c.objective = obj;
+    c.batch.bos_id = Some(1);
+    c.batch.eos_id = Some(2);
+    c.optim.lr = 1e-2;
+    c.schedule.warmup_steps = 2;
+    c.run.out_dir = out.to_path_buf();
+    c.run.batch_size = 4;
+    c.run.max_grad_norm = 0.5;
+    c
+}
+
+fn dpo() -> Objective {
+    Objective::Dpo {
+        loss: LossSpec::One(PairLoss::Sigmoid(SigmoidConfig::default())),
+    }
+}
+
+fn run(cfg: TrainConfig, model: CausalLm, ex: Examples) -> Result<Trainer> {
+    let mut t = Trainer::with_model(cfg, model, ex, None)?;
+    t.train(&mut |_| ControlFlow::Continue(()))?;
+    Ok(t)
+}
+
+fn params(m: &CausalLm) -> Result<Vec<f64>> {
+    let mut v = Vec::new();
+    for (_, t) in m.parameters() {
+        v.extend(t.flatten_all()?.to_dtype(DType::F64)?.to_vec1::<f64>()?);
+    }
+    Ok(v)
+}
+
+#[test]
+fn four_micro_batches_of_one_equal_one_batch_of_four() -> Result<()> {
+    for obj in [
+        dpo(),
+        Objective::Dpo {
+            loss: LossSpec::One(PairLoss::Ipo(IpoConfig::default())),
+        },
+        Objective::Sft,
+    ] {
+        let pairs = random_pairs(8, 3);
+        let ex = match obj {
+            Objective::Sft => Examples::Seqs(
+                pairs
+                    .iter()
+                    .map(|p| SeqIds {
+                        prompt: p.ids.prompt.clone(),
+                        completion: p.ids.chosen.clone(),
+                    })
+                    .collect(),
+            ),
+            _ => Examples::Pairs(pairs),
+        };
+        let d1 = tempfile::tempdir().map_err(|e| Error::Config(e.to_string()))?;
+        let d2 = tempfile::tempdir().map_err(|e| Error::Config(e.to_string()))?;
+        let mut a = base_cfg(d1.path(), obj.clone());
+        a.schedule.warmup_steps = 0;
+        a.run.max_steps = Some(2);
+        a.run.shuffle = false;
+        let mut b = a.clone();
+        b.run.out_dir = d2.path().to_path_buf();
+        a.run.batch_size = 4;
+        a.run.grad_accum = 1;
+        b.run.batch_size = 1;
+        b.run.grad_accum = 4;
+        let ta = run(a, tiny(DType::F64, 1)?, ex.clone())?;
+        let tb = run(b, tiny(DType::F64, 1)?, ex)?;
+        let (pa, pb) = (params(ta.policy())?, params(tb.policy())?);
+        let worst = pa
+            .iter()
+            .zip(&pb)
+            .map(|(x, y)| (x - y).abs())
+            .fold(0.0, f64::max);
+        assert!(worst < F64_ACCUM_TOL, "{}: parameters differ by {worst}", obj.method());
+        // And the logged loss and gradient norm agree too.
+        let la = std::fs::read_to_string(ta.metrics_path()).map_err(|e| Error::Config(e.to_string()))?;
+        let lb = std::fs::read_to_string(tb.metrics_path()).map_err(|e| Error::Config(e.to_string()))?;
+        for (x, y) in la.lines().zip(lb.lines()) {
+            let x: serde_json::Value = serde_json::from_str(x).map_err(|e| Error::Config(e.to_string()))?;
+            let y: serde_json::Value = serde_json::from_str(y).map_err(|e| Error::Config(e.to_string()))?;
+            for k in ["loss", "grad_norm"] {
+                let (u, v) = (x[k].as_f64().unwrap_or(f64::NAN), y[k].as_f64().unwrap_or(f64::NAN));
+                assert!((u - v).abs() < F64_ACCUM_TOL * u.abs().max(1.0), "{k}: {u} vs {v}");
+            }
+        }
+    }
+    Ok(())
+}
+
+#[test]
+fn two_runs_with_one_seed_write_identical_metrics() -> Result<()> {
+    let mut files = Vec::new();
+    let dirs: Vec<_> = (0..2).map(|_| tempfile::tempdir().expect("tempdir")).collect();
+    for d in &dirs {
+        let mut c = base_cfg(d.path(), dpo());
+        c.run.max_steps = Some(5);
+        c.run.batch_size = 3;
+        let t = run(c, tiny(DType::F32, 2)?, Examples::Pairs(random_pairs(10, 4)))?;
+        files.push(std::fs::read(t.metrics_path()).map_err(|e| Error::Config(e.to_string()))?);
+    }
+    assert!(!files[0].is_empty());
+    assert_eq!(files[0], files[1]);
+    // TRL's metric names, in every line.
+    let first = String::from_utf8_lossy(&files[0]);
+    let line: serde_json::Value =
+        serde_json::from_str(first.lines().next().unwrap_or("{}")).map_err(|e| Error::Config(e.to_string()))?;
+    for k in [
+        "loss", "grad_norm", "learning_rate", "rewards/chosen", "rewards/rejected",
+        "rewards/accuracies", "rewards/margins", "logps/chosen", "logps/rejected",
+        "logits/chosen", "logits/rejected", "epoch", "step",
+    ] {
+        assert!(line.get(k).is_some(), "missing {k} in {line}");
+    }
+    Ok(())
+}
+
+/// Runs `steps` steps, or stops after `stop_at` (as a kill would, after writing its
+/// metrics lines) and resumes from the newest checkpoint in a new process-like Trainer.
+fn resume_case(obj: Objective, ex: Examples, mode: ReferenceMode, stop_at: u64) -> Result<()> {
+    let steps = 8;
+    let whole = tempfile::tempdir().map_err(|e| Error::Config(e.to_string()))?;
+    let parts = tempfile::tempdir().map_err(|e| Error::Config(e.to_string()))?;
+    let cfg = |d: &Path| {
+        let mut c = base_cfg(d, obj.clone());
+        c.run.max_steps = Some(steps);
+        c.run.batch_size = 2;
+        c.run.grad_accum = 2;
+        c.run.save_every = 4;
+        c.reference.mode = mode;
+        c
+    };
+    let a = run(cfg(whole.path()), tiny(DType::F32, 5)?, ex.clone())?;
+    let mut t = Trainer::with_model(cfg(parts.path()), tiny(DType::F32, 5)?, ex.clone(), None)?;
+    let s = t.train(&mut |p| {
+        if p.step == stop_at {
+            ControlFlow::Break(())
+        } else {
+            ControlFlow::Continue(())
+        }
+    })?;
+    assert!(s.stopped_early);
+    drop(t);
+    let mut t = Trainer::with_model(cfg(parts.path()), tiny(DType::F32, 5)?, ex, None)?;
+    assert_eq!(t.resume()?, Some(4));
+    t.train(&mut |_| ControlFlow::Continue(()))?;
+    let read = |p: PathBuf| std::fs::read_to_string(p).map_err(|e| Error::Config(e.to_string()));
+    let (x, y) = (read(a.metrics_path())?, read(t.metrics_path())?);
+    assert_eq!(x.lines().count(), steps as usize);
+    assert_eq!(x, y, "metrics of the resumed run differ");
+    assert_eq!(params(a.policy())?, params(t.policy())?);
+    Ok(())
+}
+
+#[test]
+fn resume_after_a_kill_writes_the_same_metrics() -> Result<()> {
+    let pairs = Examples::Pairs(random_pairs(12, 6));
+    resume_case(dpo(), pairs.clone(), ReferenceMode::Cached, 6)?;
+    resume_case(dpo(), pairs, ReferenceMode::Live, 4)?;
+    // KTO, whose examples carry KL completions.
+    let ups: Vec<UnpairedExample> = random_pairs(12, 7)
+        .into_iter()
+        .enumerate()
+        .map(|(i, p)| {
+            let seq = SeqIds { prompt: p.ids.prompt, completion: p.ids.chosen };
+            UnpairedExample { kl_seq: SeqIds { prompt: seq.prompt.clone(), completion: p.ids.rejected }, seq, label: i % 3 != 0 }
+        })
+        .collect();
+    resume_case(
+        Objective::Kto { loss: UnpairedLoss::default() },
+        Examples::Unpaired(ups),
+        ReferenceMode::Cached,
+        7,
+    )
+}
+
+#[test]
+fn non_finite_loss_stops_with_the_step_and_keeps_the_last_checkpoint() -> Result<()> {
+    let d = tempfile::tempdir().map_err(|e| Error::Config(e.to_string()))?;
+    let mut c = base_cfg(d.path(), dpo());
+    c.run.max_steps = Some(20);
+    c.run.save_every = 1;
+    c.run.clip = false;
+    c.schedule.warmup_steps = 0;
+    c.optim.lr = 1e30; // the first update makes the weights ~1e30: the next forward overflows
+    let mut t = Trainer::with_model(c, tiny(DType::F32, 3)?, Examples::Pairs(random_pairs(8, 1)), None)?;
+    let err = t.train(&mut |_| ControlFlow::Continue(())).unwrap_err();
+    let msg = err.to_string();
+    let Error::NonFinite { step, last_checkpoint, .. } = &err else {
+        panic!("expected NonFinite, got {msg}");
+    };
+    assert!(msg.contains(&format!("step {step}")), "{msg}");
+    assert!(msg.contains("not finite"), "{msg}");
+    // Every checkpoint on disk is before the failing step and loads with finite weights.
+    let all = prefer_train::checkpoint::list(d.path())?;
+    for (s, _) in &all {
+        assert!(s < step, "checkpoint {s} written at or after the failing step {step}");
+    }
+    if let Some(lc) = last_checkpoint {
+        let m = CausalLm::load(lc, &LoadOptions::frozen())?;
+        assert!(params(&m)?.iter().all(|v| v.is_finite()));
+    }
+    Ok(())
+}
+
+#[test]
+fn a_reference_cache_of_other_data_is_refused() -> Result<()> {
+    let d = tempfile::tempdir().map_err(|e| Error::Config(e.to_string()))?;
+    let cache = d.path().join("shared_cache.json");
+    let mut c = base_cfg(d.path(), dpo());
+    c.reference.cache = Some(cache.clone());
+    c.run.max_steps = Some(1);
+    Trainer::with_model(c.clone(), tiny(DType::F32, 1)?, Examples::Pairs(random_pairs(6, 1)), None)?;
+    assert!(cache.exists());
+    // Same data and model: the cache is reused.
+    Trainer::with_model(c.clone(), tiny(DType::F32, 1)?, Examples::Pairs(random_pairs(6, 1)), None)?;
+    // Other data, other truncation, other weights: refused.
+    let other_data = Trainer::with_model(c.clone(), tiny(DType::F32, 1)?, Examples::Pairs(random_pairs(6, 2)), None);
+    let mut trunc = c.clone();
+    trunc.batch.max_length = Some(6);
+    let other_trunc = Trainer::with_model(trunc, tiny(DType::F32, 1)?, Examples::Pairs(random_pairs(6, 1)), None);
+    let other_model = Trainer::with_model(c, tiny(DType::F32, 9)?, Examples::Pairs(random_pairs(6, 1)), None);
+    for r in [other_data, other_trunc, other_model] {
+        match r {
+            Err(Error::CacheMismatch { .. }) => {}
+            other => panic!("expected a cache mismatch, got {other:?}"),
+        }
+    }
+    Ok(())
+}
+
+#[test]
+fn cached_and_live_references_give_the_same_run() -> Result<()> {
+    // Live reference = a frozen copy run on every batch; cached = the same values read
+    // from the file. Batches pad differently (whole data set vs training batch), which
+    // changes nothing: padded keys are masked (f64 to compare tightly).
+    let mut lines = Vec::new();
+    for mode in [ReferenceMode::Cached, ReferenceMode::Live] {
+        let d = tempfile::tempdir().map_err(|e| Error::Config(e.to_string()))?;
+        let mut c = base_cfg(d.path(), dpo());
+        c.reference.mode = mode;
+        c.run.max_steps = Some(3);
+        let t = run(c, tiny(DType::F64, 4)?, Examples::Pairs(random_pairs(12, 9)))?;
+        lines.push(std::fs::read_to_string(t.metrics_path()).map_err(|e| Error::Config(e.to_string()))?);
+    }
+    for (a, b) in lines[0].lines().zip(lines[1].lines()) {
+        let a: serde_json::Value = serde_json::from_str(a).map_err(|e| Error::Config(e.to_string()))?;
+        let b: serde_json::Value = serde_json::from_str(b).map_err(|e| Error::Config(e.to_string()))?;
+        for k in ["loss", "rewards/margins", "grad_norm"] {
+            let (x, y) = (a[k].as_f64().unwrap_or(f64::NAN), b[k].as_f64().unwrap_or(f64::NAN));
+            assert!((x - y).abs() < 1e-9 * x.abs().max(1.0), "{k}: {x} vs {y}");
+        }
+    }
+    Ok(())
+}
+
+#[test]
+fn tr_dpo_sync_mixes_the_reference_toward_the_policy() -> Result<()> {
+    let d = tempfile::tempdir().map_err(|e| Error::Config(e.to_string()))?;
+    let mut c = base_cfg(d.path(), dpo());
+    c.reference.mode = ReferenceMode::Live;
+    c.reference.sync = Some(RefSync { alpha: 0.25, steps: 2 });
+    c.run.max_steps = Some(2);
+    c.schedule.warmup_steps = 0;
+    let start = params(&tiny(DType::F64, 8)?)?;
+    let t = run(c, tiny(DType::F64, 8)?, Examples::Pairs(random_pairs(8, 2)))?;
+    let ckpt = d.path().join("checkpoint-2");
+    let files = WeightFiles::open_files(&[ckpt.join("reference.safetensors")])?;
+    let policy = t.policy();
+    let mut k = 0;
+    for (name, p) in policy.parameters() {
+        let r = files.load(name, p.dims(), DType::F64, &candle_core::Device::Cpu)?;
+        let r = r.flatten_all()?.to_vec1::<f64>()?;
+        let p = p.flatten_all()?.to_vec1::<f64>()?;
+        for (ri, pi) in r.iter().zip(&p) {
+            let want = 0.25 * pi + 0.75 * start[k];
+            assert!((ri - want).abs() < 1e-12, "{name}: {ri} vs {want}");
+            k += 1;
+        }
+    }
+    Ok(())
+}
+
+#[test]
+fn mixtures_and_reference_free_losses_train() -> Result<()> {
+    for loss in [
+        LossSpec::Mixture(Mixture::new(vec![
+            (PairLoss::Sigmoid(SigmoidConfig::default()), 1.0),
+            (PairLoss::Sft(SftConfig::default()), 0.5),
+        ])),
+        LossSpec::One(serde_json::from_str(r#"{"type": "simpo"}"#).map_err(|e| Error::Config(e.to_string()))?),
+        LossSpec::One(serde_json::from_str(r#"{"type": "orpo"}"#).map_err(|e| Error::Config(e.to_string()))?),
+    ] {
+        let d = tempfile::tempdir().map_err(|e| Error::Config(e.to_string()))?;
+        let mut c = base_cfg(d.path(), Objective::Dpo { loss });
+        c.run.max_steps = Some(6);
+        c.schedule.warmup_steps = 0;
+        let ex = Examples::Pairs(random_pairs(4, 3));
+        let mut t = Trainer::with_model(c, tiny(DType::F32, 1)?, ex, None)?;
+        let before = t.evaluate_train()?;
+        t.train(&mut |_| ControlFlow::Continue(()))?;
+        let after = t.evaluate_train()?;
+        let (b, a) = (before.get("train_eval_loss"), after.get("train_eval_loss"));
+        assert!(a < b, "loss did not fall on its own training set: {b:?} -> {a:?}");
+    }
+    Ok(())
+}
