@@ -18,6 +18,7 @@
 //! # Ok::<(), prefer_nn::Error>(())
 //! ```
 
+pub mod encoder;
 pub mod error;
 pub mod logprobs;
 pub mod loss;
