@@ -1,0 +1,578 @@
+//! The arena: its state, the operations the routes call, and the background tasks
+//! (writer, refit, upkeep).
+
+use std::net::SocketAddr;
+use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+use tokio::net::TcpListener;
+use tokio::sync::{Notify, mpsc, oneshot};
+
+use crate::battle::{LABELS, VoteBody, draw, new_id};
+use crate::catalog::{Catalog, OutputRecord};
+use crate::config::ArenaConfig;
+use crate::db::{Db, now_ms};
+use crate::error::{ApiError, Error, Result};
+use crate::ratelimit::RateLimiter;
+use crate::ratings::{LoggedVote, Ratings, Refit, RefitConfig, refit};
+use crate::writer::{self, ImportReport, NewBattle, Op, Receipt};
+
+/// Shared state behind every route.
+#[derive(Debug)]
+pub struct Inner {
+    /// The database.
+    pub db: Db,
+    /// The settings.
+    pub cfg: ArenaConfig,
+    catalog: RwLock<Arc<Catalog>>,
+    ratings: RwLock<Ratings>,
+    writer: mpsc::Sender<Op>,
+    /// The voters' rate limiter.
+    pub limiter: RateLimiter,
+    refit_now: Notify,
+    refit_done: Notify,
+}
+
+impl Inner {
+    /// The catalog now.
+    pub fn catalog(&self) -> Arc<Catalog> {
+        self.catalog
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+    }
+
+    pub(crate) fn set_catalog(&self, c: Catalog) {
+        *self
+            .catalog
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Arc::new(c);
+    }
+
+    /// The ratings, for reading.
+    pub fn ratings(&self) -> RwLockReadGuard<'_, Ratings> {
+        self.ratings
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    pub(crate) fn ratings_mut(&self) -> RwLockWriteGuard<'_, Ratings> {
+        self.ratings
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
+/// A running arena (cheap to clone).
+#[derive(Debug, Clone)]
+pub struct Arena {
+    /// The shared state.
+    pub inner: Arc<Inner>,
+}
+
+/// A battle as the voter sees it: no model names.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct BattleView {
+    /// The battle's id (single use).
+    pub battle_id: String,
+    /// K.
+    pub k: usize,
+    /// The prompt's id.
+    pub prompt_id: String,
+    /// The prompt.
+    pub prompt: String,
+    /// The anonymous responses, in display order.
+    pub responses: Vec<ResponseView>,
+    /// When the battle stops accepting its vote (ms since the Unix epoch).
+    pub expires_ms: i64,
+}
+
+/// One anonymous response.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ResponseView {
+    /// `A`, `B`, ...
+    pub label: String,
+    /// The response.
+    pub text: String,
+}
+
+/// One leaderboard line.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct BoardRow {
+    /// Rank: from the refit's intervals when the model is in it, else by K-Sort score.
+    pub rank: usize,
+    /// The model.
+    pub model: String,
+    /// Votes it took part in.
+    pub votes: u64,
+    /// The Bradley-Terry rating (Elo scale) and its bootstrap interval, from the last
+    /// refit.
+    pub bt: Option<BtCell>,
+    /// Online Elo (FastChat's, K = 4).
+    pub elo: f64,
+    /// K-Sort's Gaussian skill and conservative score μ − 3σ.
+    pub ksort: KsortCell,
+}
+
+/// A Bradley-Terry rating.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct BtCell {
+    /// The rating.
+    pub rating: f64,
+    /// Lower bound of the 95% interval.
+    pub lower: Option<f64>,
+    /// Upper bound.
+    pub upper: Option<f64>,
+}
+
+/// A K-Sort skill.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct KsortCell {
+    /// μ.
+    pub mu: f64,
+    /// σ.
+    pub sigma: f64,
+    /// μ − 3σ.
+    pub score: f64,
+}
+
+/// The leaderboard.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct BoardView {
+    /// Votes stored.
+    pub votes: usize,
+    /// The last full refit (none before the first votes).
+    pub refit: Option<RefitInfo>,
+    /// Lines, best first.
+    pub rows: Vec<BoardRow>,
+}
+
+/// About the last refit.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RefitInfo {
+    /// `bt`.
+    pub method: String,
+    /// Votes it saw.
+    pub votes: usize,
+    /// Bootstrap rounds.
+    pub bootstrap_rounds: usize,
+    /// When (ms since the Unix epoch).
+    pub computed_ms: i64,
+    /// How long it took (s).
+    pub seconds: f64,
+    /// Why it failed, when it did.
+    pub error: Option<String>,
+}
+
+/// Server status.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Health {
+    /// `ok`.
+    pub status: String,
+    /// `sqlite` or `postgres`.
+    pub backend: String,
+    /// Models with outputs.
+    pub models: usize,
+    /// Prompts.
+    pub prompts: usize,
+    /// Votes stored.
+    pub votes: usize,
+    /// K.
+    pub k: usize,
+}
+
+impl Arena {
+    /// Opens (and migrates) the database, loads models, outputs and every vote, and
+    /// starts the writer and the background tasks.
+    ///
+    /// # Errors
+    /// Bad settings, or the database cannot be opened or read.
+    pub async fn open(url: &str, cfg: ArenaConfig) -> Result<Arena> {
+        cfg.validate()?;
+        let db = Db::open(url).await?;
+        Self::with_db(db, cfg).await
+    }
+
+    /// As [`Arena::open`], on an opened database.
+    ///
+    /// # Errors
+    /// Bad settings, or the database cannot be read.
+    pub async fn with_db(db: Db, cfg: ArenaConfig) -> Result<Arena> {
+        cfg.validate()?;
+        let catalog = writer::load_catalog(&db).await?;
+        let mut ratings = Ratings::new(catalog.models.len());
+        load_votes(&db, &catalog, &mut ratings, 0).await?;
+        let (tx, rx) = mpsc::channel(4096);
+        let inner = Arc::new(Inner {
+            limiter: RateLimiter::new(cfg.rate),
+            db,
+            cfg,
+            catalog: RwLock::new(Arc::new(catalog)),
+            ratings: RwLock::new(ratings),
+            writer: tx,
+            refit_now: Notify::new(),
+            refit_done: Notify::new(),
+        });
+        tokio::spawn(writer::run(inner.clone(), rx));
+        tokio::spawn(refit_loop(inner.clone()));
+        tokio::spawn(upkeep_loop(inner.clone()));
+        Ok(Arena { inner })
+    }
+
+    /// Serves HTTP on `listener` until the process ends.
+    ///
+    /// # Errors
+    /// The listener fails.
+    pub async fn serve(self, listener: TcpListener) -> Result<()> {
+        let app = crate::http::router(self);
+        axum::serve(
+            listener,
+            app.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .await?;
+        Ok(())
+    }
+
+    async fn send<T>(&self, op: Op, rx: oneshot::Receiver<Result<T, ApiError>>) -> Result<T, ApiError> {
+        let gone = || {
+            ApiError::new(
+                axum::http::StatusCode::SERVICE_UNAVAILABLE,
+                "shutting_down",
+                "the vote store is not running; nothing was stored",
+            )
+        };
+        self.inner.writer.send(op).await.map_err(|_| gone())?;
+        rx.await.map_err(|_| gone())?
+    }
+
+    /// Starts a battle: K models by matchmaking, a prompt they all answered.
+    ///
+    /// # Errors
+    /// 503 when there are not enough models or the store fails.
+    pub async fn new_battle(&self) -> Result<BattleView, ApiError> {
+        let catalog = self.inner.catalog();
+        let (d, id) = {
+            let ratings = self.inner.ratings();
+            let mut rng = rand::rng();
+            let d = draw(&catalog, &ratings.online, &self.inner.cfg.matching, &mut rng)?;
+            (d, new_id(&mut rng))
+        };
+        let created_ms = now_ms();
+        let expires_ms = created_ms + self.inner.cfg.battle_ttl().as_millis() as i64;
+        let prompt = &catalog.prompts[d.prompt];
+        let nb = NewBattle {
+            id: id.clone(),
+            prompt_id: prompt.id.clone(),
+            outputs: d.outputs.clone(),
+            models: d.models.iter().map(|&m| catalog.models[m].0).collect(),
+            created_ms,
+            expires_ms,
+        };
+        let (tx, rx) = oneshot::channel();
+        self.send(Op::Battle(nb, tx), rx).await?;
+        Ok(BattleView {
+            battle_id: id,
+            k: d.models.len(),
+            prompt_id: prompt.id.clone(),
+            prompt: prompt.text.to_string(),
+            responses: d
+                .outputs
+                .iter()
+                .enumerate()
+                .map(|(i, o)| ResponseView {
+                    label: LABELS[i].to_string(),
+                    text: catalog
+                        .outputs
+                        .get(o)
+                        .map_or(String::new(), |x| x.response.to_string()),
+                })
+                .collect(),
+            expires_ms,
+        })
+    }
+
+    /// A pending battle.
+    ///
+    /// # Errors
+    /// 404 for an unknown id, 409 when it already has its vote, 410 when it expired.
+    pub async fn battle(&self, id: &str) -> Result<BattleView, ApiError> {
+        check_id(id)?;
+        let storage = |e: Error| ApiError::storage(&e);
+        let Some(b) = self.inner.db.battle(id).await.map_err(storage)? else {
+            return Err(if self.inner.db.voted(id).await.map_err(storage)? {
+                ApiError::new(
+                    axum::http::StatusCode::CONFLICT,
+                    "already_voted",
+                    "this battle already has its vote; each battle takes one vote",
+                )
+            } else {
+                ApiError::not_found("unknown_battle", "no such battle")
+            });
+        };
+        if b.expires_ms <= now_ms() {
+            return Err(ApiError::new(
+                axum::http::StatusCode::GONE,
+                "battle_expired",
+                "this battle expired; start a new one",
+            ));
+        }
+        let catalog = self.inner.catalog();
+        let prompt = catalog
+            .outputs
+            .get(&b.outputs[0])
+            .map_or(String::new(), |o| catalog.prompts[o.prompt].text.to_string());
+        Ok(BattleView {
+            battle_id: b.id,
+            k: b.outputs.len(),
+            prompt_id: b.prompt_id,
+            prompt,
+            responses: b
+                .outputs
+                .iter()
+                .enumerate()
+                .map(|(i, o)| ResponseView {
+                    label: LABELS[i].to_string(),
+                    text: catalog
+                        .outputs
+                        .get(o)
+                        .map_or(String::new(), |x| x.response.to_string()),
+                })
+                .collect(),
+            expires_ms: b.expires_ms,
+        })
+    }
+
+    /// Stores a vote; answers after it is committed, revealing the models.
+    ///
+    /// # Errors
+    /// 404 unknown battle, 409 already voted, 410 expired, 422 a bad vote, 503 the
+    /// store failed. Nothing is stored on any error.
+    pub async fn vote(&self, battle_id: &str, body: VoteBody) -> Result<Receipt, ApiError> {
+        check_id(battle_id)?;
+        let (tx, rx) = oneshot::channel();
+        self.send(Op::Vote(battle_id.to_string(), body, tx), rx).await
+    }
+
+    /// Imports outputs (one transaction).
+    ///
+    /// # Errors
+    /// 422 for a prompt id with another text, 503 when the store fails.
+    pub async fn import(&self, records: Vec<OutputRecord>) -> Result<ImportReport, ApiError> {
+        let (tx, rx) = oneshot::channel();
+        self.send(Op::Import(records, tx), rx).await
+    }
+
+    /// Runs a refit now and waits for it.
+    pub async fn refit_now(&self) {
+        let done = self.inner.refit_done.notified();
+        tokio::pin!(done);
+        done.as_mut().enable();
+        self.inner.refit_now.notify_one();
+        done.await;
+    }
+
+    /// The leaderboard now.
+    pub fn leaderboard(&self) -> BoardView {
+        let catalog = self.inner.catalog();
+        let ratings = self.inner.ratings();
+        board(&catalog, &ratings)
+    }
+
+    /// Status.
+    pub fn health(&self) -> Health {
+        let catalog = self.inner.catalog();
+        let votes = self.inner.ratings().log.len();
+        Health {
+            status: "ok".into(),
+            backend: self.inner.db.backend().into(),
+            models: catalog.active().iter().filter(|a| **a).count(),
+            prompts: catalog.prompts.len(),
+            votes,
+            k: self.inner.cfg.matching.k,
+        }
+    }
+}
+
+/// Battle ids are 32 hex digits; anything else is unknown without asking the database.
+fn check_id(id: &str) -> Result<(), ApiError> {
+    if id.len() == 32 && id.bytes().all(|b| b.is_ascii_hexdigit()) {
+        Ok(())
+    } else {
+        Err(ApiError::not_found("unknown_battle", "no such battle"))
+    }
+}
+
+/// Builds the leaderboard view.
+pub fn board(catalog: &Catalog, ratings: &Ratings) -> BoardView {
+    let online = &ratings.online;
+    let k3 = online.ksort.config.conservative_k;
+    let bt = ratings.refit.as_ref().and_then(|r| r.board.as_ref());
+    let mut rows: Vec<(Option<(usize, f64)>, f64, BoardRow)> = Vec::new();
+    for (m, (_, name)) in catalog.models.iter().enumerate() {
+        let votes = online.votes.get(m).copied().unwrap_or(0);
+        if votes == 0 && catalog.prompts_of.get(m).is_none_or(Vec::is_empty) {
+            continue;
+        }
+        let skill = online.ksort.skills.get(m).copied().unwrap_or(prefer_rank::ksort::Skill {
+            mu: online.ksort.config.mu,
+            sigma: online.ksort.config.sigma,
+        });
+        let b = bt.and_then(|b| b.rows.iter().find(|r| r.model == *name));
+        rows.push((
+            b.map(|r| (r.rank, r.rating)),
+            skill.conservative(k3),
+            BoardRow {
+                rank: 0,
+                model: name.clone(),
+                votes,
+                bt: b.map(|r| BtCell {
+                    rating: r.rating,
+                    lower: r.lower,
+                    upper: r.upper,
+                }),
+                elo: online.elo.get(m).copied().unwrap_or(1000.0),
+                ksort: KsortCell {
+                    mu: skill.mu,
+                    sigma: skill.sigma,
+                    score: skill.conservative(k3),
+                },
+            },
+        ));
+    }
+    // Models in the refit first, by rating; the rest by K-Sort score.
+    rows.sort_by(|x, y| match (x.0, y.0) {
+        (Some(a), Some(b)) => b.1.total_cmp(&a.1),
+        (Some(_), None) => std::cmp::Ordering::Less,
+        (None, Some(_)) => std::cmp::Ordering::Greater,
+        (None, None) => y.1.total_cmp(&x.1),
+    }
+    .then_with(|| x.2.model.cmp(&y.2.model)));
+    let in_fit = rows.iter().filter(|r| r.0.is_some()).count();
+    let mut out: Vec<BoardRow> = Vec::with_capacity(rows.len());
+    for (i, (b, _, mut row)) in rows.into_iter().enumerate() {
+        row.rank = match b {
+            Some((rank, _)) => rank,
+            None => in_fit + 1 + (i - in_fit),
+        };
+        out.push(row);
+    }
+    BoardView {
+        votes: ratings.log.len(),
+        refit: ratings.refit.as_ref().map(|r| RefitInfo {
+            method: r.method.clone(),
+            votes: r.votes,
+            bootstrap_rounds: r.bootstrap_rounds,
+            computed_ms: r.computed_ms,
+            seconds: r.seconds,
+            error: r.error.clone(),
+        }),
+        rows: out,
+    }
+}
+
+/// Appends every stored vote with id > `after` to `ratings`.
+async fn load_votes(db: &Db, catalog: &Catalog, ratings: &mut Ratings, after: i64) -> Result<()> {
+    let mut batch = Vec::new();
+    db.for_each_vote(after, |v| {
+        let k = v.models.len().min(4);
+        let mut lv = LoggedVote {
+            id: v.id,
+            k: k as u8,
+            models: [0; 4],
+            ranks: [0; 4],
+        };
+        for i in 0..k {
+            match catalog.model_index(v.models[i]) {
+                Some(m) => lv.models[i] = m as u32,
+                None => return,
+            }
+            lv.ranks[i] = v.ranks[i].min(255) as u8;
+        }
+        batch.push(lv);
+    })
+    .await?;
+    for v in batch {
+        ratings.push(v);
+    }
+    Ok(())
+}
+
+/// Refits when votes arrived, every `refit_every_s`, or at once when asked.
+async fn refit_loop(inner: Arc<Inner>) {
+    let every = Duration::from_secs_f64(inner.cfg.refit_every_s);
+    let mut fitted_at: i64 = -1;
+    loop {
+        let asked = tokio::select! {
+            () = tokio::time::sleep(every) => false,
+            () = inner.refit_now.notified() => true,
+        };
+        let (log, last) = {
+            let r = inner.ratings();
+            (r.log.clone(), r.last_id())
+        };
+        if last == fitted_at && !asked {
+            continue;
+        }
+        let names: Vec<String> = inner.catalog().models.iter().map(|m| m.1.clone()).collect();
+        let cfg = RefitConfig {
+            rounds: inner.cfg.bootstrap_rounds,
+            seed: inner.cfg.seed,
+        };
+        let votes = log.len();
+        let r = if votes == 0 {
+            None
+        } else {
+            let t = Instant::now();
+            let res = tokio::task::spawn_blocking(move || refit(&log, &names, &cfg)).await;
+            let seconds = t.elapsed().as_secs_f64();
+            let (board, error) = match res {
+                Ok(Ok(b)) => (Some(b), None),
+                Ok(Err(e)) => (None, Some(e.to_string())),
+                Err(e) => (None, Some(format!("refit task failed: {e}"))),
+            };
+            Some(Refit {
+                method: "bt".into(),
+                votes,
+                bootstrap_rounds: cfg.rounds,
+                computed_ms: now_ms(),
+                seconds,
+                error,
+                board,
+            })
+        };
+        if let Some(r) = r {
+            inner.ratings_mut().refit = Some(r);
+        }
+        fitted_at = last;
+        inner.refit_done.notify_waiters();
+    }
+}
+
+/// Removes expired battles; reloads the catalog when another process imported; takes
+/// in votes another server on the same database stored.
+async fn upkeep_loop(inner: Arc<Inner>) {
+    let mut tick = tokio::time::interval(Duration::from_secs(5));
+    loop {
+        tick.tick().await;
+        let _ = inner.db.delete_expired(now_ms()).await;
+        if let Ok(v) = inner.db.outputs_version().await {
+            if v != inner.catalog().version {
+                if let Ok(c) = writer::load_catalog(&inner.db).await {
+                    inner.ratings_mut().online.grow(c.models.len());
+                    inner.set_catalog(c);
+                }
+            }
+        }
+        let catalog = inner.catalog();
+        let last = inner.ratings().last_id();
+        let mut fresh = Ratings::new(0);
+        fresh.log.clear();
+        if load_votes(&inner.db, &catalog, &mut fresh, last).await.is_ok() {
+            let mut r = inner.ratings_mut();
+            for v in fresh.log {
+                r.push(v);
+            }
+        }
+    }
+}
