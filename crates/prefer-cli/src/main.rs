@@ -33,6 +33,10 @@ enum Command {
     /// Sample continuations of prompts from a Hugging Face model folder (KV cache,
     /// batched; temperature, top-k, top-p, seeded).
     Generate(cmd::generate::Args),
+    /// Nash equilibria of preference games: Nash-MD, EGPO, INPO, SPPO, self-play and
+    /// MaxMin on a preference matrix or a vote file.
+    #[command(subcommand)]
+    Game(cmd::game::Command),
 }
 
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
@@ -41,6 +45,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Data(c) => cmd::data::run(c),
         Command::Rank(c) => cmd::rank::run(c),
         Command::Generate(args) => cmd::generate::run(&args),
+        Command::Game(c) => cmd::game::run(c),
     }
 }
 

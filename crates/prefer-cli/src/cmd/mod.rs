@@ -2,5 +2,6 @@
 
 pub mod data;
 pub mod demo;
+pub mod game;
 pub mod generate;
 pub mod rank;

@@ -24,7 +24,6 @@ use super::inpo::InpoConfig;
 use super::maxmin::{self, MaxMinConfig, Opponent};
 use super::measure::{exploitability, l1};
 use super::nash_md::{NashMdConfig, Schedule};
-use super::plot::{Series, line_chart_svg};
 use super::selfplay::SelfPlayConfig;
 use super::sppo::SppoConfig;
 use super::votes::sample_matrix;
@@ -112,14 +111,18 @@ pub fn random_policy(n: usize, seed: u64) -> Vec<f64> {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct ExperimentConfig {
-    /// Iterations per run (default 2,000).
+    /// Iterations of the regularized runs with `τ = 0.1` (default 2,000).
     pub iterations: usize,
+    /// Iterations of the original-game (`τ = 0`) and small-`τ` runs (default 20,000).
+    pub long_iterations: usize,
     /// Sizes of the random intransitive games (default 3, 10, 100, 1,000).
     pub sizes: Vec<usize>,
-    /// Regularization of the regularized runs (default 0.1).
+    /// Regularization of the main regularized runs (default 0.1).
     pub tau: f64,
     /// Step size shared by the methods (default 0.5).
     pub eta: f64,
+    /// The LP reference is computed up to this many responses (default 200).
+    pub lp_max_n: usize,
     /// Seed.
     pub seed: u64,
 }
@@ -128,9 +131,11 @@ impl Default for ExperimentConfig {
     fn default() -> Self {
         Self {
             iterations: 2000,
+            long_iterations: 20_000,
             sizes: vec![3, 10, 100, 1000],
             tau: 0.1,
             eta: 0.5,
+            lp_max_n: 200,
             seed: 0,
         }
     }
@@ -158,17 +163,58 @@ pub struct Row {
     pub note: String,
 }
 
-/// The results: table rows and named SVG plots.
+/// One curve of a chart.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Curve {
+    /// Legend label.
+    pub name: String,
+    /// `(iteration, value)` points; values are floored at [`LOG_FLOOR`] so that curves
+    /// reaching 0 stay visible on a log axis.
+    pub points: Vec<(f64, f64)>,
+}
+
+/// A chart to draw (the CLI renders it with `prefer-plot`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Chart {
+    /// File name, e.g. `rps-tau0.svg`.
+    pub file: String,
+    /// Title.
+    pub title: String,
+    /// X axis label.
+    pub x_label: String,
+    /// Y axis label.
+    pub y_label: String,
+    /// The curves.
+    pub curves: Vec<Curve>,
+    /// Logarithmic y axis.
+    pub log_y: bool,
+}
+
+/// Values below this are drawn at it on log axes.
+pub const LOG_FLOOR: f64 = 1e-16;
+
+/// The results: table rows and charts.
 #[derive(Debug, Clone, Default)]
 pub struct Report {
     /// The table.
     pub rows: Vec<Row>,
-    /// `(file name, SVG text)`.
-    pub plots: Vec<(String, String)>,
+    /// The charts.
+    pub plots: Vec<Chart>,
+}
+
+fn chart(file: String, title: String, y_label: &str, curves: Vec<Curve>) -> Chart {
+    Chart {
+        file,
+        title,
+        x_label: "iteration".into(),
+        y_label: y_label.into(),
+        curves,
+        log_y: true,
+    }
 }
 
 /// Round-off floor for rates: below it a metric is numerical noise.
-const RATE_FLOOR: f64 = 1e-13;
+const RATE_FLOOR: f64 = 1e-11;
 
 fn metric_of(name: &str) -> impl Fn(&super::Point) -> Option<f64> + '_ {
     move |p| match name {
@@ -199,14 +245,15 @@ fn row(experiment: &str, label: &str, metric: &str, tr: &Trace, note: String) ->
     }
 }
 
-fn series(label: &str, tr: &Trace, metric: &str) -> Series {
+/// The curve of `metric` (`exploitability`, `kl`, `own-gap`) along a trace.
+pub fn curve(label: &str, tr: &Trace, metric: &str) -> Curve {
     let f = metric_of(metric);
-    Series {
-        label: label.into(),
+    Curve {
+        name: label.into(),
         points: tr
             .points
             .iter()
-            .filter_map(|p| f(p).map(|v| (p.iter as f64, v)))
+            .filter_map(|p| f(p).map(|v| (p.iter as f64, v.max(LOG_FLOOR))))
             .collect(),
     }
 }
@@ -239,15 +286,22 @@ fn unregularized_methods(eta: f64) -> Vec<(String, Method)> {
     ]
 }
 
+/// A step size for labels: 3 significant decimals, no trailing zeros.
+fn short(x: f64) -> String {
+    let s = format!("{x:.3}");
+    s.trim_end_matches('0').trim_end_matches('.').to_string()
+}
+
 /// The τ > 0 methods.
 fn regularized_methods(tau: f64, eta: f64) -> Vec<(String, Method)> {
+    let eta_s = short(eta);
     vec![
         (
-            format!("egpo τ={tau} η={eta}"),
+            format!("egpo τ={tau} η={eta_s}"),
             Method::Egpo(EgpoConfig { tau, eta }),
         ),
         (
-            format!("inpo τ={tau} η={eta}"),
+            format!("inpo τ={tau} η={eta_s}"),
             Method::Inpo(InpoConfig {
                 tau,
                 eta,
@@ -255,7 +309,7 @@ fn regularized_methods(tau: f64, eta: f64) -> Vec<(String, Method)> {
             }),
         ),
         (
-            format!("nash-md τ={tau} η={eta}"),
+            format!("nash-md τ={tau} η={eta_s}"),
             Method::NashMd(NashMdConfig {
                 tau,
                 eta,
@@ -273,72 +327,98 @@ fn regularized_methods(tau: f64, eta: f64) -> Vec<(String, Method)> {
     ]
 }
 
-/// Runs the unregularized and regularized comparisons on one matrix; returns rows and
-/// two plots.
-fn compare(
+/// The original game (`τ = 0`): exploitability of each method's output.
+fn unregularized(
     name: &str,
     p: &PrefMatrix,
     cfg: &ExperimentConfig,
     report: &mut Report,
-    unregularized: bool,
+    plot: bool,
+) -> Result<()> {
+    let n = p.n();
+    let game = Game::new(p.clone());
+    let init = random_policy(n, cfg.seed + 2);
+    let lp = if n <= cfg.lp_max_n {
+        Some(nash_lp(p)?)
+    } else {
+        None
+    };
+    let mut curves = Vec::new();
+    for (label, m) in unregularized_methods(cfg.eta) {
+        let opts = SolveOptions {
+            iterations: cfg.long_iterations,
+            init: Some(init.clone()),
+            stop_on_divergence: false,
+            ..Default::default()
+        };
+        let tr = solve(&game, &m, &opts)?;
+        let note = lp.as_ref().map_or(String::new(), |lp| {
+            format!("‖π − π_LP‖₁ = {:.1e}", l1(&tr.policy, &lp.policy))
+        });
+        report
+            .rows
+            .push(row(name, &label, "exploitability", &tr, note));
+        curves.push(curve(&label, &tr, "exploitability"));
+    }
+    if plot {
+        report.plots.push(chart(
+            format!("{name}-tau0.svg"),
+            format!("{name}: original game (τ = 0), n = {n}"),
+            "exploitability max_y P(y ≻ π) − ½",
+            curves,
+        ));
+    }
+    Ok(())
+}
+
+/// The KL-regularized game: `KL(π*_τ‖π_t)` for EGPO, INPO and Nash-MD at one `(τ, η)`.
+#[allow(clippy::too_many_arguments)]
+fn regularized(
+    name: &str,
+    p: &PrefMatrix,
+    tau: f64,
+    eta: f64,
+    iterations: usize,
+    cfg: &ExperimentConfig,
+    report: &mut Report,
+    plot: bool,
 ) -> Result<()> {
     let n = p.n();
     let game = Game::new(p.clone());
     let mu = random_policy(n, cfg.seed + 1);
     let init = random_policy(n, cfg.seed + 2);
-    if unregularized {
-        let lp = nash_lp(p)?;
-        let mut curves = Vec::new();
-        for (label, m) in unregularized_methods(cfg.eta) {
-            let opts = SolveOptions {
-                iterations: cfg.iterations,
-                init: Some(init.clone()),
-                equilibrium: None,
-                ..Default::default()
-            };
-            let tr = solve(&game, &m, &opts)?;
-            let note = format!("‖π − π_LP‖₁ = {:.1e}", l1(&tr.policy, &lp.policy));
-            report
-                .rows
-                .push(row(name, &label, "exploitability", &tr, note));
-            curves.push(series(&label, &tr, "exploitability"));
-        }
-        let svg = line_chart_svg(
-            &format!("{name}: original game (τ = 0), n = {n}"),
-            "iteration",
-            "exploitability max_y P(y ≻ π) − ½",
-            &curves,
-            true,
-        )?;
-        report.plots.push((format!("{name}-tau0.svg"), svg));
-    }
-    let tau = cfg.tau;
-    let eq = regularized_equilibrium(p, tau, &mu, 1e-14, 10_000_000)?;
+    let eq = regularized_equilibrium(p, tau, &mu, 1e-14, 100_000_000)?;
     let mut curves = Vec::new();
-    for (label, m) in regularized_methods(tau, cfg.eta) {
+    for (label, m) in regularized_methods(tau, eta) {
         let opts = SolveOptions {
-            iterations: cfg.iterations,
+            iterations,
             reference: Some(mu.clone()),
             init: Some(init.clone()),
             equilibrium: Some(eq.clone()),
+            stop_on_divergence: false,
             ..Default::default()
         };
         let tr = solve(&game, &m, &opts)?;
         let note = match &m {
-            Method::Egpo(c) => format!("theory: rate ≤ 1 − ητ = {:.3}", 1.0 - c.eta * c.tau),
+            Method::Egpo(c) => format!("theory: rate ≤ 1 − ητ = {:.4}", 1.0 - c.eta * c.tau),
             _ => String::new(),
         };
-        report.rows.push(row(name, &label, "kl", &tr, note));
-        curves.push(series(&label, &tr, "kl"));
+        report
+            .rows
+            .push(row(&format!("{name} τ={tau}"), &label, "kl", &tr, note));
+        curves.push(curve(&label, &tr, "kl"));
     }
-    let svg = line_chart_svg(
-        &format!("{name}: KL-regularized game (τ = {tau}), n = {n}"),
-        "iteration",
-        "KL(π*_τ ‖ π_t)",
-        &curves,
-        true,
-    )?;
-    report.plots.push((format!("{name}-tau{tau}.svg"), svg));
+    if plot {
+        report.plots.push(chart(
+            format!("{name}-tau{tau}.svg"),
+            format!(
+                "{name}: KL-regularized game (τ = {tau}, η = {}), n = {n}",
+                short(eta)
+            ),
+            "KL(π*_τ ‖ π_t)",
+            curves,
+        ));
+    }
     Ok(())
 }
 
@@ -370,6 +450,7 @@ fn transitive(cfg: &ExperimentConfig, report: &mut Report) -> Result<()> {
         let opts = SolveOptions {
             iterations: cfg.iterations,
             init: Some(init.clone()),
+            stop_on_divergence: false,
             ..Default::default()
         };
         let tr = solve(&game, &m, &opts)?;
@@ -385,6 +466,7 @@ fn transitive(cfg: &ExperimentConfig, report: &mut Report) -> Result<()> {
             iterations: cfg.iterations,
             init: Some(init.clone()),
             equilibrium: Some(eq.clone()),
+            stop_on_divergence: false,
             ..Default::default()
         };
         let tr = solve(&game, &m, &opts)?;
@@ -434,6 +516,7 @@ fn maxmin_experiment(cfg: &ExperimentConfig, report: &mut Report) -> Result<()> 
         });
         let opts = SolveOptions {
             iterations: cfg.iterations.max(5000),
+            stop_on_divergence: false,
             ..Default::default()
         };
         let tr = solve(&game, &m, &opts)?;
@@ -461,6 +544,9 @@ fn noise(cfg: &ExperimentConfig, report: &mut Report) -> Result<()> {
         let est = sample_matrix(&p, votes, cfg.seed + votes)?;
         let lp = nash_lp(&est)?;
         let e = exploitability(&p, &lp.policy);
+        let tau = 0.01;
+        let reg = regularized_equilibrium(&est, tau, &mu, 1e-12, 100_000_000)?;
+        let e_reg = exploitability(&p, &reg);
         report.rows.push(Row {
             experiment: "noise: estimated P".into(),
             method: format!("LP on P̂ from {votes} votes/pair"),
@@ -469,7 +555,10 @@ fn noise(cfg: &ExperimentConfig, report: &mut Report) -> Result<()> {
             value: e,
             rate: None,
             iters_to_1e6: None,
-            note: format!("√(1/votes) = {:.3}", 1.0 / (votes as f64).sqrt()),
+            note: format!(
+                "√(1/votes) = {:.3}; the τ = 0.01 equilibrium of P̂ (EGPO's target): {e_reg:.4}",
+                1.0 / (votes as f64).sqrt()
+            ),
         });
     }
     // (b) Win rates observed through K sampled votes per query (paper 27's noisy setting).
@@ -484,6 +573,7 @@ fn noise(cfg: &ExperimentConfig, report: &mut Report) -> Result<()> {
                 feedback: Feedback::Votes { votes: k },
                 seed: cfg.seed + k as u64,
                 equilibrium: Some(eq.clone()),
+                stop_on_divergence: false,
                 ..Default::default()
             };
             let tr = solve(&game, &m, &opts)?;
@@ -505,18 +595,16 @@ fn noise(cfg: &ExperimentConfig, report: &mut Report) -> Result<()> {
             r.rate = None;
             report.rows.push(r);
             if k == 100 {
-                curves.push(series(&label, &tr, "kl"));
+                curves.push(curve(&label, &tr, "kl"));
             }
         }
     }
-    let svg = line_chart_svg(
-        &format!("noisy win rates (K = 100 votes per query), n = {n}, τ = {tau}"),
-        "iteration",
+    report.plots.push(chart(
+        "noise.svg".into(),
+        format!("noisy win rates (K = 100 votes per query), n = {n}, τ = {tau}"),
         "KL(π*_τ ‖ π_t)",
-        &curves,
-        true,
-    )?;
-    report.plots.push(("noise.svg".into(), svg));
+        curves,
+    ));
     Ok(())
 }
 
@@ -526,12 +614,49 @@ fn noise(cfg: &ExperimentConfig, report: &mut Report) -> Result<()> {
 /// A solver or LP failure.
 pub fn run(cfg: &ExperimentConfig) -> Result<Report> {
     let mut report = Report::default();
-    compare("rps", &rps()?, cfg, &mut report, true)?;
+    let rps = rps()?;
+    unregularized("rps", &rps, cfg, &mut report, true)?;
+    regularized(
+        "rps",
+        &rps,
+        cfg.tau,
+        cfg.eta,
+        cfg.iterations,
+        cfg,
+        &mut report,
+        true,
+    )?;
+    let largest = cfg.sizes.iter().copied().max().unwrap_or(0);
     for &n in &cfg.sizes {
         let p = random_intransitive(n, cfg.seed + n as u64)?;
-        // The LP of a 1,000-response game takes long; the τ = 0 comparison uses sizes up
-        // to a few hundred.
-        compare(&format!("random-{n}"), &p, cfg, &mut report, n <= 200)?;
+        let name = format!("random-{n}");
+        unregularized(&name, &p, cfg, &mut report, n == largest)?;
+        regularized(
+            &name,
+            &p,
+            cfg.tau,
+            cfg.eta,
+            cfg.iterations,
+            cfg,
+            &mut report,
+            n == largest,
+        )?;
+    }
+    // Small τ (close to the original game): each method at EGPO's guaranteed step.
+    let n = 100;
+    let p = random_intransitive(n, cfg.seed + n as u64)?;
+    for tau in [0.01, 0.001] {
+        let eta = super::egpo::stable_eta(tau, p.max_skew());
+        regularized(
+            &format!("random-{n}"),
+            &p,
+            tau,
+            eta,
+            cfg.long_iterations,
+            cfg,
+            &mut report,
+            true,
+        )?;
     }
     transitive(cfg, &mut report)?;
     maxmin_experiment(cfg, &mut report)?;
@@ -570,4 +695,75 @@ pub fn markdown(report: &Report) -> String {
         ));
     }
     s
+}
+
+/// One benchmark figure.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BenchRow {
+    /// The method (or `matvec` for one product `P q`).
+    pub method: String,
+    /// Iterations (or products) per second.
+    pub per_second: f64,
+}
+
+/// Iterations per second of each method's update (exact feedback) on a random
+/// intransitive `n × n` matrix, and products `P q` per second; each figure is the best
+/// of `repeats` timings of `iterations` steps. `threads` sets the threads of the matrix
+/// product (default: rayon's global pool).
+///
+/// # Errors
+/// A solver failure, or a thread pool that cannot be built.
+pub fn bench(
+    n: usize,
+    iterations: usize,
+    repeats: usize,
+    seed: u64,
+    threads: Option<usize>,
+) -> Result<Vec<BenchRow>> {
+    match threads {
+        Some(t) => rayon::ThreadPoolBuilder::new()
+            .num_threads(t)
+            .build()
+            .map_err(|e| crate::Error::Config(format!("cannot start {t} threads: {e}")))?
+            .install(|| bench_in_pool(n, iterations, repeats, seed)),
+        None => bench_in_pool(n, iterations, repeats, seed),
+    }
+}
+
+fn bench_in_pool(n: usize, iterations: usize, repeats: usize, seed: u64) -> Result<Vec<BenchRow>> {
+    let p = random_intransitive(n, seed)?;
+    let game = Game::new(p.clone());
+    let q = random_policy(n, seed + 1);
+    let mut out = vec![0.0; n];
+    let mut rows = Vec::new();
+    let mut best = f64::INFINITY;
+    for _ in 0..repeats.max(1) {
+        let t = std::time::Instant::now();
+        for _ in 0..iterations {
+            p.mul(&q, &mut out);
+        }
+        best = best.min(t.elapsed().as_secs_f64());
+    }
+    rows.push(BenchRow {
+        method: "matvec".into(),
+        per_second: iterations as f64 / best,
+    });
+    let methods = [
+        Method::Egpo(EgpoConfig::default()),
+        Method::Inpo(InpoConfig::default()),
+        Method::NashMd(NashMdConfig::default()),
+        Method::Sppo(SppoConfig::default()),
+        Method::SelfPlay(SelfPlayConfig::default()),
+    ];
+    for m in methods {
+        let mut best = f64::INFINITY;
+        for _ in 0..repeats.max(1) {
+            best = best.min(super::time_steps(&game, &m, iterations)?.as_secs_f64());
+        }
+        rows.push(BenchRow {
+            method: m.name().into(),
+            per_second: iterations as f64 / best,
+        });
+    }
+    Ok(rows)
 }

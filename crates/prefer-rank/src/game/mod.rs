@@ -52,7 +52,6 @@ pub mod maxmin;
 pub mod measure;
 pub mod nash_md;
 pub mod oracle;
-pub mod plot;
 pub mod selfplay;
 pub mod sppo;
 pub mod votes;
@@ -395,6 +394,10 @@ pub struct SolveOptions {
     pub tol: f64,
     /// An equilibrium to measure `KL(π*‖π_t)` against (see [`exact`]).
     pub equilibrium: Option<Vec<f64>>,
+    /// Stop with an error when a method whose theory promises a shrinking gap sees it
+    /// grow instead (default true); when false the run goes on and
+    /// [`Trace::diverged_at`] says where it started.
+    pub stop_on_divergence: bool,
 }
 
 impl Default for SolveOptions {
@@ -408,6 +411,7 @@ impl Default for SolveOptions {
             seed: 0,
             tol: 0.0,
             equilibrium: None,
+            stop_on_divergence: true,
         }
     }
 }
@@ -530,6 +534,8 @@ pub struct Trace {
     pub converged: bool,
     /// The recorded measures, first at iteration 0.
     pub points: Vec<Point>,
+    /// Where the gap was found diverging (runs with `stop_on_divergence` off).
+    pub diverged_at: Option<usize>,
 }
 
 impl Trace {
@@ -592,11 +598,29 @@ pub(crate) fn check_finite(what: &str, v: &[f64], eta: f64) -> Result<()> {
     Ok(())
 }
 
-/// How many consecutive recorded points must show growth before a run is called diverging.
-const DIVERGE_RECORDS: usize = 3;
-/// Growth over the best gap seen that, with the gap above its starting value, is called
-/// divergence (the theory of the methods checked promises a decreasing gap).
-const DIVERGE_FACTOR: f64 = 2.0;
+/// Times `iterations` steps of `method` from the uniform policy, without any measuring
+/// (the benchmark's figure: iterations per second of the update alone).
+///
+/// # Errors
+/// Invalid configuration, or a numeric failure.
+pub fn time_steps(game: &Game, method: &Method, iterations: usize) -> Result<std::time::Duration> {
+    method.validate()?;
+    let n = game.n();
+    let mu = vec![1.0 / n as f64; n];
+    let mut running = method.start(game, &mu, &mu)?;
+    let mut oracle = Oracle::new(game, Feedback::Exact, 0);
+    let start = std::time::Instant::now();
+    for _ in 0..iterations {
+        running.solver().step(&mut oracle)?;
+    }
+    Ok(start.elapsed())
+}
+
+/// How many recorded points a divergence must last before a run is stopped.
+const DIVERGE_RECORDS: usize = 5;
+/// Growth over the best gap seen that, with the gap staying above its starting value, is
+/// called divergence (the theory of the methods checked promises a decreasing gap).
+const DIVERGE_FACTOR: f64 = 1.5;
 
 /// Runs `method` on `game` and records the measures.
 ///
@@ -656,8 +680,9 @@ pub fn solve(game: &Game, method: &Method, opts: &SolveOptions) -> Result<Trace>
     let mut points = vec![measure_at(0, running.solver(), 0)];
     let start_gap = points[0].target();
     let mut best = start_gap;
-    let mut growing = 0;
+    let mut window = std::collections::VecDeque::with_capacity(DIVERGE_RECORDS + 1);
     let mut converged = false;
+    let mut diverged_at = None;
     let mut iterations = 0;
     for it in 1..=opts.iterations {
         let solver = running.solver();
@@ -676,13 +701,33 @@ pub fn solve(game: &Game, method: &Method, opts: &SolveOptions) -> Result<Trace>
                 t.name, t.eta
             )));
         }
-        if t.expects_decrease && gap > start_gap && gap > DIVERGE_FACTOR * best && gap > opts.tol {
-            growing += 1;
-            if growing >= DIVERGE_RECORDS {
-                let hint = match t.stable_eta {
-                    Some(b) if t.eta > b => {
+        window.push_back(gap);
+        if window.len() > DIVERGE_RECORDS {
+            window.pop_front();
+        }
+        let low = window.iter().copied().fold(f64::INFINITY, f64::min);
+        let high = window.iter().copied().fold(0.0, f64::max);
+        // Diverging: over the last records the gap never came back below its start and
+        // rose well above the best seen.
+        if t.expects_decrease
+            && window.len() == DIVERGE_RECORDS
+            && low > start_gap
+            && high > DIVERGE_FACTOR * best
+            && low > opts.tol
+            && diverged_at.is_none()
+        {
+            if !opts.stop_on_divergence {
+                diverged_at = Some(it);
+            } else {
+                let hint = match (t.stable_eta, t.name) {
+                    (Some(b), _) if t.eta > b => {
                         format!("; the theory needs η ≤ {b:.4} here (paper 27)")
                     }
+                    (None, "inpo" | "nash-md") => format!(
+                        "; its last iterate needs η well below τ = {} to settle (or use egpo, \
+                         which converges for η up to 1/(τ + 2 max|P − ½|))",
+                        t.tau
+                    ),
                     _ => String::new(),
                 };
                 return Err(Error::Numeric(format!(
@@ -691,8 +736,6 @@ pub fn solve(game: &Game, method: &Method, opts: &SolveOptions) -> Result<Trace>
                     t.name, t.eta
                 )));
             }
-        } else {
-            growing = 0;
         }
         best = best.min(gap);
         if opts.tol > 0.0 && gap < opts.tol {
@@ -707,5 +750,6 @@ pub fn solve(game: &Game, method: &Method, opts: &SolveOptions) -> Result<Trace>
         iterations,
         converged,
         points,
+        diverged_at,
     })
 }

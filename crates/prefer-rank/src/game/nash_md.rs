@@ -93,11 +93,18 @@ pub(crate) fn check_tau_eta(name: &str, tau: f64, eta: f64) -> Result<()> {
         )));
     }
     if eta * tau > 1.0 {
+        let show = |x: f64| {
+            if (1e-3..1e6).contains(&x.abs()) {
+                format!("{x}")
+            } else {
+                format!("{x:.3e}")
+            }
+        };
         return Err(Error::Config(format!(
             "{name}: ητ = {} exceeds 1: the step would overshoot the reference (the exponent \
              1 − ητ of the current policy turns negative); use η ≤ {}",
-            eta * tau,
-            1.0 / tau
+            show(eta * tau),
+            show(1.0 / tau)
         )));
     }
     Ok(())
