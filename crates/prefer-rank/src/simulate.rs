@@ -125,6 +125,8 @@ pub struct Run {
     pub seed: u64,
     /// Votes until the ranking was right for good (`None`: not within the budget).
     pub converged_at: Option<usize>,
+    /// Votes until the ranking was right for the first time.
+    pub first_zero: Option<usize>,
     /// Rank MSE at the end.
     pub final_mse: f64,
     /// (votes, rank MSE) every `curve_every` votes.
@@ -216,6 +218,7 @@ pub fn run_one(cfg: &SimConfig, method: SimMethod, seed: u64) -> Result<Run> {
     let mut exposure = Exposure::new(n);
     let mut curve = Vec::new();
     let mut last_wrong = 0usize; // the last vote count with MSE > 0
+    let mut first_zero = None;
     let mut mse = 0.0;
     for t in 1..=cfg.max_votes {
         match method {
@@ -255,6 +258,8 @@ pub fn run_one(cfg: &SimConfig, method: SimMethod, seed: u64) -> Result<Run> {
         }
         if mse > 0.0 {
             last_wrong = t;
+        } else if first_zero.is_none() {
+            first_zero = Some(t);
         }
         if t % cfg.curve_every.max(1) == 0 || t == cfg.max_votes {
             curve.push((t, mse));
@@ -264,6 +269,7 @@ pub fn run_one(cfg: &SimConfig, method: SimMethod, seed: u64) -> Result<Run> {
         method,
         seed,
         converged_at: (last_wrong < cfg.max_votes).then_some(last_wrong + 1),
+        first_zero,
         final_mse: mse,
         curve,
     })

@@ -157,6 +157,9 @@ pub fn run(a: &Args) -> anyhow::Result<ExitCode> {
     }
     println!("    train {} pairs, test {} pairs", counts[0], counts[1]);
 
+    stage(6, "rate models from votes: Bradley-Terry with bootstrap intervals vs the truth");
+    super::demo_rank::run(&a.out, a.seed)?;
+
     println!("\ndone in {:.1} s", t0.elapsed().as_secs_f64());
     Ok(ExitCode::SUCCESS)
 }

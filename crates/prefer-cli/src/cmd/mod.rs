@@ -2,6 +2,7 @@
 
 pub mod data;
 pub mod demo;
+pub mod demo_rank;
 pub mod game;
 pub mod generate;
 pub mod rank;

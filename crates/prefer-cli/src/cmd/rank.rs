@@ -496,11 +496,13 @@ fn simulate(a: &SimArgs) -> anyhow::Result<ExitCode> {
     let runs = run_all(&cfg, &SimMethod::ALL)?;
     let mut rows = Vec::new();
     let mut series = Vec::new();
-    let elo_median = median_converged(&runs, SimMethod::EloRandom);
+    let elo_median = median_converged(&runs, SimMethod::EloRandom, |r| r.converged_at);
+    let elo_first = median_converged(&runs, SimMethod::EloRandom, |r| r.first_zero);
     for m in SimMethod::ALL {
         let mine: Vec<_> = runs.iter().filter(|r| r.method == m).collect();
         let conv: Vec<usize> = mine.iter().filter_map(|r| r.converged_at).collect();
-        let med = median_converged(&runs, m);
+        let med = median_converged(&runs, m, |r| r.converged_at);
+        let first = median_converged(&runs, m, |r| r.first_zero);
         rows.push(vec![
             m.name().to_string(),
             format!("{}/{}", conv.len(), mine.len()),
@@ -516,6 +518,11 @@ fn simulate(a: &SimArgs) -> anyhow::Result<ExitCode> {
                 format!("{}", conv.iter().max().copied().unwrap_or(0))
             },
             match (elo_median, med) {
+                (Some(e), Some(x)) if x > 0.0 => format!("{:.1}x", e / x),
+                _ => "-".into(),
+            },
+            first.map_or("-".into(), |x| format!("{x:.0}")),
+            match (elo_first, first) {
                 (Some(e), Some(x)) if x > 0.0 => format!("{:.1}x", e / x),
                 _ => "-".into(),
             },
@@ -543,9 +550,11 @@ fn simulate(a: &SimArgs) -> anyhow::Result<ExitCode> {
         &[
             "method",
             "converged",
-            "median votes",
+            "median votes to stay right",
             "min",
             "max",
+            "speed-up vs elo",
+            "median votes to first right",
             "speed-up vs elo",
             "final rank MSE",
         ],
@@ -583,11 +592,17 @@ fn simulate(a: &SimArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn median_converged(runs: &[prefer_rank::simulate::Run], m: SimMethod) -> Option<f64> {
+/// The median over seeds of a per-run vote count (a run that never got there counts as
+/// infinitely many votes).
+fn median_converged(
+    runs: &[prefer_rank::simulate::Run],
+    m: SimMethod,
+    at: impl Fn(&prefer_rank::simulate::Run) -> Option<usize>,
+) -> Option<f64> {
     let mut c: Vec<usize> = runs
         .iter()
         .filter(|r| r.method == m)
-        .map(|r| r.converged_at.unwrap_or(usize::MAX))
+        .map(|r| at(r).unwrap_or(usize::MAX))
         .collect();
     if c.is_empty() {
         return None;
