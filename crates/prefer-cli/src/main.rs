@@ -33,6 +33,11 @@ enum Command {
     /// Sample continuations of prompts from a Hugging Face model folder (KV cache,
     /// batched; temperature, top-k, top-p, seeded).
     Generate(cmd::generate::Args),
+    /// Train a model: SFT, DPO-family losses, KTO; rule-judged self-preference data.
+    #[command(subcommand)]
+    Train(cmd::train::Command),
+    /// Plot training curves from metrics JSONL files (PNG or SVG).
+    Plot(cmd::plot::Args),
     /// Nash equilibria of preference games: Nash-MD, EGPO, INPO, SPPO, self-play and
     /// MaxMin on a preference matrix or a vote file.
     #[command(subcommand)]
@@ -45,6 +50,8 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Data(c) => cmd::data::run(c),
         Command::Rank(c) => cmd::rank::run(c),
         Command::Generate(args) => cmd::generate::run(&args),
+        Command::Train(c) => cmd::train::run(c),
+        Command::Plot(args) => cmd::plot::run(&args),
         Command::Game(c) => cmd::game::run(c),
     }
 }

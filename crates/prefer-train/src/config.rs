@@ -351,7 +351,14 @@ impl TrainConfig {
             .map_err(|e| Error::Config(format!("serialising the configuration: {e}")))?;
         let parsed: toml::Value = match toml::from_str::<toml::Table>(&format!("v = {value}")) {
             Ok(mut t) => t.remove("v").unwrap_or(toml::Value::String(value.into())),
-            Err(_) => toml::Value::String(value.into()),
+            // JSON objects and arrays too: `--loss '{"type": "ipo", "tau": 0.5}'`.
+            Err(_) => match serde_json::from_str::<serde_json::Value>(value) {
+                Ok(j @ (serde_json::Value::Object(_) | serde_json::Value::Array(_))) => {
+                    toml::Value::try_from(j)
+                        .map_err(|e| Error::Config(format!("`{key}` = {value}: {e}")))?
+                }
+                _ => toml::Value::String(value.into()),
+            },
         };
         let parts: Vec<&str> = key.split('.').collect();
         let (last, path) = parts
@@ -491,6 +498,12 @@ mod tests {
         cfg.set("objective.method", "kto")?;
         assert!(matches!(cfg.objective, Objective::Kto { .. }));
         cfg.set("objective.loss", "{ type = \"kto\", beta = 0.2 }")?;
+        cfg.set("objective.method", "dpo")?;
+        cfg.set("objective.loss", r#"[[{"type": "sigmoid"}, 1.0], [{"type": "sft"}, 0.5]]"#)?;
+        assert!(matches!(
+            &cfg.objective,
+            Objective::Dpo { loss: LossSpec::Mixture(m) } if m.terms.len() == 2
+        ));
         let e = cfg.set("optim.lrr", "1").unwrap_err().to_string();
         assert!(e.contains("lrr"), "{e}");
         Ok(())

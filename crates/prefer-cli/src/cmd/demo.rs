@@ -30,6 +30,15 @@ pub struct Args {
     /// Prompts in the generated rating set (4 rated responses each).
     #[arg(long, default_value_t = 2000)]
     pub prompts: usize,
+    /// Skip the training stage (stories260K learns happier stories by DPO).
+    #[arg(long)]
+    pub skip_train: bool,
+    /// Training prompts of the training stage (a few minutes on 2 cores at 48).
+    #[arg(long, default_value_t = 48)]
+    pub train_prompts: usize,
+    /// The model of the training stage.
+    #[arg(long, default_value = "../shared/models/stories260K")]
+    pub model: PathBuf,
 }
 
 fn stage(n: usize, title: &str) {
@@ -159,6 +168,10 @@ pub fn run(a: &Args) -> anyhow::Result<ExitCode> {
 
     stage(6, "rate models from votes: Bradley-Terry with bootstrap intervals vs the truth");
     super::demo_rank::run(&a.out, a.seed)?;
+
+    if !a.skip_train {
+        super::demo_train::run(&a.out, &a.model, a.train_prompts, a.seed)?;
+    }
 
     println!("\ndone in {:.1} s", t0.elapsed().as_secs_f64());
     Ok(ExitCode::SUCCESS)

@@ -2,7 +2,10 @@
 
 pub mod data;
 pub mod demo;
+pub mod demo_train;
 pub mod demo_rank;
 pub mod game;
 pub mod generate;
+pub mod plot;
 pub mod rank;
+pub mod train;

@@ -1,0 +1,393 @@
+//! `prefer train`: SFT, the DPO family and KTO on a Hugging Face model folder, plus the
+//! rule-judged self-preference tools (`rule-pairs`, `rule-eval`).
+
+use std::ops::ControlFlow;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use clap::{Args as ClapArgs, Subcommand};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use prefer_data::{Record, RecordWriter, WriteOptions};
+use prefer_nn::model::{CausalLm, LoadOptions};
+use prefer_nn::sample::SampleConfig;
+use prefer_nn::tokenizer::Tokenizer;
+use prefer_train::config::TrainConfig;
+use prefer_train::rollout::{self, Lexicon};
+use prefer_train::trainer::Trainer;
+
+/// `prefer train ...`
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Supervised fine-tuning on the chosen / desirable completions.
+    Sft(RunArgs),
+    /// Preference optimization on pairs with any pair loss or a mixture (DPO, IPO,
+    /// SimPO, ORPO, ...; `--loss`).
+    #[command(after_help = "Examples:\n  \
+        prefer train dpo --model ../shared/models/stories260K --train pairs.jsonl --out runs/dpo --lr 1e-3 --steps 100\n  \
+        prefer train dpo --config dpo.toml --loss '{\"type\": \"ipo\", \"tau\": 0.5}' --resume\n  \
+        prefer train dpo --config dpo.toml --loss '[[{\"type\": \"sigmoid\"}, 1.0], [{\"type\": \"sft\"}, 0.2]]'\n\
+        Threads: on a loaded machine set CANDLE_NUM_THREADS=1 (candle's pool busy-waits).")]
+    Dpo(RunArgs),
+    /// Unpaired preference optimization (KTO; also APO-zero-unpaired and BCO via
+    /// `--loss`). Pairs are split into a desirable and an undesirable completion.
+    Kto(RunArgs),
+    /// Build a preference set from a model's own samples scored by a word-list rule.
+    RulePairs(RulePairsArgs),
+    /// Score a trained policy against its starting model on held-out prompts: the rule's
+    /// mean score, the win rate and the KL divergence.
+    RuleEval(RuleEvalArgs),
+}
+
+/// Flags shared by `sft`, `dpo` and `kto`; each overrides the TOML file's value.
+#[derive(Debug, Clone, ClapArgs)]
+pub struct RunArgs {
+    /// TOML configuration (every field optional; see docs/training.md).
+    #[arg(long, short)]
+    pub config: Option<PathBuf>,
+    /// Model folder (`model.path`).
+    #[arg(long)]
+    pub model: Option<PathBuf>,
+    /// Tokenizer folder or tokenizer.json (`model.tokenizer`).
+    #[arg(long)]
+    pub tokenizer: Option<PathBuf>,
+    /// Training records (`data.train`).
+    #[arg(long)]
+    pub train: Option<PathBuf>,
+    /// Held-out records (`data.eval`).
+    #[arg(long)]
+    pub eval: Option<PathBuf>,
+    /// Output folder (`run.out_dir`).
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// The loss, as JSON or TOML (`objective.loss`): `{"type": "ipo", "tau": 0.5}`.
+    #[arg(long)]
+    pub loss: Option<String>,
+    /// Peak learning rate (`optim.lr`).
+    #[arg(long)]
+    pub lr: Option<f64>,
+    /// Optimizer steps (`run.max_steps`).
+    #[arg(long)]
+    pub steps: Option<u64>,
+    /// Passes over the data (`run.epochs`).
+    #[arg(long)]
+    pub epochs: Option<f64>,
+    /// Examples per micro-batch (`run.batch_size`).
+    #[arg(long)]
+    pub batch_size: Option<usize>,
+    /// Micro-batches per step (`run.grad_accum`).
+    #[arg(long)]
+    pub grad_accum: Option<usize>,
+    /// Longest prompt + completion, tokens (`batch.max_length`).
+    #[arg(long)]
+    pub max_length: Option<usize>,
+    /// Longest prompt, tokens (`batch.max_prompt_length`).
+    #[arg(long)]
+    pub max_prompt_length: Option<usize>,
+    /// Data-order seed (`run.seed`).
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// `cached` or `live` (`reference.mode`).
+    #[arg(long)]
+    pub reference: Option<String>,
+    /// Checkpoint every N steps (`run.save_every`).
+    #[arg(long)]
+    pub save_every: Option<u64>,
+    /// Evaluate every N steps (`run.eval_every`).
+    #[arg(long)]
+    pub eval_every: Option<u64>,
+    /// Any other key: `--set schedule.decay=cosine` (repeatable).
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    pub sets: Vec<String>,
+    /// Continue from the newest checkpoint in the output folder.
+    #[arg(long)]
+    pub resume: bool,
+    /// Also evaluate on the training set at the end (`train_eval_*`).
+    #[arg(long)]
+    pub eval_train: bool,
+    /// No progress bar.
+    #[arg(long)]
+    pub quiet: bool,
+}
+
+/// The configuration these flags describe for `method`.
+pub fn resolve(a: &RunArgs, method: &str) -> anyhow::Result<TrainConfig> {
+    let mut cfg = match &a.config {
+        Some(p) => TrainConfig::from_file(p)?,
+        None => TrainConfig::default(),
+    };
+    if cfg.objective.method() != method {
+        cfg.set("objective.method", &format!("\"{method}\""))?;
+    }
+    let path = |p: &PathBuf| format!("{:?}", p.display().to_string());
+    let mut sets: Vec<(String, String)> = Vec::new();
+    let mut put = |k: &str, v: String| sets.push((k.to_string(), v));
+    if let Some(v) = &a.model {
+        put("model.path", path(v));
+    }
+    if let Some(v) = &a.tokenizer {
+        put("model.tokenizer", path(v));
+    }
+    if let Some(v) = &a.train {
+        put("data.train", path(v));
+    }
+    if let Some(v) = &a.eval {
+        put("data.eval", path(v));
+    }
+    if let Some(v) = &a.out {
+        put("run.out_dir", path(v));
+    }
+    if let Some(v) = &a.loss {
+        put("objective.loss", v.clone());
+    }
+    if let Some(v) = a.lr {
+        put("optim.lr", format!("{v:e}"));
+    }
+    if let Some(v) = a.steps {
+        put("run.max_steps", v.to_string());
+    }
+    if let Some(v) = a.epochs {
+        put("run.epochs", format!("{v:?}"));
+    }
+    if let Some(v) = a.batch_size {
+        put("run.batch_size", v.to_string());
+    }
+    if let Some(v) = a.grad_accum {
+        put("run.grad_accum", v.to_string());
+    }
+    if let Some(v) = a.max_length {
+        put("batch.max_length", v.to_string());
+    }
+    if let Some(v) = a.max_prompt_length {
+        put("batch.max_prompt_length", v.to_string());
+    }
+    if let Some(v) = a.seed {
+        put("run.seed", v.to_string());
+    }
+    if let Some(v) = &a.reference {
+        put("reference.mode", format!("{v:?}"));
+    }
+    if let Some(v) = a.save_every {
+        put("run.save_every", v.to_string());
+    }
+    if let Some(v) = a.eval_every {
+        put("run.eval_every", v.to_string());
+    }
+    for s in &a.sets {
+        let (k, v) = s
+            .split_once('=')
+            .with_context(|| format!("--set {s}: expected KEY=VALUE"))?;
+        put(k.trim(), v.trim().to_string());
+    }
+    for (k, v) in sets {
+        cfg.set(&k, &v).with_context(|| format!("setting {k}"))?;
+    }
+    cfg.validate()?;
+    Ok(cfg)
+}
+
+fn fmt_metrics(m: &prefer_train::metrics::Metrics, keys: &[&str]) -> String {
+    keys.iter()
+        .filter_map(|k| m.get(k).map(|v| format!("{k} {v:.4}")))
+        .collect::<Vec<_>>()
+        .join("  ")
+}
+
+/// Runs one training command.
+fn run_training(a: &RunArgs, method: &str) -> anyhow::Result<ExitCode> {
+    let cfg = resolve(a, method)?;
+    let out = cfg.run.out_dir.clone();
+    eprintln!(
+        "prefer train {method}: {} on {} -> {}",
+        cfg.model.path.display(),
+        cfg.data.train.display(),
+        out.display()
+    );
+    let mut t = Trainer::new(cfg).context("preparing the run")?;
+    if a.resume {
+        match t.resume()? {
+            Some(s) => eprintln!("resumed from checkpoint-{s}"),
+            None => eprintln!("no checkpoint in {}: starting fresh", out.display()),
+        }
+    } else if prefer_train::checkpoint::latest(&out)?.is_some() {
+        bail!(
+            "{} already holds checkpoints: pass --resume to continue, or choose another --out",
+            out.display()
+        );
+    }
+    let total = t.total_steps();
+    let bar = if a.quiet {
+        ProgressBar::hidden()
+    } else {
+        let b = ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::stderr());
+        b.set_style(
+            ProgressStyle::with_template(
+                "{bar:30} {pos}/{len} steps [{elapsed_precise} < {eta_precise}] {msg}",
+            )?,
+        );
+        b.enable_steady_tick(Duration::from_millis(500));
+        b
+    };
+    bar.set_position(t.state().step);
+    bar.reset_eta();
+    let keys = ["loss", "rewards/accuracies", "rewards/margins", "grad_norm"];
+    let s = t.train(&mut |p| {
+        bar.set_position(p.step);
+        bar.set_message(fmt_metrics(p.metrics, &keys));
+        if let Some(e) = p.eval {
+            bar.println(format!("step {}: {}", p.step, fmt_metrics(e, &["eval_loss", "eval_rewards/accuracies"])));
+        }
+        ControlFlow::Continue(())
+    });
+    bar.finish_and_clear();
+    let s = s?;
+    println!("{} steps; last: {}", s.steps, fmt_metrics(&s.last, &keys));
+    let mut results = serde_json::Map::new();
+    if let Some(e) = &s.eval {
+        println!("held-out: {}", fmt_metrics(e, &["eval_loss", "eval_rewards/accuracies", "eval_rewards/margins"]));
+        results.insert("eval".into(), e.to_json());
+    }
+    if a.eval_train {
+        let e = t.evaluate_train()?;
+        println!(
+            "training set: {}",
+            fmt_metrics(&e, &["train_eval_loss", "train_eval_rewards/accuracies", "train_eval_rewards/margins"])
+        );
+        results.insert("train".into(), e.to_json());
+    }
+    if !results.is_empty() {
+        let p = out.join("eval_results.json");
+        prefer_data::write_atomic(&p, serde_json::to_string_pretty(&results)?.as_bytes())?;
+    }
+    if let Some(c) = &s.checkpoint {
+        println!("model: {} (transformers loads it as-is)", c.display());
+    }
+    println!("metrics: {}", t.metrics_path().display());
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Flags of the rule judge and sampling.
+#[derive(Debug, Clone, ClapArgs)]
+pub struct RuleArgs {
+    /// The rule: `sentiment` (built-in lexicon, see docs/training.md) or `word:WORD`
+    /// (count of one word).
+    #[arg(long, default_value = "sentiment")]
+    pub rule: String,
+    /// Number of prompts (generated story openings, see docs/training.md).
+    #[arg(long, default_value_t = 96)]
+    pub prompts: usize,
+    /// Skip this many prompts first (held-out prompts come after the training ones).
+    #[arg(long, default_value_t = 0)]
+    pub offset: usize,
+    /// Samples per prompt.
+    #[arg(long, default_value_t = 4)]
+    pub samples: usize,
+    /// Most new tokens per sample.
+    #[arg(long, default_value_t = 64)]
+    pub max_new_tokens: usize,
+    /// Sampling temperature (1 keeps the KL estimate unbiased).
+    #[arg(long, default_value_t = 1.0)]
+    pub temperature: f64,
+    /// Sampling seed.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+}
+
+impl RuleArgs {
+    fn rule(&self) -> anyhow::Result<Lexicon> {
+        match self.rule.split_once(':') {
+            None if self.rule == "sentiment" => Ok(Lexicon::sentiment()),
+            Some(("word", w)) if !w.is_empty() => Ok(Lexicon::word(w)),
+            _ => bail!("--rule {}: expected `sentiment` or `word:WORD`", self.rule),
+        }
+    }
+
+    fn sample(&self) -> SampleConfig {
+        SampleConfig {
+            max_new_tokens: self.max_new_tokens,
+            temperature: self.temperature,
+            seed: self.seed,
+            ..Default::default()
+        }
+    }
+}
+
+/// `prefer train rule-pairs`
+#[derive(Debug, ClapArgs)]
+pub struct RulePairsArgs {
+    /// Model folder to sample from.
+    #[arg(long)]
+    pub model: PathBuf,
+    /// Output pairs file (JSONL or Parquet).
+    #[arg(long)]
+    pub out: PathBuf,
+    #[command(flatten)]
+    pub rule: RuleArgs,
+}
+
+/// `prefer train rule-eval`
+#[derive(Debug, ClapArgs)]
+pub struct RuleEvalArgs {
+    /// The starting model folder.
+    #[arg(long)]
+    pub base: PathBuf,
+    /// Trained policy folders (checkpoints); several give one row each.
+    #[arg(long, required = true)]
+    pub policy: Vec<PathBuf>,
+    /// Write the reports as JSON here.
+    #[arg(long)]
+    pub json: Option<PathBuf>,
+    #[command(flatten)]
+    pub rule: RuleArgs,
+}
+
+fn rule_pairs(a: &RulePairsArgs) -> anyhow::Result<ExitCode> {
+    let model = CausalLm::load(&a.model, &LoadOptions::frozen())?;
+    let tok = Tokenizer::from_dir(&a.model)?;
+    let prompts = rollout::story_prompts(a.rule.prompts, a.rule.offset);
+    let (pairs, st) = rollout::rule_pairs(&model, &tok, &prompts, a.rule.samples, &a.rule.sample(), &a.rule.rule()?)?;
+    let mut w = RecordWriter::create(&a.out, &WriteOptions::default())?;
+    for p in pairs {
+        w.write(&Record::Pair(p))?;
+    }
+    w.finish()?;
+    println!(
+        "{} pairs from {} prompts x {} samples -> {}; mean score {:.3} (chosen {:.3}, rejected {:.3})",
+        st.pairs, st.prompts, a.rule.samples, a.out.display(), st.mean_score, st.mean_chosen, st.mean_rejected
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+fn rule_eval(a: &RuleEvalArgs) -> anyhow::Result<ExitCode> {
+    let base = CausalLm::load(&a.base, &LoadOptions::frozen())?;
+    let tok = Tokenizer::from_dir(&a.base)?;
+    let prompts = rollout::story_prompts(a.rule.prompts, a.rule.offset);
+    let rule = a.rule.rule()?;
+    let mut all = serde_json::Map::new();
+    println!("{:<40} {:>8} {:>8} {:>9} {:>14}", "policy", "score", "base", "win rate", "KL (nats)");
+    for p in &a.policy {
+        let pol = CausalLm::load(p, &LoadOptions::frozen())?;
+        let r = rollout::rule_report(&pol, &base, &tok, &prompts, a.rule.samples, &a.rule.sample(), &rule)?;
+        println!(
+            "{:<40} {:>8.3} {:>8.3} {:>9.3} {:>8.2} ± {:.2}",
+            p.display().to_string(), r.score, r.base_score, r.win_rate, r.kl, r.kl_se
+        );
+        all.insert(p.display().to_string(), serde_json::to_value(&r)?);
+    }
+    if let Some(j) = &a.json {
+        prefer_data::write_atomic(j, serde_json::to_string_pretty(&all)?.as_bytes())?;
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Runs `prefer train ...`.
+pub fn run(c: Command) -> anyhow::Result<ExitCode> {
+    match c {
+        Command::Sft(a) => run_training(&a, "sft"),
+        Command::Dpo(a) => run_training(&a, "dpo"),
+        Command::Kto(a) => run_training(&a, "kto"),
+        Command::RulePairs(a) => rule_pairs(&a),
+        Command::RuleEval(a) => rule_eval(&a),
+    }
+}
