@@ -24,6 +24,7 @@ pub mod logprobs;
 pub mod loss;
 pub mod model;
 pub mod ops;
+pub mod reward;
 pub mod sample;
 pub mod tokenizer;
 
