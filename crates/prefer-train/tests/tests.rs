@@ -359,3 +359,54 @@ fn mixtures_and_reference_free_losses_train() -> Result<()> {
     }
     Ok(())
 }
+
+/// The Python of the reference venv (`bench/setup_venv.sh`), if installed.
+fn refvenv_python() -> Option<PathBuf> {
+    let p = std::env::var_os("PREFER_REFVENV")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("/work/refvenv"))
+        .join("bin/python");
+    p.exists().then_some(p)
+}
+
+/// transformers' float32 forward vs ours on the same weights: summation order differs.
+const HF_LOGIT_TOL: f64 = 1e-4;
+
+#[test]
+fn checkpoints_load_in_transformers() -> Result<()> {
+    let Some(py) = refvenv_python() else {
+        println!("skipped: no reference venv (set PREFER_REFVENV or run bench/setup_venv.sh)");
+        return Ok(());
+    };
+    let d = tempfile::tempdir().map_err(|e| Error::Config(e.to_string()))?;
+    let mut c = base_cfg(d.path(), dpo());
+    c.run.max_steps = Some(2);
+    let t = run(c, tiny(DType::F32, 11)?, Examples::Pairs(random_pairs(8, 5)))?;
+    let ckpt = d.path().join("checkpoint-2");
+    for f in ["model.safetensors", "config.json", "optimizer.safetensors", "trainer_state.json"] {
+        assert!(ckpt.join(f).exists(), "{f} missing");
+    }
+    let ids = vec![vec![1u32, 5, 9, 33, 60, 2, 17]];
+    let out = std::process::Command::new(py)
+        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/hf_load.py"))
+        .arg(&ckpt)
+        .arg(serde_json::to_string(&ids).map_err(|e| Error::Config(e.to_string()))?)
+        .output()
+        .map_err(|e| Error::Config(e.to_string()))?;
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).map_err(|e| Error::Config(e.to_string()))?;
+    let theirs: Vec<Vec<Vec<f64>>> = serde_json::from_value(v["logits"].clone()).map_err(|e| Error::Config(e.to_string()))?;
+    let input = candle_core::Tensor::new(ids, &candle_core::Device::Cpu)?;
+    let ours = t.policy().forward(&input, None)?.to_dtype(DType::F64)?.to_vec3::<f64>()?;
+    let mut worst = 0f64;
+    for (a, b) in ours[0].iter().zip(&theirs[0]) {
+        for (x, y) in a.iter().zip(b) {
+            worst = worst.max((x - y).abs());
+        }
+    }
+    assert!(worst < HF_LOGIT_TOL, "logits differ from transformers' by {worst}");
+    // The trained weights really moved (not the initial ones reloaded).
+    let start = params(&tiny(DType::F32, 11)?)?;
+    assert_ne!(start, params(t.policy())?);
+    Ok(())
+}
