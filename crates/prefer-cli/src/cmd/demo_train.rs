@@ -54,9 +54,9 @@ pub fn run(out: &Path, model_dir: &Path, prompts: usize, seed: u64) -> anyhow::R
     cfg.data.train = pairs_path;
     cfg.run.out_dir = dir.join("dpo");
     cfg.run.batch_size = 8;
-    cfg.run.epochs = 4.0;
+    cfg.run.epochs = 8.0;
     cfg.run.seed = seed;
-    cfg.optim.lr = 2e-3;
+    cfg.optim.lr = 2e-4;
     cfg.schedule.warmup_ratio = 0.1;
     cfg.set("objective.loss", "{ type = \"sigmoid\", beta = 0.1 }")?;
     let mut t = Trainer::new(cfg)?;
