@@ -1,0 +1,4 @@
+//! prefer-arena's integration tests (one binary).
+
+mod api;
+mod common;
