@@ -113,6 +113,9 @@ pub struct DataSection {
     /// Conversational records: render them with the tokenizer's chat template (default
     /// true; without a template, turns are written as `\n\nRole: content`).
     pub chat_template: bool,
+    /// Leave out records that cannot be used (unreadable, no shared prompt, an empty
+    /// completion) and report them, instead of stopping (default true).
+    pub skip_invalid: bool,
 }
 
 impl Default for DataSection {
@@ -124,6 +127,7 @@ impl Default for DataSection {
             max_train: None,
             max_eval: None,
             chat_template: true,
+            skip_invalid: true,
         }
     }
 }

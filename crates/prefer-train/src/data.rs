@@ -232,12 +232,33 @@ impl Encoder {
     /// and unpaired → desirable completions for SFT; rankings → all implied pairs). Errors
     /// name the file and the record.
     pub fn load(&self, path: &Path, want: Want, max: Option<usize>) -> Result<Examples> {
+        Ok(self.load_lenient(path, want, max, false)?.0)
+    }
+
+    /// As [`load`](Self::load); with `skip_invalid`, a record that cannot be read or
+    /// converted (a transcript whose chosen and rejected share no turn, an empty
+    /// completion) is left out and its error returned beside the examples.
+    pub fn load_lenient(
+        &self,
+        path: &Path,
+        want: Want,
+        max: Option<usize>,
+        skip_invalid: bool,
+    ) -> Result<(Examples, Vec<String>)> {
+        let mut skipped = Vec::new();
         let mut seqs = Vec::new();
         let mut pairs = Vec::new();
         let mut unpaired: Vec<(SeqIds, bool)> = Vec::new();
         let full = |n: usize| max.is_some_and(|m| n >= m);
         for item in Dataset::open(path, &OpenOptions::default())? {
-            let item = item?;
+            let item = match item {
+                Ok(i) => i,
+                Err(prefer_data::Error::Record(e)) if skip_invalid => {
+                    skipped.push(e.to_string());
+                    continue;
+                }
+                Err(e) => return Err(e.into()),
+            };
             let loc = item.loc.to_string();
             let rec_err = |e: String| Error::Record(format!("{loc}: {e}"));
             let mut recs: Vec<Pair> = Vec::new();
@@ -259,14 +280,26 @@ impl Encoder {
                         if full(pairs.len()) {
                             break;
                         }
-                        pairs.push(self.pair(p).map_err(rec_err)?)
+                        match self.pair(p) {
+                            Ok(x) => pairs.push(x),
+                            Err(e) if skip_invalid => skipped.push(format!("{loc}: {e}")),
+                            Err(e) => return Err(rec_err(e)),
+                        }
                     }
-                    Want::Unpaired => {
-                        let p = explicit_prompt(p, &self.marker).map_err(rec_err)?;
-                        ups.extend(pair_to_unpaired(&p));
-                    }
+                    Want::Unpaired => match explicit_prompt(p, &self.marker) {
+                        Ok(p) => ups.extend(pair_to_unpaired(&p)),
+                        Err(e) if skip_invalid => skipped.push(format!("{loc}: {e}")),
+                        Err(e) => return Err(rec_err(e)),
+                    },
                     Want::Seqs => {
-                        let p = explicit_prompt(p, &self.marker).map_err(rec_err)?;
+                        let p = match explicit_prompt(p, &self.marker) {
+                            Ok(p) => p,
+                            Err(e) if skip_invalid => {
+                                skipped.push(format!("{loc}: {e}"));
+                                continue;
+                            }
+                            Err(e) => return Err(rec_err(e)),
+                        };
                         seqs.push(SeqIds {
                             prompt: self.prompt(p.prompt.as_ref())?,
                             completion: self.completion(&p.chosen)?,
@@ -319,11 +352,12 @@ impl Encoder {
         }
         if out.is_empty() {
             return Err(Error::Record(format!(
-                "{}: no usable records",
-                path.display()
+                "{}: no usable records{}",
+                path.display(),
+                skipped.first().map_or(String::new(), |e| format!(" (first skipped: {e})"))
             )));
         }
-        Ok(out)
+        Ok((out, skipped))
     }
 }
 

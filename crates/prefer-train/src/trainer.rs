@@ -100,6 +100,7 @@ pub struct Trainer {
     state: TrainerState,
     last_checkpoint: Option<PathBuf>,
     resumed: bool,
+    skipped: Vec<String>,
 }
 
 impl std::fmt::Debug for Trainer {
@@ -143,12 +144,19 @@ impl Trainer {
             Objective::Dpo { .. } => Want::Pairs,
             Objective::Kto { .. } => Want::Unpaired,
         };
-        let train = enc.load(&cfg.data.train, want, cfg.data.max_train)?;
+        let skip = cfg.data.skip_invalid;
+        let (train, mut skipped) = enc.load_lenient(&cfg.data.train, want, cfg.data.max_train, skip)?;
         let eval = match &cfg.data.eval {
-            Some(p) => Some(enc.load(p, want, cfg.data.max_eval)?),
+            Some(p) => {
+                let (e, s) = enc.load_lenient(p, want, cfg.data.max_eval, skip)?;
+                skipped.extend(s);
+                Some(e)
+            }
             None => None,
         };
-        Self::with_model(cfg, policy, train, eval)
+        let mut t = Self::with_model(cfg, policy, train, eval)?;
+        t.skipped = skipped;
+        Ok(t)
     }
 
     /// A run on an already loaded (trainable) policy and tokenized examples.
@@ -202,6 +210,7 @@ impl Trainer {
             state,
             last_checkpoint: None,
             resumed: false,
+            skipped: Vec::new(),
         };
         t.reference = t.prepare_reference()?;
         Ok(t)
@@ -284,6 +293,16 @@ impl Trainer {
         self.last_checkpoint = Some(dir);
         self.resumed = true;
         Ok(Some(step))
+    }
+
+    /// The records left out while loading (`data.skip_invalid`), with their reasons.
+    pub fn skipped(&self) -> &[String] {
+        &self.skipped
+    }
+
+    /// The evaluation examples, if any.
+    pub fn eval_examples(&self) -> Option<&Examples> {
+        self.eval.as_ref()
     }
 
     /// The metrics file.

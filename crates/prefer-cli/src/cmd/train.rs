@@ -205,6 +205,14 @@ fn run_training(a: &RunArgs, method: &str) -> anyhow::Result<ExitCode> {
         out.display()
     );
     let mut t = Trainer::new(cfg).context("preparing the run")?;
+    eprintln!(
+        "{} training examples{}",
+        t.train_examples().len(),
+        t.eval_examples().map_or(String::new(), |e| format!(", {} held out", e.len()))
+    );
+    if let Some(first) = t.skipped().first() {
+        eprintln!("skipped {} unusable records, e.g. {first}", t.skipped().len());
+    }
     if a.resume {
         match t.resume()? {
             Some(s) => eprintln!("resumed from checkpoint-{s}"),
