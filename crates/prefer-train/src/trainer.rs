@@ -411,6 +411,16 @@ impl Trainer {
         })
     }
 
+    /// One optimizer step, outside [`train`](Self::train): no metrics line, no checkpoint,
+    /// no evaluation (benchmarks; custom loops). Returns the step's metrics.
+    pub fn step(&mut self) -> Result<Metrics> {
+        let step = self.state.step + 1;
+        let mut acc = GradAccumulator::new(self.opt.len());
+        let m = self.train_step(step, &mut acc)?;
+        self.state.step = step;
+        Ok(m)
+    }
+
     fn save_checkpoint(&mut self) -> Result<PathBuf> {
         // Never write a checkpoint holding NaN/inf weights.
         for (name, t) in self.policy.parameters() {
