@@ -25,6 +25,10 @@ pub struct ArenaConfig {
     pub bootstrap_rounds: usize,
     /// Bootstrap seed (default 0).
     pub seed: u64,
+    /// Gaussian prior precision on the refit's log-strengths (default 0.01, as
+    /// `prefer rank fit --l2 0.01`): keeps a model that has won or lost every vote so
+    /// far at a finite rating; negligible once models have tens of votes.
+    pub bt_l2: f64,
     /// Largest request body on voter routes, bytes (default 16 KiB).
     pub body_limit: usize,
     /// Largest admin import body, bytes (default 64 MiB).
@@ -48,6 +52,7 @@ impl Default for ArenaConfig {
             refit_every_s: 10.0,
             bootstrap_rounds: 100,
             seed: 0,
+            bt_l2: 0.01,
             body_limit: 16 * 1024,
             admin_body_limit: 64 << 20,
             admin_token: None,
@@ -79,6 +84,9 @@ impl ArenaConfig {
             return Err(Error::Config(
                 "battle_ttl_s and max_batch must be positive, body_limit at least 256".into(),
             ));
+        }
+        if !(self.bt_l2 >= 0.0 && self.bt_l2.is_finite()) {
+            return Err(Error::Config("bt_l2 must be >= 0".into()));
         }
         if !(self.refit_every_s > 0.0 && self.refit_every_s.is_finite()) {
             return Err(Error::Config("refit_every_s must be positive".into()));

@@ -9,6 +9,7 @@
 //! checks it). Elo runs over the same battles in the same order (FastChat's online Elo);
 //! K-Sort updates once per K-wise vote.
 
+use prefer_rank::bt::BtConfig;
 use prefer_rank::elo::{self, EloConfig};
 use prefer_rank::intervals::BootstrapConfig;
 use prefer_rank::ksort::{KSort, KSortConfig};
@@ -126,6 +127,8 @@ pub struct RefitConfig {
     pub rounds: usize,
     /// Bootstrap seed.
     pub seed: u64,
+    /// Prior precision on log-strengths (`prefer rank fit --l2`).
+    pub l2: f64,
 }
 
 /// Votes as `prefer rank fit` reads the battle export: models named in order of first
@@ -163,7 +166,14 @@ pub fn refit(log: &[LoggedVote], names: &[String], cfg: &RefitConfig) -> Result<
             level: 0.95,
         })
     };
-    Ok(leaderboard(&data, &Method::Bt(Default::default()), &interval)?)
+    Ok(leaderboard(
+        &data,
+        &Method::Bt(BtConfig {
+            l2: cfg.l2,
+            ..Default::default()
+        }),
+        &interval,
+    )?)
 }
 
 /// A finished refit.

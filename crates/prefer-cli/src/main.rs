@@ -42,6 +42,9 @@ enum Command {
     /// MaxMin on a preference matrix or a vote file.
     #[command(subcommand)]
     Game(cmd::game::Command),
+    /// The vote-collecting web service: battles, votes, a live leaderboard, admin.
+    #[command(subcommand)]
+    Arena(cmd::arena::Command),
 }
 
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
@@ -53,6 +56,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Train(c) => cmd::train::run(c),
         Command::Plot(args) => cmd::plot::run(&args),
         Command::Game(c) => cmd::game::run(c),
+        Command::Arena(c) => cmd::arena::run(c),
     }
 }
 

@@ -1,5 +1,6 @@
 //! One module per subcommand group.
 
+pub mod arena;
 pub mod data;
 pub mod demo;
 pub mod demo_train;
