@@ -3,6 +3,7 @@ model, clip 1, AdamW lr 1e-6), on pre-tokenized pairs. Step times from a callbac
 
 Usage: python peer_trl.py tiny|smollm STEPS
 """
+import copy
 import os
 import sys
 import tempfile
@@ -51,8 +52,8 @@ with tempfile.TemporaryDirectory() as out:
     args = DPOConfig(output_dir=out, per_device_train_batch_size=c["pairs"], max_steps=steps + 1,
                      learning_rate=1e-6, max_grad_norm=1.0, beta=0.1, logging_steps=1,
                      save_strategy="no", report_to=[], use_cpu=True, dataloader_num_workers=0,
-                     max_length=None, lr_scheduler_type="constant", weight_decay=0.0, seed=0)
-    trainer = Pretokenized(model=policy, args=args, train_dataset=ds, processing_class=tok,
+                     max_length=None, gradient_checkpointing=False, lr_scheduler_type="constant", weight_decay=0.0, seed=0)
+    trainer = Pretokenized(model=policy, ref_model=copy.deepcopy(policy), args=args, train_dataset=ds, processing_class=tok,
                            callbacks=[timer])
     trainer.train()
     loss = next((h["loss"] for h in reversed(trainer.state.log_history) if "loss" in h), None)

@@ -77,8 +77,8 @@ enum Reference {
         train: Vec<[f64; 2]>,
         eval: Option<Vec<[f64; 2]>>,
     },
-    /// A model run on every batch (trainable `Var`s only so TR-DPO can set them; its
-    /// outputs are detached).
+    /// A model run on every batch (frozen; trainable `Var`s only when TR-DPO must set
+    /// them, and then its outputs are detached).
     Live(Box<CausalLm>),
 }
 
@@ -221,7 +221,10 @@ impl Trainer {
             return Ok(Reference::None);
         }
         match self.cfg.reference.mode {
-            ReferenceMode::Live => Ok(Reference::Live(Box::new(self.policy.copy_with(true)?))),
+            // Frozen (no autograd graph built in its forward) unless TR-DPO must set it.
+            ReferenceMode::Live => Ok(Reference::Live(Box::new(
+                self.policy.copy_with(self.cfg.reference.sync.is_some())?,
+            ))),
             ReferenceMode::Cached => {
                 let mfp = model_fingerprint(&self.policy)?;
                 let path = self.cfg.cache_path();
