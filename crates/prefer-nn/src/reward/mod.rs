@@ -19,15 +19,23 @@
 //! # Ok::<(), prefer_nn::Error>(())
 //! ```
 
+pub mod armo;
 pub mod bradley_terry;
 pub mod data;
+pub mod gpm;
 pub mod head;
 pub mod lm;
+pub mod strength;
 pub mod synth;
 
+pub use armo::{Armo, ArmoConfig, r_squared};
 pub use bradley_terry::{BradleyTerryRm, BradleyTerryRmConfig, cosine};
 pub use data::{
     FeatureMap, PairData, RatingData, TrainConfig, TrainLog, pairwise_accuracy, soft_pair_loss,
     train_loop,
 };
+pub use gpm::{Gpm, GpmConfig, skew_score};
 pub use head::{Dense, Mlp, dropout};
+pub use strength::{
+    DenoiseReport, Strength, StrengthConfig, auroc, fit_denoised, preference_strength,
+};
