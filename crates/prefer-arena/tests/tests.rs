@@ -4,3 +4,5 @@ mod api;
 mod common;
 mod export;
 mod openapi;
+mod durability;
+mod loadgen;
