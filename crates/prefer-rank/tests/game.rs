@@ -54,7 +54,11 @@ mod game {
             let tr = solve(&game, &m, &opts).unwrap();
             // Linear (EGPO, INPO: 1e-6 in L1 is loose) or O(1/t) (Nash-MD with the
             // decreasing step: 1e-4 after 5,000 steps).
-            let tol = if matches!(m, Method::NashMd(_)) { 1e-4 } else { 1e-6 };
+            let tol = if matches!(m, Method::NashMd(_)) {
+                1e-4
+            } else {
+                1e-6
+            };
             assert!(
                 l1(&tr.policy, &uniform) < tol,
                 "{}: {:?}",

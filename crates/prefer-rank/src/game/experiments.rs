@@ -399,9 +399,13 @@ fn regularized(
             ..Default::default()
         };
         let tr = solve(&game, &m, &opts)?;
+        let e = exploitability(p, &tr.policy);
         let note = match &m {
-            Method::Egpo(c) => format!("theory: rate ≤ 1 − ητ = {:.4}", 1.0 - c.eta * c.tau),
-            _ => String::new(),
+            Method::Egpo(c) => format!(
+                "theory: rate ≤ 1 − ητ = {:.4}; exploitability in the τ = 0 game {e:.1e}",
+                1.0 - c.eta * c.tau
+            ),
+            _ => format!("exploitability in the τ = 0 game {e:.1e}"),
         };
         report
             .rows

@@ -7,8 +7,6 @@
 //! traffic is what makes one iteration on a 1,000 × 1,000 game faster than a dense
 //! matrix-vector product (see `docs/games.md`, benchmark).
 
-use rayon::prelude::*;
-
 use crate::{Error, Result};
 
 /// Default tolerance on `|P_ij + P_ji − 1|` and `|P_ii − ½|` when a matrix is read: votes
@@ -262,8 +260,10 @@ impl PrefMatrix {
         });
     }
 
-    /// The product split over `threads` row blocks of equal work, each into its own
-    /// buffer, then summed.
+    /// The product split into one row block of equal work per pool thread, each into
+    /// its own buffer, then summed. `rayon::broadcast` gives block `k` to thread `k` on
+    /// every call, so a thread keeps rereading the same part of the matrix, which then
+    /// stays in its core's cache (work stealing would reshuffle the blocks).
     fn skew_mul_par(&self, q: &[f64], out: &mut [f64], threads: usize) {
         let n = self.n;
         let total = self.upper.len().max(1);
@@ -279,14 +279,15 @@ impl PrefMatrix {
             bounds.push(row);
         }
         bounds.push(n);
-        let partials: Vec<Vec<f64>> = bounds
-            .par_windows(2)
-            .map(|w| {
-                let mut buf = vec![0.0; n];
-                self.skew_mul_rows(w[0], w[1], q, &mut buf);
-                buf
-            })
-            .collect();
+        let partials: Vec<Vec<f64>> = rayon::broadcast(|ctx| {
+            let k = ctx.index();
+            if k >= parts {
+                return Vec::new();
+            }
+            let mut buf = vec![0.0; n];
+            self.skew_mul_rows(bounds[k], bounds[k + 1], q, &mut buf);
+            buf
+        });
         out.fill(0.0);
         for buf in &partials {
             for (o, b) in out.iter_mut().zip(buf) {
