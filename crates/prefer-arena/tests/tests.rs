@@ -6,3 +6,4 @@ mod export;
 mod openapi;
 mod durability;
 mod loadgen;
+mod browser;
