@@ -289,21 +289,31 @@ struct AdamWUpdate<'a> {
 macro_rules! adamw_loop {
     ($t:ty, $p:expr, $g:expr, $m:expr, $v:expr, $c:expr) => {{
         let c = $c;
-        let (gscale, decay, b1, b2) = (c.gscale as $t, c.decay as $t, c.beta1 as $t, c.beta2 as $t);
+        let (gscale, decay, b2) = (c.gscale as $t, c.decay as $t, c.beta2 as $t);
         let (w1, w2) = ((1.0 - c.beta1) as $t, (1.0 - c.beta2) as $t);
-        let (step, bc2, eps) = (c.step_size as $t, c.bc2_sqrt as $t, c.eps as $t);
-        let zero: &[$t] = &[];
-        let g: &[$t] = $g.unwrap_or(zero);
-        for i in 0..$p.len() {
-            let gi = if g.is_empty() { 0.0 } else { g[i] * gscale };
-            let p = $p[i] * decay;
-            let m = $m[i] + w1 * (gi - $m[i]);
-            let v = $v[i] * b2 + w2 * gi * gi;
-            $m[i] = m;
-            $v[i] = v;
-            $p[i] = p - step * (m / (v.sqrt() / bc2 + eps));
+        let (step, inv_bc2, eps) = (c.step_size as $t, (1.0 / c.bc2_sqrt) as $t, c.eps as $t);
+        // Zipped slices (no bounds checks) so the loop vectorizes.
+        let update = |p: &mut $t, m: &mut $t, v: &mut $t, gi: $t| {
+            let gi = gi * gscale;
+            *m += w1 * (gi - *m);
+            *v = *v * b2 + w2 * gi * gi;
+            *p = *p * decay - step * (*m / (v.sqrt() * inv_bc2 + eps));
+        };
+        let n = $p.len();
+        let (m, v) = (&mut $m[..n], &mut $v[..n]);
+        match $g {
+            Some(g) => {
+                let g: &[$t] = &g[..n];
+                for (((p, m), v), &gi) in $p.iter_mut().zip(m.iter_mut()).zip(v.iter_mut()).zip(g) {
+                    update(p, m, v, gi);
+                }
+            }
+            None => {
+                for ((p, m), v) in $p.iter_mut().zip(m.iter_mut()).zip(v.iter_mut()) {
+                    update(p, m, v, 0.0);
+                }
+            }
         }
-        let _ = b1;
     }};
 }
 
