@@ -68,14 +68,26 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         }
     };
     let gflops = matmul_gflops(1024)?;
-    let model = CausalLm::random(&cfg, &InitConfig { seed: 0, std: 0.02 }, &LoadOptions::trainable())?;
+    let model = CausalLm::random(
+        &cfg,
+        &InitConfig { seed: 0, std: 0.02 },
+        &LoadOptions::trainable(),
+    )?;
     let n_params = model.num_parameters();
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(0);
     let half = len / 2;
-    let mut seq = |n: usize| (0..n).map(|_| rng.random_range(3..cfg.vocab_size as u32)).collect::<Vec<u32>>();
+    let mut seq = |n: usize| {
+        (0..n)
+            .map(|_| rng.random_range(3..cfg.vocab_size as u32))
+            .collect::<Vec<u32>>()
+    };
     let ex: Vec<PairExample> = (0..pairs * (steps + 1))
         .map(|_| PairExample {
-            ids: PairIds { prompt: seq(half), chosen: seq(half), rejected: seq(half) },
+            ids: PairIds {
+                prompt: seq(half),
+                chosen: seq(half),
+                rejected: seq(half),
+            },
             strength: None,
         })
         .collect();

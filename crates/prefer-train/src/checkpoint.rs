@@ -131,9 +131,12 @@ pub fn load(
 ) -> Result<TrainerState> {
     let sp = dir.join("trainer_state.json");
     let text = std::fs::read_to_string(&sp).map_err(io_err(&sp))?;
-    let state: TrainerState = serde_json::from_str(&text)
-        .map_err(|e| Error::Resume(format!("{}: {e}", sp.display())))?;
-    load_weights(policy, &WeightFiles::open_files(&[dir.join("model.safetensors")])?)?;
+    let state: TrainerState =
+        serde_json::from_str(&text).map_err(|e| Error::Resume(format!("{}: {e}", sp.display())))?;
+    load_weights(
+        policy,
+        &WeightFiles::open_files(&[dir.join("model.safetensors")])?,
+    )?;
     let of = WeightFiles::open_files(&[dir.join("optimizer.safetensors")])?;
     let mut moments = Vec::with_capacity(opt.len());
     for (name, var) in opt.names().iter().zip(opt.vars()) {

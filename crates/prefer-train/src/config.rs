@@ -169,7 +169,10 @@ impl LossSpec {
 
     /// Whether any term reads reference log-probs.
     pub fn needs_reference(&self) -> bool {
-        self.mixture().terms.iter().any(|(l, _)| l.needs_reference())
+        self.mixture()
+            .terms
+            .iter()
+            .any(|(l, _)| l.needs_reference())
     }
 }
 
@@ -419,7 +422,10 @@ impl TrainConfig {
             return Err(Error::Config("run.grad_accum must be ≥ 1".into()));
         }
         if !(r.epochs.is_finite() && r.epochs > 0.0) {
-            return Err(Error::Config(format!("run.epochs = {}: must be > 0", r.epochs)));
+            return Err(Error::Config(format!(
+                "run.epochs = {}: must be > 0",
+                r.epochs
+            )));
         }
         if r.max_steps == Some(0) {
             return Err(Error::Config("run.max_steps must be ≥ 1".into()));
@@ -503,7 +509,10 @@ mod tests {
         assert!(matches!(cfg.objective, Objective::Kto { .. }));
         cfg.set("objective.loss", "{ type = \"kto\", beta = 0.2 }")?;
         cfg.set("objective.method", "dpo")?;
-        cfg.set("objective.loss", r#"[[{"type": "sigmoid"}, 1.0], [{"type": "sft"}, 0.5]]"#)?;
+        cfg.set(
+            "objective.loss",
+            r#"[[{"type": "sigmoid"}, 1.0], [{"type": "sft"}, 0.5]]"#,
+        )?;
         assert!(matches!(
             &cfg.objective,
             Objective::Dpo { loss: LossSpec::Mixture(m) } if m.terms.len() == 2

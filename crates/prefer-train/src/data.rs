@@ -175,8 +175,10 @@ impl Encoder {
             Some(Text::Plain(s)) => Ok(self.tok.encode(s, true)?),
             Some(Text::Chat(m)) => {
                 if self.chat_template && self.tok.chat_template().is_some() {
-                    let msgs: Vec<ChatMessage> =
-                        m.iter().map(|m| ChatMessage::new(&m.role, &m.content)).collect();
+                    let msgs: Vec<ChatMessage> = m
+                        .iter()
+                        .map(|m| ChatMessage::new(&m.role, &m.content))
+                        .collect();
                     Ok(self.tok.encode_chat(&msgs, true)?)
                 } else {
                     Ok(self
@@ -354,7 +356,9 @@ impl Encoder {
             return Err(Error::Record(format!(
                 "{}: no usable records{}",
                 path.display(),
-                skipped.first().map_or(String::new(), |e| format!(" (first skipped: {e})"))
+                skipped
+                    .first()
+                    .map_or(String::new(), |e| format!(" (first skipped: {e})"))
             )));
         }
         Ok((out, skipped))

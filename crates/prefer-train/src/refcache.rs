@@ -37,7 +37,11 @@ pub fn model_fingerprint(model: &CausalLm) -> Result<u64> {
         h = stable_hash(h, name.as_bytes());
         let t = t.flatten_all()?;
         let bytes: Vec<u8> = match t.dtype() {
-            DType::F64 => t.to_vec1::<f64>()?.iter().flat_map(|v| v.to_le_bytes()).collect(),
+            DType::F64 => t
+                .to_vec1::<f64>()?
+                .iter()
+                .flat_map(|v| v.to_le_bytes())
+                .collect(),
             _ => t
                 .to_dtype(DType::F32)?
                 .to_vec1::<f32>()?
@@ -67,8 +71,9 @@ impl RefCache {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
             Err(e) => return Err(io_err(path)(e)),
         };
-        let c: RefCache = serde_json::from_str(&text)
-            .map_err(|e| Error::Record(format!("{}: not a reference cache: {e}", path.display())))?;
+        let c: RefCache = serde_json::from_str(&text).map_err(|e| {
+            Error::Record(format!("{}: not a reference cache: {e}", path.display()))
+        })?;
         if c.fingerprint != expected {
             return Err(Error::CacheMismatch {
                 path: path.to_path_buf(),

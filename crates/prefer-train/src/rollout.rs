@@ -38,10 +38,38 @@ impl Lexicon {
     /// A small sentiment lexicon for children's stories (the vocabulary of TinyStories).
     pub fn sentiment() -> Self {
         let pos = [
-            "happy", "smile", "smiled", "smiles", "laugh", "laughed", "love", "loved", "loves",
-            "fun", "kind", "nice", "good", "great", "friend", "friends", "fun", "joy", "glad",
-            "proud", "hug", "hugged", "best", "beautiful", "excited", "enjoy", "enjoyed",
-            "thank", "thanked", "safe", "yummy", "pretty",
+            "happy",
+            "smile",
+            "smiled",
+            "smiles",
+            "laugh",
+            "laughed",
+            "love",
+            "loved",
+            "loves",
+            "fun",
+            "kind",
+            "nice",
+            "good",
+            "great",
+            "friend",
+            "friends",
+            "fun",
+            "joy",
+            "glad",
+            "proud",
+            "hug",
+            "hugged",
+            "best",
+            "beautiful",
+            "excited",
+            "enjoy",
+            "enjoyed",
+            "thank",
+            "thanked",
+            "safe",
+            "yummy",
+            "pretty",
         ];
         let neg = [
             "sad", "cry", "cried", "angry", "mad", "scared", "afraid", "hurt", "bad", "upset",
@@ -143,7 +171,9 @@ pub fn rule_pairs(
     rule: &Lexicon,
 ) -> Result<(Vec<Pair>, PairStats)> {
     if n < 2 {
-        return Err(Error::Config("rule pairs need at least 2 samples per prompt".into()));
+        return Err(Error::Config(
+            "rule pairs need at least 2 samples per prompt".into(),
+        ));
     }
     let samples = sample(model, tok, prompts, n, cfg)?;
     let mut pairs = Vec::new();
@@ -209,7 +239,12 @@ fn seq_logps(model: &CausalLm, seqs: &[SeqIds], bs: usize) -> Result<Vec<f64>> {
     for chunk in seqs.chunks(bs.max(1)) {
         let b = SeqBatch::new(chunk, &cfg, model.device())?;
         let lp = sequence_logps(model, &b)?;
-        out.extend(lp.sum.detach().to_dtype(candle_core::DType::F64)?.to_vec1::<f64>()?);
+        out.extend(
+            lp.sum
+                .detach()
+                .to_dtype(candle_core::DType::F64)?
+                .to_vec1::<f64>()?,
+        );
     }
     Ok(out)
 }
@@ -236,7 +271,13 @@ pub fn rule_report(
             let (sa, sb) = (rule.score(&decode(tok, ya)?), rule.score(&decode(tok, yb)?));
             s += sa;
             s0 += sb;
-            wins += if sa > sb { 1.0 } else if sa == sb { 0.5 } else { 0.0 };
+            wins += if sa > sb {
+                1.0
+            } else if sa == sb {
+                0.5
+            } else {
+                0.0
+            };
             cnt += 1;
             len += ya.len() as f64;
             len0 += yb.len() as f64;
@@ -269,8 +310,19 @@ pub fn rule_report(
 /// deterministic, in a fixed order; the first `n` of them.
 pub fn story_prompts(n: usize, offset: usize) -> Vec<String> {
     let openings = ["Once upon a time, there was a", "One day, a", "There was a"];
-    let who = ["little girl", "little boy", "dog", "cat", "bird", "bunny", "bear", "fish"];
-    let names = ["Lily", "Tom", "Sue", "Max", "Ben", "Mia", "Tim", "Anna", "Sam", "Lucy", "Jack", "Zoe"];
+    let who = [
+        "little girl",
+        "little boy",
+        "dog",
+        "cat",
+        "bird",
+        "bunny",
+        "bear",
+        "fish",
+    ];
+    let names = [
+        "Lily", "Tom", "Sue", "Max", "Ben", "Mia", "Tim", "Anna", "Sam", "Lucy", "Jack", "Zoe",
+    ];
     let mut all = Vec::new();
     for name in names {
         for w in who {
@@ -291,7 +343,10 @@ mod tests {
         let r = Lexicon::sentiment();
         assert_eq!(r.score("Happy HAPPY happyness unhappy"), 2.0);
         assert_eq!(r.score("She was sad and scared."), -2.0);
-        assert_eq!(Lexicon::word("ball").score("The ball, the Ball! balls"), 2.0);
+        assert_eq!(
+            Lexicon::word("ball").score("The ball, the Ball! balls"),
+            2.0
+        );
     }
 
     #[test]

@@ -108,17 +108,42 @@ mod tests {
     /// after each `step()`, peak 1.0), written out here.
     #[test]
     fn matches_transformers_multipliers() {
-        let lin = ScheduleConfig { decay: Decay::Linear, warmup_steps: 3, warmup_ratio: 0.0 };
-        let want_lin = [0.0, 1.0 / 3.0, 2.0 / 3.0, 1.0, 6.0 / 7.0, 5.0 / 7.0, 4.0 / 7.0, 3.0 / 7.0, 2.0 / 7.0, 1.0 / 7.0];
+        let lin = ScheduleConfig {
+            decay: Decay::Linear,
+            warmup_steps: 3,
+            warmup_ratio: 0.0,
+        };
+        let want_lin = [
+            0.0,
+            1.0 / 3.0,
+            2.0 / 3.0,
+            1.0,
+            6.0 / 7.0,
+            5.0 / 7.0,
+            4.0 / 7.0,
+            3.0 / 7.0,
+            2.0 / 7.0,
+            1.0 / 7.0,
+        ];
         for (k, w) in want_lin.iter().enumerate() {
-            assert!((lin.lr(1.0, k as u64, 10) - w).abs() < 1e-15, "linear step {k}");
+            assert!(
+                (lin.lr(1.0, k as u64, 10) - w).abs() < 1e-15,
+                "linear step {k}"
+            );
         }
-        let cos = ScheduleConfig { decay: Decay::Cosine, ..lin };
+        let cos = ScheduleConfig {
+            decay: Decay::Cosine,
+            ..lin
+        };
         for k in 3..10u64 {
             let w = 0.5 * (1.0 + (std::f64::consts::PI * (k - 3) as f64 / 7.0).cos());
             assert!((cos.lr(1.0, k, 10) - w).abs() < 1e-15, "cosine step {k}");
         }
-        let ratio = ScheduleConfig { decay: Decay::Constant, warmup_steps: 0, warmup_ratio: 0.25 };
+        let ratio = ScheduleConfig {
+            decay: Decay::Constant,
+            warmup_steps: 0,
+            warmup_ratio: 0.25,
+        };
         assert_eq!(ratio.warmup(10), 3); // ceil(2.5), transformers' get_warmup_steps
         assert_eq!(ratio.lr(2.0, 9, 10), 2.0);
     }

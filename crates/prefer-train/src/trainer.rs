@@ -115,7 +115,11 @@ impl std::fmt::Debug for Trainer {
 
 /// The tokenizer named by the configuration (`model.tokenizer`, else the model folder).
 pub fn load_tokenizer(cfg: &TrainConfig) -> Result<Tokenizer> {
-    let p = cfg.model.tokenizer.clone().unwrap_or(cfg.model.path.clone());
+    let p = cfg
+        .model
+        .tokenizer
+        .clone()
+        .unwrap_or(cfg.model.path.clone());
     Ok(if p.is_dir() {
         Tokenizer::from_dir(&p)?
     } else {
@@ -145,7 +149,8 @@ impl Trainer {
             Objective::Kto { .. } => Want::Unpaired,
         };
         let skip = cfg.data.skip_invalid;
-        let (train, mut skipped) = enc.load_lenient(&cfg.data.train, want, cfg.data.max_train, skip)?;
+        let (train, mut skipped) =
+            enc.load_lenient(&cfg.data.train, want, cfg.data.max_train, skip)?;
         let eval = match &cfg.data.eval {
             Some(p) => {
                 let (e, s) = enc.load_lenient(p, want, cfg.data.max_eval, skip)?;
@@ -266,7 +271,10 @@ impl Trainer {
     }
 
     fn eval_batch(&self) -> usize {
-        self.cfg.run.eval_batch_size.unwrap_or(self.cfg.run.batch_size)
+        self.cfg
+            .run
+            .eval_batch_size
+            .unwrap_or(self.cfg.run.batch_size)
     }
 
     /// Continues from the newest checkpoint in `run.out_dir` (weights, optimizer moments,
@@ -366,15 +374,13 @@ impl Trainer {
             if step % self.cfg.run.log_every == 0 || step == total {
                 log.write(&m)?;
             }
-            if self.cfg.run.eval_every > 0 && step % self.cfg.run.eval_every == 0 && step < total
-            {
+            if self.cfg.run.eval_every > 0 && step % self.cfg.run.eval_every == 0 && step < total {
                 if let Some(e) = self.evaluate_split(Split::Eval, step)? {
                     log.write(&e)?;
                     eval = Some(e);
                 }
             }
-            if step == total
-                || (self.cfg.run.save_every > 0 && step % self.cfg.run.save_every == 0)
+            if step == total || (self.cfg.run.save_every > 0 && step % self.cfg.run.save_every == 0)
             {
                 ckpt = Some(self.save_checkpoint()?);
             }
@@ -513,7 +519,12 @@ impl Trainer {
         if !norm.is_finite() {
             let which = acc
                 .first_non_finite()?
-                .map(|i| format!("grad_norm (first non-finite gradient: {})", self.opt.names()[i]))
+                .map(|i| {
+                    format!(
+                        "grad_norm (first non-finite gradient: {})",
+                        self.opt.names()[i]
+                    )
+                })
                 .unwrap_or_else(|| "grad_norm".into());
             return Err(self.non_finite(step, &which, norm));
         }
@@ -554,7 +565,12 @@ impl Trainer {
     }
 
     /// Reference values of examples `idx` of a split, as two `[b]` tensors.
-    fn ref_pair(&self, split: Split, idx: &[usize], dtype: DType) -> Result<Option<(Tensor, Tensor)>> {
+    fn ref_pair(
+        &self,
+        split: Split,
+        idx: &[usize],
+        dtype: DType,
+    ) -> Result<Option<(Tensor, Tensor)>> {
         let Reference::Cached { train, eval } = &self.reference else {
             return Ok(None);
         };
@@ -603,7 +619,11 @@ impl Trainer {
                 let tokens = scalar(&lp.count.sum_all()?)?;
                 avg.add("loss", scalar(&nll)? / tokens.max(1.0), tokens);
                 avg.add("num_tokens", tokens, 1.0);
-                let denom = if split == Split::Train { step_tokens } else { tokens.max(1.0) };
+                let denom = if split == Split::Train {
+                    step_tokens
+                } else {
+                    tokens.max(1.0)
+                };
                 Ok((nll / denom)?)
             }
             Examples::Pairs(v) => {
@@ -684,7 +704,8 @@ impl Trainer {
                         .ref_pair(split, idx, dt)?
                         .ok_or_else(|| Error::Config("kto needs a reference".into()))?,
                 };
-                let x = UnpairedLogps::new(pol.sum.clone(), r, labels.clone()).with_kl(kl_pol, kl_r);
+                let x =
+                    UnpairedLogps::new(pol.sum.clone(), r, labels.clone()).with_kl(kl_pol, kl_r);
                 let mut running: RunningMoments = self.state.running;
                 let lo = if split == Split::Train {
                     let o = loss_cfg.forward(&x, &mut running)?;
@@ -704,7 +725,10 @@ impl Trainer {
                         .filter(|(_, l)| **l == want)
                         .map(|(x, _)| *x)
                         .collect();
-                    (s.iter().sum::<f64>() / s.len().max(1) as f64, s.len() as f64)
+                    (
+                        s.iter().sum::<f64>() / s.len().max(1) as f64,
+                        s.len() as f64,
+                    )
                 };
                 let (rc, nc) = pick(&rw, true);
                 let (rj, nj) = pick(&rw, false);
@@ -738,9 +762,16 @@ impl Trainer {
         if let Examples::Pairs(_) = self.examples(split)? {
             // rewards/margins etc. stay; nothing else to add.
         }
-        m.push("epoch", self.state.epoch as f64 + self.state.position as f64 / self.train.len() as f64);
+        m.push(
+            "epoch",
+            self.state.epoch as f64 + self.state.position as f64 / self.train.len() as f64,
+        );
         m.push("step", step as f64);
-        let prefix = if split == Split::Eval { "eval_" } else { "train_eval_" };
+        let prefix = if split == Split::Eval {
+            "eval_"
+        } else {
+            "train_eval_"
+        };
         Ok(Some(m.prefixed(prefix)))
     }
 

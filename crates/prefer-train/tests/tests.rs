@@ -126,16 +126,30 @@ fn four_micro_batches_of_one_equal_one_batch_of_four() -> Result<()> {
             .zip(&pb)
             .map(|(x, y)| (x - y).abs())
             .fold(0.0, f64::max);
-        assert!(worst < F64_ACCUM_TOL, "{}: parameters differ by {worst}", obj.method());
+        assert!(
+            worst < F64_ACCUM_TOL,
+            "{}: parameters differ by {worst}",
+            obj.method()
+        );
         // And the logged loss and gradient norm agree too.
-        let la = std::fs::read_to_string(ta.metrics_path()).map_err(|e| Error::Config(e.to_string()))?;
-        let lb = std::fs::read_to_string(tb.metrics_path()).map_err(|e| Error::Config(e.to_string()))?;
+        let la =
+            std::fs::read_to_string(ta.metrics_path()).map_err(|e| Error::Config(e.to_string()))?;
+        let lb =
+            std::fs::read_to_string(tb.metrics_path()).map_err(|e| Error::Config(e.to_string()))?;
         for (x, y) in la.lines().zip(lb.lines()) {
-            let x: serde_json::Value = serde_json::from_str(x).map_err(|e| Error::Config(e.to_string()))?;
-            let y: serde_json::Value = serde_json::from_str(y).map_err(|e| Error::Config(e.to_string()))?;
+            let x: serde_json::Value =
+                serde_json::from_str(x).map_err(|e| Error::Config(e.to_string()))?;
+            let y: serde_json::Value =
+                serde_json::from_str(y).map_err(|e| Error::Config(e.to_string()))?;
             for k in ["loss", "grad_norm"] {
-                let (u, v) = (x[k].as_f64().unwrap_or(f64::NAN), y[k].as_f64().unwrap_or(f64::NAN));
-                assert!((u - v).abs() < F64_ACCUM_TOL * u.abs().max(1.0), "{k}: {u} vs {v}");
+                let (u, v) = (
+                    x[k].as_f64().unwrap_or(f64::NAN),
+                    y[k].as_f64().unwrap_or(f64::NAN),
+                );
+                assert!(
+                    (u - v).abs() < F64_ACCUM_TOL * u.abs().max(1.0),
+                    "{k}: {u} vs {v}"
+                );
             }
         }
     }
@@ -145,24 +159,40 @@ fn four_micro_batches_of_one_equal_one_batch_of_four() -> Result<()> {
 #[test]
 fn two_runs_with_one_seed_write_identical_metrics() -> Result<()> {
     let mut files = Vec::new();
-    let dirs: Vec<_> = (0..2).map(|_| tempfile::tempdir().expect("tempdir")).collect();
+    let dirs: Vec<_> = (0..2)
+        .map(|_| tempfile::tempdir().expect("tempdir"))
+        .collect();
     for d in &dirs {
         let mut c = base_cfg(d.path(), dpo());
         c.run.max_steps = Some(5);
         c.run.batch_size = 3;
-        let t = run(c, tiny(DType::F32, 2)?, Examples::Pairs(random_pairs(10, 4)))?;
+        let t = run(
+            c,
+            tiny(DType::F32, 2)?,
+            Examples::Pairs(random_pairs(10, 4)),
+        )?;
         files.push(std::fs::read(t.metrics_path()).map_err(|e| Error::Config(e.to_string()))?);
     }
     assert!(!files[0].is_empty());
     assert_eq!(files[0], files[1]);
     // TRL's metric names, in every line.
     let first = String::from_utf8_lossy(&files[0]);
-    let line: serde_json::Value =
-        serde_json::from_str(first.lines().next().unwrap_or("{}")).map_err(|e| Error::Config(e.to_string()))?;
+    let line: serde_json::Value = serde_json::from_str(first.lines().next().unwrap_or("{}"))
+        .map_err(|e| Error::Config(e.to_string()))?;
     for k in [
-        "loss", "grad_norm", "learning_rate", "rewards/chosen", "rewards/rejected",
-        "rewards/accuracies", "rewards/margins", "logps/chosen", "logps/rejected",
-        "logits/chosen", "logits/rejected", "epoch", "step",
+        "loss",
+        "grad_norm",
+        "learning_rate",
+        "rewards/chosen",
+        "rewards/rejected",
+        "rewards/accuracies",
+        "rewards/margins",
+        "logps/chosen",
+        "logps/rejected",
+        "logits/chosen",
+        "logits/rejected",
+        "epoch",
+        "step",
     ] {
         assert!(line.get(k).is_some(), "missing {k} in {line}");
     }
@@ -216,12 +246,24 @@ fn resume_after_a_kill_writes_the_same_metrics() -> Result<()> {
         .into_iter()
         .enumerate()
         .map(|(i, p)| {
-            let seq = SeqIds { prompt: p.ids.prompt, completion: p.ids.chosen };
-            UnpairedExample { kl_seq: SeqIds { prompt: seq.prompt.clone(), completion: p.ids.rejected }, seq, label: i % 3 != 0 }
+            let seq = SeqIds {
+                prompt: p.ids.prompt,
+                completion: p.ids.chosen,
+            };
+            UnpairedExample {
+                kl_seq: SeqIds {
+                    prompt: seq.prompt.clone(),
+                    completion: p.ids.rejected,
+                },
+                seq,
+                label: i % 3 != 0,
+            }
         })
         .collect();
     resume_case(
-        Objective::Kto { loss: UnpairedLoss::default() },
+        Objective::Kto {
+            loss: UnpairedLoss::default(),
+        },
         Examples::Unpaired(ups),
         ReferenceMode::Cached,
         7,
@@ -237,10 +279,20 @@ fn non_finite_loss_stops_with_the_step_and_keeps_the_last_checkpoint() -> Result
     c.run.clip = false;
     c.schedule.warmup_steps = 0;
     c.optim.lr = 1e30; // the first update makes the weights ~1e30: the next forward overflows
-    let mut t = Trainer::with_model(c, tiny(DType::F32, 3)?, Examples::Pairs(random_pairs(8, 1)), None)?;
+    let mut t = Trainer::with_model(
+        c,
+        tiny(DType::F32, 3)?,
+        Examples::Pairs(random_pairs(8, 1)),
+        None,
+    )?;
     let err = t.train(&mut |_| ControlFlow::Continue(())).unwrap_err();
     let msg = err.to_string();
-    let Error::NonFinite { step, last_checkpoint, .. } = &err else {
+    let Error::NonFinite {
+        step,
+        last_checkpoint,
+        ..
+    } = &err
+    else {
         panic!("expected NonFinite, got {msg}");
     };
     assert!(msg.contains(&format!("step {step}")), "{msg}");
@@ -248,7 +300,10 @@ fn non_finite_loss_stops_with_the_step_and_keeps_the_last_checkpoint() -> Result
     // Every checkpoint on disk is before the failing step and loads with finite weights.
     let all = prefer_train::checkpoint::list(d.path())?;
     for (s, _) in &all {
-        assert!(s < step, "checkpoint {s} written at or after the failing step {step}");
+        assert!(
+            s < step,
+            "checkpoint {s} written at or after the failing step {step}"
+        );
     }
     if let Some(lc) = last_checkpoint {
         let m = CausalLm::load(lc, &LoadOptions::frozen())?;
@@ -264,16 +319,41 @@ fn a_reference_cache_of_other_data_is_refused() -> Result<()> {
     let mut c = base_cfg(d.path(), dpo());
     c.reference.cache = Some(cache.clone());
     c.run.max_steps = Some(1);
-    Trainer::with_model(c.clone(), tiny(DType::F32, 1)?, Examples::Pairs(random_pairs(6, 1)), None)?;
+    Trainer::with_model(
+        c.clone(),
+        tiny(DType::F32, 1)?,
+        Examples::Pairs(random_pairs(6, 1)),
+        None,
+    )?;
     assert!(cache.exists());
     // Same data and model: the cache is reused.
-    Trainer::with_model(c.clone(), tiny(DType::F32, 1)?, Examples::Pairs(random_pairs(6, 1)), None)?;
+    Trainer::with_model(
+        c.clone(),
+        tiny(DType::F32, 1)?,
+        Examples::Pairs(random_pairs(6, 1)),
+        None,
+    )?;
     // Other data, other truncation, other weights: refused.
-    let other_data = Trainer::with_model(c.clone(), tiny(DType::F32, 1)?, Examples::Pairs(random_pairs(6, 2)), None);
+    let other_data = Trainer::with_model(
+        c.clone(),
+        tiny(DType::F32, 1)?,
+        Examples::Pairs(random_pairs(6, 2)),
+        None,
+    );
     let mut trunc = c.clone();
     trunc.batch.max_length = Some(6);
-    let other_trunc = Trainer::with_model(trunc, tiny(DType::F32, 1)?, Examples::Pairs(random_pairs(6, 1)), None);
-    let other_model = Trainer::with_model(c, tiny(DType::F32, 9)?, Examples::Pairs(random_pairs(6, 1)), None);
+    let other_trunc = Trainer::with_model(
+        trunc,
+        tiny(DType::F32, 1)?,
+        Examples::Pairs(random_pairs(6, 1)),
+        None,
+    );
+    let other_model = Trainer::with_model(
+        c,
+        tiny(DType::F32, 9)?,
+        Examples::Pairs(random_pairs(6, 1)),
+        None,
+    );
     for r in [other_data, other_trunc, other_model] {
         match r {
             Err(Error::CacheMismatch { .. }) => {}
@@ -294,14 +374,25 @@ fn cached_and_live_references_give_the_same_run() -> Result<()> {
         let mut c = base_cfg(d.path(), dpo());
         c.reference.mode = mode;
         c.run.max_steps = Some(3);
-        let t = run(c, tiny(DType::F64, 4)?, Examples::Pairs(random_pairs(12, 9)))?;
-        lines.push(std::fs::read_to_string(t.metrics_path()).map_err(|e| Error::Config(e.to_string()))?);
+        let t = run(
+            c,
+            tiny(DType::F64, 4)?,
+            Examples::Pairs(random_pairs(12, 9)),
+        )?;
+        lines.push(
+            std::fs::read_to_string(t.metrics_path()).map_err(|e| Error::Config(e.to_string()))?,
+        );
     }
     for (a, b) in lines[0].lines().zip(lines[1].lines()) {
-        let a: serde_json::Value = serde_json::from_str(a).map_err(|e| Error::Config(e.to_string()))?;
-        let b: serde_json::Value = serde_json::from_str(b).map_err(|e| Error::Config(e.to_string()))?;
+        let a: serde_json::Value =
+            serde_json::from_str(a).map_err(|e| Error::Config(e.to_string()))?;
+        let b: serde_json::Value =
+            serde_json::from_str(b).map_err(|e| Error::Config(e.to_string()))?;
         for k in ["loss", "rewards/margins", "grad_norm"] {
-            let (x, y) = (a[k].as_f64().unwrap_or(f64::NAN), b[k].as_f64().unwrap_or(f64::NAN));
+            let (x, y) = (
+                a[k].as_f64().unwrap_or(f64::NAN),
+                b[k].as_f64().unwrap_or(f64::NAN),
+            );
             assert!((x - y).abs() < 1e-9 * x.abs().max(1.0), "{k}: {x} vs {y}");
         }
     }
@@ -313,7 +404,10 @@ fn tr_dpo_sync_mixes_the_reference_toward_the_policy() -> Result<()> {
     let d = tempfile::tempdir().map_err(|e| Error::Config(e.to_string()))?;
     let mut c = base_cfg(d.path(), dpo());
     c.reference.mode = ReferenceMode::Live;
-    c.reference.sync = Some(RefSync { alpha: 0.25, steps: 2 });
+    c.reference.sync = Some(RefSync {
+        alpha: 0.25,
+        steps: 2,
+    });
     c.run.max_steps = Some(2);
     c.schedule.warmup_steps = 0;
     let start = params(&tiny(DType::F64, 8)?)?;
@@ -342,8 +436,14 @@ fn mixtures_and_reference_free_losses_train() -> Result<()> {
             (PairLoss::Sigmoid(SigmoidConfig::default()), 1.0),
             (PairLoss::Sft(SftConfig::default()), 0.5),
         ])),
-        LossSpec::One(serde_json::from_str(r#"{"type": "simpo"}"#).map_err(|e| Error::Config(e.to_string()))?),
-        LossSpec::One(serde_json::from_str(r#"{"type": "orpo"}"#).map_err(|e| Error::Config(e.to_string()))?),
+        LossSpec::One(
+            serde_json::from_str(r#"{"type": "simpo"}"#)
+                .map_err(|e| Error::Config(e.to_string()))?,
+        ),
+        LossSpec::One(
+            serde_json::from_str(r#"{"type": "orpo"}"#)
+                .map_err(|e| Error::Config(e.to_string()))?,
+        ),
     ] {
         let d = tempfile::tempdir().map_err(|e| Error::Config(e.to_string()))?;
         let mut c = base_cfg(d.path(), Objective::Dpo { loss });
@@ -355,7 +455,10 @@ fn mixtures_and_reference_free_losses_train() -> Result<()> {
         t.train(&mut |_| ControlFlow::Continue(()))?;
         let after = t.evaluate_train()?;
         let (b, a) = (before.get("train_eval_loss"), after.get("train_eval_loss"));
-        assert!(a < b, "loss did not fall on its own training set: {b:?} -> {a:?}");
+        assert!(
+            a < b,
+            "loss did not fall on its own training set: {b:?} -> {a:?}"
+        );
     }
     Ok(())
 }
@@ -381,9 +484,18 @@ fn checkpoints_load_in_transformers() -> Result<()> {
     let d = tempfile::tempdir().map_err(|e| Error::Config(e.to_string()))?;
     let mut c = base_cfg(d.path(), dpo());
     c.run.max_steps = Some(2);
-    let t = run(c, tiny(DType::F32, 11)?, Examples::Pairs(random_pairs(8, 5)))?;
+    let t = run(
+        c,
+        tiny(DType::F32, 11)?,
+        Examples::Pairs(random_pairs(8, 5)),
+    )?;
     let ckpt = d.path().join("checkpoint-2");
-    for f in ["model.safetensors", "config.json", "optimizer.safetensors", "trainer_state.json"] {
+    for f in [
+        "model.safetensors",
+        "config.json",
+        "optimizer.safetensors",
+        "trainer_state.json",
+    ] {
         assert!(ckpt.join(f).exists(), "{f} missing");
     }
     let ids = vec![vec![1u32, 5, 9, 33, 60, 2, 17]];
@@ -393,18 +505,31 @@ fn checkpoints_load_in_transformers() -> Result<()> {
         .arg(serde_json::to_string(&ids).map_err(|e| Error::Config(e.to_string()))?)
         .output()
         .map_err(|e| Error::Config(e.to_string()))?;
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout).map_err(|e| Error::Config(e.to_string()))?;
-    let theirs: Vec<Vec<Vec<f64>>> = serde_json::from_value(v["logits"].clone()).map_err(|e| Error::Config(e.to_string()))?;
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value =
+        serde_json::from_slice(&out.stdout).map_err(|e| Error::Config(e.to_string()))?;
+    let theirs: Vec<Vec<Vec<f64>>> =
+        serde_json::from_value(v["logits"].clone()).map_err(|e| Error::Config(e.to_string()))?;
     let input = candle_core::Tensor::new(ids, &candle_core::Device::Cpu)?;
-    let ours = t.policy().forward(&input, None)?.to_dtype(DType::F64)?.to_vec3::<f64>()?;
+    let ours = t
+        .policy()
+        .forward(&input, None)?
+        .to_dtype(DType::F64)?
+        .to_vec3::<f64>()?;
     let mut worst = 0f64;
     for (a, b) in ours[0].iter().zip(&theirs[0]) {
         for (x, y) in a.iter().zip(b) {
             worst = worst.max((x - y).abs());
         }
     }
-    assert!(worst < HF_LOGIT_TOL, "logits differ from transformers' by {worst}");
+    assert!(
+        worst < HF_LOGIT_TOL,
+        "logits differ from transformers' by {worst}"
+    );
     // The trained weights really moved (not the initial ones reloaded).
     let start = params(&tiny(DType::F32, 11)?)?;
     assert_ne!(start, params(t.policy())?);
@@ -420,16 +545,28 @@ fn dpo_trajectory_matches_pytorch() -> Result<()> {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR"));
     let text = std::fs::read_to_string(dir.join("tests/fixtures/dpo_trajectory.json"))
         .map_err(|e| Error::Config(e.to_string()))?;
-    let fx: serde_json::Value = serde_json::from_str(&text).map_err(|e| Error::Config(e.to_string()))?;
+    let fx: serde_json::Value =
+        serde_json::from_str(&text).map_err(|e| Error::Config(e.to_string()))?;
     let ids = |v: &serde_json::Value| -> Vec<u32> {
-        v.as_array().map(|a| a.iter().filter_map(|x| x.as_u64()).map(|x| x as u32).collect()).unwrap_or_default()
+        v.as_array()
+            .map(|a| {
+                a.iter()
+                    .filter_map(|x| x.as_u64())
+                    .map(|x| x as u32)
+                    .collect()
+            })
+            .unwrap_or_default()
     };
     let pairs: Vec<PairExample> = fx["pairs"]
         .as_array()
         .map(|a| {
             a.iter()
                 .map(|p| PairExample {
-                    ids: PairIds { prompt: ids(&p["prompt"]), chosen: ids(&p["chosen"]), rejected: ids(&p["rejected"]) },
+                    ids: PairIds {
+                        prompt: ids(&p["prompt"]),
+                        chosen: ids(&p["chosen"]),
+                        rejected: ids(&p["rejected"]),
+                    },
                     strength: None,
                 })
                 .collect()
@@ -449,16 +586,31 @@ fn dpo_trajectory_matches_pytorch() -> Result<()> {
     c.run.max_grad_norm = 1.0;
     c.run.shuffle = false;
     let t = run(c, model, Examples::Pairs(pairs))?;
-    let got = std::fs::read_to_string(t.metrics_path()).map_err(|e| Error::Config(e.to_string()))?;
+    let got =
+        std::fs::read_to_string(t.metrics_path()).map_err(|e| Error::Config(e.to_string()))?;
     let want = fx["trajectory"].as_array().cloned().unwrap_or_default();
     assert_eq!(got.lines().count(), want.len());
     for (line, w) in got.lines().zip(&want) {
-        let g: serde_json::Value = serde_json::from_str(line).map_err(|e| Error::Config(e.to_string()))?;
-        for k in ["loss", "grad_norm", "learning_rate", "rewards/chosen", "rewards/rejected", "rewards/margins", "logps/chosen", "logps/rejected"] {
-            let (a, b) = (g[k].as_f64().unwrap_or(f64::NAN), w[k].as_f64().unwrap_or(f64::NAN));
+        let g: serde_json::Value =
+            serde_json::from_str(line).map_err(|e| Error::Config(e.to_string()))?;
+        for k in [
+            "loss",
+            "grad_norm",
+            "learning_rate",
+            "rewards/chosen",
+            "rewards/rejected",
+            "rewards/margins",
+            "logps/chosen",
+            "logps/rejected",
+        ] {
+            let (a, b) = (
+                g[k].as_f64().unwrap_or(f64::NAN),
+                w[k].as_f64().unwrap_or(f64::NAN),
+            );
             assert!(
                 (a - b).abs() <= TRAJECTORY_TOL * b.abs().max(1.0),
-                "step {}: {k} = {a}, PyTorch {b}", w["step"]
+                "step {}: {k} = {a}, PyTorch {b}",
+                w["step"]
             );
         }
     }
@@ -480,7 +632,10 @@ fn hh_rlhf_and_ultrafeedback_train_on_stories260k() -> Result<()> {
     let Some(sh) = shared() else { return Ok(()) };
     for (train, eval) in [
         ("data/hh-rlhf/harmless-base-test.jsonl.gz", None),
-        ("data/ultrafeedback/train_clean.jsonl", Some("data/ultrafeedback/eval_clean.jsonl")),
+        (
+            "data/ultrafeedback/train_clean.jsonl",
+            Some("data/ultrafeedback/eval_clean.jsonl"),
+        ),
     ] {
         let d = tempfile::tempdir().map_err(|e| Error::Config(e.to_string()))?;
         let mut c = TrainConfig::default();
@@ -502,14 +657,22 @@ fn hh_rlhf_and_ultrafeedback_train_on_stories260k() -> Result<()> {
             for x in p {
                 assert_eq!(x.ids.prompt[0], 1, "the prompt starts with BOS");
                 let (seq, plen) = t.config().batch.build(&x.ids.prompt, &x.ids.chosen)?;
-                assert!(seq.len() <= 96 && plen <= 48 && seq[0] == 1, "truncated, BOS kept");
+                assert!(
+                    seq.len() <= 96 && plen <= 48 && seq[0] == 1,
+                    "truncated, BOS kept"
+                );
                 assert_eq!(seq.last(), Some(&2), "EOS ends the completion");
             }
         }
         let s = t.train(&mut |_| ControlFlow::Continue(()))?;
         assert!(s.last.get("rewards/accuracies").is_some());
         if eval.is_some() {
-            assert!(s.eval.as_ref().and_then(|e| e.get("eval_rewards/accuracies")).is_some());
+            assert!(
+                s.eval
+                    .as_ref()
+                    .and_then(|e| e.get("eval_rewards/accuracies"))
+                    .is_some()
+            );
         }
     }
     Ok(())
@@ -523,7 +686,11 @@ fn rule_pairs_from_stories260k_prefer_the_higher_score() -> Result<()> {
     let m = CausalLm::load(&dir, &LoadOptions::frozen())?;
     let tok = prefer_nn::tokenizer::Tokenizer::from_dir(&dir)?;
     let rule = Lexicon::sentiment();
-    let cfg = prefer_nn::sample::SampleConfig { max_new_tokens: 32, seed: 3, ..Default::default() };
+    let cfg = prefer_nn::sample::SampleConfig {
+        max_new_tokens: 32,
+        seed: 3,
+        ..Default::default()
+    };
     let (pairs, st) = rule_pairs(&m, &tok, &story_prompts(8, 0), 4, &cfg, &rule)?;
     assert_eq!(st.prompts, 8);
     assert!(!pairs.is_empty());

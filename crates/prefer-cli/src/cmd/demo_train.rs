@@ -24,7 +24,10 @@ use prefer_train::trainer::Trainer;
 pub fn run(out: &Path, model_dir: &Path, prompts: usize, seed: u64) -> anyhow::Result<()> {
     println!("\n[7] train: stories260K learns happier stories from its own samples (DPO)");
     if !model_dir.join("config.json").exists() {
-        println!("    skipped: no model in {} (pass --model)", model_dir.display());
+        println!(
+            "    skipped: no model in {} (pass --model)",
+            model_dir.display()
+        );
         return Ok(());
     }
     let t0 = Instant::now();
@@ -36,7 +39,12 @@ pub fn run(out: &Path, model_dir: &Path, prompts: usize, seed: u64) -> anyhow::R
     let base = CausalLm::load(model_dir, &LoadOptions::frozen())?;
     let tok = Tokenizer::from_dir(model_dir)?;
     let rule = Lexicon::sentiment();
-    let sample = SampleConfig { max_new_tokens: 48, temperature: 1.0, seed, ..Default::default() };
+    let sample = SampleConfig {
+        max_new_tokens: 48,
+        temperature: 1.0,
+        seed,
+        ..Default::default()
+    };
     let train_prompts = rollout::story_prompts(prompts, 0);
     let (pairs, st) = rollout::rule_pairs(&base, &tok, &train_prompts, 4, &sample, &rule)?;
     let pairs_path = dir.join("pairs.jsonl");
@@ -47,7 +55,12 @@ pub fn run(out: &Path, model_dir: &Path, prompts: usize, seed: u64) -> anyhow::R
     w.finish()?;
     println!(
         "    {} pairs from {} prompts x 4 samples (mean score {:.2}; chosen {:.2}, rejected {:.2}) -> {}",
-        st.pairs, st.prompts, st.mean_score, st.mean_chosen, st.mean_rejected, pairs_path.display()
+        st.pairs,
+        st.prompts,
+        st.mean_score,
+        st.mean_chosen,
+        st.mean_rejected,
+        pairs_path.display()
     );
     let mut cfg = TrainConfig::default();
     cfg.model.path = model_dir.to_path_buf();
@@ -68,14 +81,26 @@ pub fn run(out: &Path, model_dir: &Path, prompts: usize, seed: u64) -> anyhow::R
         s.last.get("rewards/accuracies").unwrap_or(f64::NAN)
     );
     let held_out = rollout::story_prompts((prompts / 2).max(8), 200);
-    let eval_sample = SampleConfig { seed: seed + 1, ..sample };
+    let eval_sample = SampleConfig {
+        seed: seed + 1,
+        ..sample
+    };
     let r = rollout::rule_report(t.policy(), &base, &tok, &held_out, 4, &eval_sample, &rule)?;
     println!(
         "    held-out prompts ({}): sentiment score {:.2} -> {:.2}, win rate over the start {:.2}, KL {:.1} ± {:.1} nats",
-        held_out.len(), r.base_score, r.score, r.win_rate, r.kl, r.kl_se
+        held_out.len(),
+        r.base_score,
+        r.score,
+        r.win_rate,
+        r.kl,
+        r.kl_se
     );
     if let Some(c) = s.checkpoint {
-        println!("    trained model: {} ({:.0} s)", c.display(), t0.elapsed().as_secs_f64());
+        println!(
+            "    trained model: {} ({:.0} s)",
+            c.display(),
+            t0.elapsed().as_secs_f64()
+        );
     }
     Ok(())
 }

@@ -49,17 +49,28 @@ pub fn run(a: &Args) -> anyhow::Result<ExitCode> {
                 eprintln!("{}: no `{k}` values", f.display());
                 continue;
             }
-            let name = if a.files.len() > 1 { format!("{run} {k}") } else { k.clone() };
+            let name = if a.files.len() > 1 {
+                format!("{run} {k}")
+            } else {
+                k.clone()
+            };
             series.push(Series { name, points });
         }
     }
     if series.is_empty() {
-        bail!("nothing to plot: none of the keys {:?} is in the files", a.keys);
+        bail!(
+            "nothing to plot: none of the keys {:?} is in the files",
+            a.keys
+        );
     }
     let chart = LineChart {
         title: a.title.clone().unwrap_or_else(|| a.keys.join(", ")),
         x_label: "step".into(),
-        y_label: if a.keys.len() == 1 { a.keys[0].clone() } else { "value".into() },
+        y_label: if a.keys.len() == 1 {
+            a.keys[0].clone()
+        } else {
+            "value".into()
+        },
         series,
         log_y: a.log_y,
         log_x: false,

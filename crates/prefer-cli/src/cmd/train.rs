@@ -208,10 +208,14 @@ fn run_training(a: &RunArgs, method: &str) -> anyhow::Result<ExitCode> {
     eprintln!(
         "{} training examples{}",
         t.train_examples().len(),
-        t.eval_examples().map_or(String::new(), |e| format!(", {} held out", e.len()))
+        t.eval_examples()
+            .map_or(String::new(), |e| format!(", {} held out", e.len()))
     );
     if let Some(first) = t.skipped().first() {
-        eprintln!("skipped {} unusable records, e.g. {first}", t.skipped().len());
+        eprintln!(
+            "skipped {} unusable records, e.g. {first}",
+            t.skipped().len()
+        );
     }
     if a.resume {
         match t.resume()? {
@@ -229,11 +233,9 @@ fn run_training(a: &RunArgs, method: &str) -> anyhow::Result<ExitCode> {
         ProgressBar::hidden()
     } else {
         let b = ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::stderr());
-        b.set_style(
-            ProgressStyle::with_template(
-                "{bar:30} {pos}/{len} steps [{elapsed_precise} < {eta_precise}] {msg}",
-            )?,
-        );
+        b.set_style(ProgressStyle::with_template(
+            "{bar:30} {pos}/{len} steps [{elapsed_precise} < {eta_precise}] {msg}",
+        )?);
         b.enable_steady_tick(Duration::from_millis(500));
         b
     };
@@ -244,7 +246,11 @@ fn run_training(a: &RunArgs, method: &str) -> anyhow::Result<ExitCode> {
         bar.set_position(p.step);
         bar.set_message(fmt_metrics(p.metrics, &keys));
         if let Some(e) = p.eval {
-            bar.println(format!("step {}: {}", p.step, fmt_metrics(e, &["eval_loss", "eval_rewards/accuracies"])));
+            bar.println(format!(
+                "step {}: {}",
+                p.step,
+                fmt_metrics(e, &["eval_loss", "eval_rewards/accuracies"])
+            ));
         }
         ControlFlow::Continue(())
     });
@@ -253,14 +259,31 @@ fn run_training(a: &RunArgs, method: &str) -> anyhow::Result<ExitCode> {
     println!("{} steps; last: {}", s.steps, fmt_metrics(&s.last, &keys));
     let mut results = serde_json::Map::new();
     if let Some(e) = &s.eval {
-        println!("held-out: {}", fmt_metrics(e, &["eval_loss", "eval_rewards/accuracies", "eval_rewards/margins"]));
+        println!(
+            "held-out: {}",
+            fmt_metrics(
+                e,
+                &[
+                    "eval_loss",
+                    "eval_rewards/accuracies",
+                    "eval_rewards/margins"
+                ]
+            )
+        );
         results.insert("eval".into(), e.to_json());
     }
     if a.eval_train {
         let e = t.evaluate_train()?;
         println!(
             "training set: {}",
-            fmt_metrics(&e, &["train_eval_loss", "train_eval_rewards/accuracies", "train_eval_rewards/margins"])
+            fmt_metrics(
+                &e,
+                &[
+                    "train_eval_loss",
+                    "train_eval_rewards/accuracies",
+                    "train_eval_rewards/margins"
+                ]
+            )
         );
         results.insert("train".into(), e.to_json());
     }
@@ -354,7 +377,14 @@ fn rule_pairs(a: &RulePairsArgs) -> anyhow::Result<ExitCode> {
     let model = CausalLm::load(&a.model, &LoadOptions::frozen())?;
     let tok = Tokenizer::from_dir(&a.model)?;
     let prompts = rollout::story_prompts(a.rule.prompts, a.rule.offset);
-    let (pairs, st) = rollout::rule_pairs(&model, &tok, &prompts, a.rule.samples, &a.rule.sample(), &a.rule.rule()?)?;
+    let (pairs, st) = rollout::rule_pairs(
+        &model,
+        &tok,
+        &prompts,
+        a.rule.samples,
+        &a.rule.sample(),
+        &a.rule.rule()?,
+    )?;
     let mut w = RecordWriter::create(&a.out, &WriteOptions::default())?;
     for p in pairs {
         w.write(&Record::Pair(p))?;
@@ -362,7 +392,13 @@ fn rule_pairs(a: &RulePairsArgs) -> anyhow::Result<ExitCode> {
     w.finish()?;
     println!(
         "{} pairs from {} prompts x {} samples -> {}; mean score {:.3} (chosen {:.3}, rejected {:.3})",
-        st.pairs, st.prompts, a.rule.samples, a.out.display(), st.mean_score, st.mean_chosen, st.mean_rejected
+        st.pairs,
+        st.prompts,
+        a.rule.samples,
+        a.out.display(),
+        st.mean_score,
+        st.mean_chosen,
+        st.mean_rejected
     );
     Ok(ExitCode::SUCCESS)
 }
@@ -373,13 +409,29 @@ fn rule_eval(a: &RuleEvalArgs) -> anyhow::Result<ExitCode> {
     let prompts = rollout::story_prompts(a.rule.prompts, a.rule.offset);
     let rule = a.rule.rule()?;
     let mut all = serde_json::Map::new();
-    println!("{:<40} {:>8} {:>8} {:>9} {:>14}", "policy", "score", "base", "win rate", "KL (nats)");
+    println!(
+        "{:<40} {:>8} {:>8} {:>9} {:>14}",
+        "policy", "score", "base", "win rate", "KL (nats)"
+    );
     for p in &a.policy {
         let pol = CausalLm::load(p, &LoadOptions::frozen())?;
-        let r = rollout::rule_report(&pol, &base, &tok, &prompts, a.rule.samples, &a.rule.sample(), &rule)?;
+        let r = rollout::rule_report(
+            &pol,
+            &base,
+            &tok,
+            &prompts,
+            a.rule.samples,
+            &a.rule.sample(),
+            &rule,
+        )?;
         println!(
             "{:<40} {:>8.3} {:>8.3} {:>9.3} {:>8.2} ± {:.2}",
-            p.display().to_string(), r.score, r.base_score, r.win_rate, r.kl, r.kl_se
+            p.display().to_string(),
+            r.score,
+            r.base_score,
+            r.win_rate,
+            r.kl,
+            r.kl_se
         );
         all.insert(p.display().to_string(), serde_json::to_value(&r)?);
     }
