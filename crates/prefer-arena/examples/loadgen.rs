@@ -28,9 +28,13 @@ fn arg(args: &[String], name: &str, default: &str) -> String {
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     let url = arg(&args, "--url", "http://127.0.0.1:8000");
-    let concurrency: usize = arg(&args, "--concurrency", "16").parse().expect("--concurrency");
+    let concurrency: usize = arg(&args, "--concurrency", "16")
+        .parse()
+        .expect("--concurrency");
     let seconds: f64 = arg(&args, "--seconds", "20").parse().expect("--seconds");
-    let max_votes: usize = arg(&args, "--max-votes", "10000000").parse().expect("--max-votes");
+    let max_votes: usize = arg(&args, "--max-votes", "10000000")
+        .parse()
+        .expect("--max-votes");
     let label = arg(&args, "--label", "");
     assert!(seconds <= 600.0, "a load run is bounded: at most 600 s");
     let rt = tokio::runtime::Builder::new_multi_thread()

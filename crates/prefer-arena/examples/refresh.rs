@@ -29,8 +29,12 @@ fn main() -> prefer_arena::Result<()> {
     let url = arg(&args, "--db", "/tmp/prefer-arena-refresh.db");
     let votes: usize = arg(&args, "--votes", "1000000").parse().expect("--votes");
     let models: usize = arg(&args, "--models", "20").parse().expect("--models");
-    let rounds: usize = arg(&args, "--bootstrap", "100").parse().expect("--bootstrap");
-    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    let rounds: usize = arg(&args, "--bootstrap", "100")
+        .parse()
+        .expect("--bootstrap");
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
     rt.block_on(async {
         let names: Vec<String> = (0..models).map(|i| format!("model-{i:02}")).collect();
         {
@@ -108,18 +112,27 @@ async fn fill(db: &Db, ids: &[i64], from: usize, to: usize) -> prefer_arena::Res
                     pick.swap(a, b);
                 }
                 let mut keys: Vec<(f64, usize)> = (0..4)
-                    .map(|j| (0.15 * pick[j] as f64 - (-(rng.random::<f64>().max(1e-300)).ln()).ln(), j))
+                    .map(|j| {
+                        (
+                            0.15 * pick[j] as f64 - (-(rng.random::<f64>().max(1e-300)).ln()).ln(),
+                            j,
+                        )
+                    })
                     .collect();
                 keys.sort_by(|x, y| y.0.total_cmp(&x.0));
                 let mut ranks = [0i64; 4];
                 for (pos, (_, j)) in keys.iter().enumerate() {
                     ranks[*j] = pos as i64 + 1;
                 }
-                ([ids[pick[0]], ids[pick[1]], ids[pick[2]], ids[pick[3]]], ranks)
+                (
+                    [ids[pick[0]], ids[pick[1]], ids[pick[2]], ids[pick[3]]],
+                    ranks,
+                )
             })
             .collect();
         let start = i;
-        on_write!(db, |p| async {
+        on_write!(db, |p| {
+            async {
             let mut tx = p.begin().await?;
             for (c, part) in rows.chunks(500).enumerate() {
                 let mut qb = sqlx::QueryBuilder::new(
@@ -145,7 +158,8 @@ async fn fill(db: &Db, ids: &[i64], from: usize, to: usize) -> prefer_arena::Res
             tx.commit().await?;
             Ok::<(), prefer_arena::Error>(())
         }
-        .await)?;
+        .await
+        })?;
         i += chunk;
     }
     Ok(())

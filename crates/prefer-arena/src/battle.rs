@@ -261,17 +261,37 @@ mod tests {
 
     #[test]
     fn choices_and_rankings() {
-        assert_eq!(parse_choice(&body(Some("b"), None), 2).unwrap(), Choice::Best(1));
-        assert_eq!(parse_choice(&body(Some("tie"), None), 4).unwrap().ranks(4), vec![1; 4]);
+        assert_eq!(
+            parse_choice(&body(Some("b"), None), 2).unwrap(),
+            Choice::Best(1)
+        );
+        assert_eq!(
+            parse_choice(&body(Some("tie"), None), 4).unwrap().ranks(4),
+            vec![1; 4]
+        );
         assert_eq!(Choice::Best(2).ranks(4), vec![2, 2, 1, 2]);
         assert!(parse_choice(&body(Some("C"), None), 2).is_err());
         assert!(parse_choice(&body(None, Some(vec![2, 1, 3])), 3).is_ok());
-        for bad in [vec![1, 1, 2], vec![1, 2], vec![0, 1, 2], vec![1, 2, 4], vec![1, 2, 3, 4]] {
+        for bad in [
+            vec![1, 1, 2],
+            vec![1, 2],
+            vec![0, 1, 2],
+            vec![1, 2, 4],
+            vec![1, 2, 3, 4],
+        ] {
             let e = parse_choice(&body(None, Some(bad)), 3).unwrap_err();
             assert_eq!(e.code, "bad_ranking");
         }
-        assert_eq!(parse_choice(&body(Some("A"), Some(vec![1, 2])), 2).unwrap_err().code, "bad_vote");
-        assert_eq!(parse_choice(&body(None, None), 2).unwrap_err().code, "bad_vote");
+        assert_eq!(
+            parse_choice(&body(Some("A"), Some(vec![1, 2])), 2)
+                .unwrap_err()
+                .code,
+            "bad_vote"
+        );
+        assert_eq!(
+            parse_choice(&body(None, None), 2).unwrap_err().code,
+            "bad_vote"
+        );
     }
 
     #[test]
@@ -298,7 +318,10 @@ mod tests {
         let c = Catalog::build(models, outputs);
         let mut online = Online::new(6);
         let mut rng = rand::rng();
-        let cfg = MatchConfig { k: 4, ..Default::default() };
+        let cfg = MatchConfig {
+            k: 4,
+            ..Default::default()
+        };
         for _ in 0..200 {
             let d = draw(&c, &online, &cfg, &mut rng).unwrap();
             let mut m = d.models.clone();
@@ -313,7 +336,12 @@ mod tests {
             online.apply(&crate::ratings::LoggedVote {
                 id: 0,
                 k: 4,
-                models: [d.models[0] as u32, d.models[1] as u32, d.models[2] as u32, d.models[3] as u32],
+                models: [
+                    d.models[0] as u32,
+                    d.models[1] as u32,
+                    d.models[2] as u32,
+                    d.models[3] as u32,
+                ],
                 ranks,
             });
         }

@@ -43,8 +43,8 @@ pub fn parse_outputs(text: &str, source: &str) -> Result<Vec<OutputRecord>> {
         if line.trim().is_empty() {
             continue;
         }
-        let r: OutputRecord = serde_json::from_str(line)
-            .map_err(|e| Error::Invalid(format!("{source}:{n}: {e}")))?;
+        let r: OutputRecord =
+            serde_json::from_str(line).map_err(|e| Error::Invalid(format!("{source}:{n}: {e}")))?;
         for (field, value, max) in [
             ("model", &r.model, MAX_NAME),
             ("prompt_id", &r.prompt_id, MAX_NAME),
@@ -200,11 +200,16 @@ mod tests {
     fn import_errors_name_line_and_field() {
         let ok = "{\"model\":\"m\",\"prompt_id\":\"p\",\"prompt\":\"q\",\"response\":\"r\"}\n";
         assert_eq!(parse_outputs(ok, "f").unwrap().len(), 1);
-        let e = parse_outputs(&format!("{ok}{{\"model\":\"m2\",\"prompt_id\":\"p\",\"prompt\":\"q\"}}"), "f")
+        let e = parse_outputs(
+            &format!("{ok}{{\"model\":\"m2\",\"prompt_id\":\"p\",\"prompt\":\"q\"}}"),
+            "f",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.starts_with("f:2:") && e.contains("response"), "{e}");
+        let e = parse_outputs(&format!("{ok}{ok}"), "f")
             .unwrap_err()
             .to_string();
-        assert!(e.starts_with("f:2:") && e.contains("response"), "{e}");
-        let e = parse_outputs(&format!("{ok}{ok}"), "f").unwrap_err().to_string();
         assert!(e.contains("f:2: field `prompt_id`"), "{e}");
         let e = parse_outputs(
             &format!("{ok}{{\"model\":\"n\",\"prompt_id\":\"p\",\"prompt\":\"other\",\"response\":\"r\"}}"),
@@ -213,9 +218,12 @@ mod tests {
         .unwrap_err()
         .to_string();
         assert!(e.contains("f:2: field `prompt`"), "{e}");
-        let e = parse_outputs("{\"model\":\" \",\"prompt_id\":\"p\",\"prompt\":\"q\",\"response\":\"r\"}", "f")
-            .unwrap_err()
-            .to_string();
+        let e = parse_outputs(
+            "{\"model\":\" \",\"prompt_id\":\"p\",\"prompt\":\"q\",\"response\":\"r\"}",
+            "f",
+        )
+        .unwrap_err()
+        .to_string();
         assert!(e.contains("f:1: field `model`: is empty"), "{e}");
     }
 }

@@ -402,8 +402,7 @@ pub struct BattleRow {
     pub expires_ms: i64,
 }
 
-pub(crate) const BATTLE_SELECT: &str =
-    "SELECT id, k, prompt_id, o0, o1, o2, o3, m0, m1, m2, m3, expires_ms FROM battles WHERE id = $1";
+pub(crate) const BATTLE_SELECT: &str = "SELECT id, k, prompt_id, o0, o1, o2, o3, m0, m1, m2, m3, expires_ms FROM battles WHERE id = $1";
 
 pub(crate) fn battle_row<R: Row>(r: &R) -> Result<BattleRow>
 where

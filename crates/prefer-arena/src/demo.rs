@@ -7,21 +7,55 @@ use crate::catalog::OutputRecord;
 const PROMPTS: &[(&str, &str, &str)] = &[
     ("add", "What is 17 + 25?", "42"),
     ("capital", "What is the capital of Australia?", "Canberra"),
-    ("boil", "At what temperature does water boil at sea level, in Celsius?", "100 °C"),
-    ("planet", "Which planet is the largest in the solar system?", "Jupiter"),
+    (
+        "boil",
+        "At what temperature does water boil at sea level, in Celsius?",
+        "100 °C",
+    ),
+    (
+        "planet",
+        "Which planet is the largest in the solar system?",
+        "Jupiter",
+    ),
     ("prime", "Is 91 a prime number?", "No: 91 = 7 × 13"),
-    ("haiku", "Write a haiku about autumn.", "Red leaves drift and fall / the maple lets go of summer / cold wind keeps the count"),
-    ("sort", "Name a sorting algorithm that runs in O(n log n) in the worst case.", "Merge sort (heap sort also works)"),
+    (
+        "haiku",
+        "Write a haiku about autumn.",
+        "Red leaves drift and fall / the maple lets go of summer / cold wind keeps the count",
+    ),
+    (
+        "sort",
+        "Name a sorting algorithm that runs in O(n log n) in the worst case.",
+        "Merge sort (heap sort also works)",
+    ),
     ("hex", "What is 255 in hexadecimal?", "0xFF"),
     ("author", "Who wrote 'Pride and Prejudice'?", "Jane Austen"),
-    ("light", "About how long does sunlight take to reach the Earth?", "About 8 minutes and 20 seconds"),
+    (
+        "light",
+        "About how long does sunlight take to reach the Earth?",
+        "About 8 minutes and 20 seconds",
+    ),
     ("mul", "What is 12 × 13?", "156"),
-    ("rust", "In Rust, what does the `?` operator do?", "It returns early with the error (converted by From) if the Result is Err, and otherwise unwraps the Ok value"),
+    (
+        "rust",
+        "In Rust, what does the `?` operator do?",
+        "It returns early with the error (converted by From) if the Result is Err, and otherwise unwraps the Ok value",
+    ),
 ];
 
 const WRONG: &[&str] = &[
-    "41", "Sydney", "90 °C", "Saturn", "Yes, 91 is prime", "Autumn is a season.",
-    "Bubble sort", "0xFE", "Charlotte Brontë", "About one second", "144", "It makes the value optional",
+    "41",
+    "Sydney",
+    "90 °C",
+    "Saturn",
+    "Yes, 91 is prime",
+    "Autumn is a season.",
+    "Bubble sort",
+    "0xFE",
+    "Charlotte Brontë",
+    "About one second",
+    "144",
+    "It makes the value optional",
 ];
 
 /// The demo's outputs.
@@ -29,7 +63,9 @@ pub fn outputs() -> Vec<OutputRecord> {
     let mut out = Vec::new();
     let styles: [(&str, fn(usize, &str, &str) -> String); 6] = [
         ("careful-7b", |_, q, a| {
-            format!("{a}.\n\nTo check: the question was \"{q}\", and the answer above follows directly.")
+            format!(
+                "{a}.\n\nTo check: the question was \"{q}\", and the answer above follows directly."
+            )
         }),
         ("concise-3b", |_, _, a| a.to_string()),
         ("chatty-13b", |_, q, a| {
@@ -40,9 +76,15 @@ pub fn outputs() -> Vec<OutputRecord> {
             )
         }),
         ("sloppy-1b", |i, _, a| {
-            if i % 2 == 0 { WRONG[i].to_string() } else { a.to_lowercase() }
+            if i % 2 == 0 {
+                WRONG[i].to_string()
+            } else {
+                a.to_lowercase()
+            }
         }),
-        ("wrong-0.5b", |i, _, _| format!("I believe it is {}.", WRONG[i])),
+        ("wrong-0.5b", |i, _, _| {
+            format!("I believe it is {}.", WRONG[i])
+        }),
         ("hedging-7b", |i, _, a| {
             if i % 3 == 0 {
                 format!("It might be {}, or possibly {a}; I am not sure.", WRONG[i])
@@ -74,6 +116,9 @@ mod tests {
             .iter()
             .map(|r| serde_json::to_string(r).unwrap() + "\n")
             .collect();
-        assert_eq!(crate::catalog::parse_outputs(&text, "demo").unwrap().len(), 72);
+        assert_eq!(
+            crate::catalog::parse_outputs(&text, "demo").unwrap().len(),
+            72
+        );
     }
 }

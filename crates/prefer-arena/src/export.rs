@@ -54,7 +54,11 @@ pub fn records(v: &VoteRow, catalog: &Catalog, kind: Kind) -> Vec<Record> {
                         std::cmp::Ordering::Equal if v.kind == "bothbad" => Winner::TieBothBad,
                         std::cmp::Ordering::Equal => Winner::Tie,
                     };
-                    let mut b = Battle::new(name(catalog, v.models[i]), name(catalog, v.models[j]), winner);
+                    let mut b = Battle::new(
+                        name(catalog, v.models[i]),
+                        name(catalog, v.models[j]),
+                        winner,
+                    );
                     b.tstamp = tstamp;
                     b.ann = ann(v);
                     out.push(Record::Battle(b));
@@ -121,7 +125,8 @@ pub fn stream(
     db: Db,
     catalog: Arc<Catalog>,
     kind: Kind,
-) -> impl futures_util::Stream<Item = std::result::Result<Bytes, crate::error::Error>> + Send + 'static {
+) -> impl futures_util::Stream<Item = std::result::Result<Bytes, crate::error::Error>> + Send + 'static
+{
     futures_util::stream::unfold(Some(0i64), move |after| {
         let db = db.clone();
         let catalog = catalog.clone();

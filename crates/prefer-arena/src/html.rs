@@ -103,7 +103,11 @@ pub fn battle(b: &BattleView) -> String {
         s,
         "<button class=\"alt\" type=\"submit\" name=\"winner\" value=\"tie\" id=\"tie\">Tie</button>\
          <button class=\"alt\" type=\"submit\" name=\"winner\" value=\"bothbad\" id=\"bothbad\">{}</button></p></form>",
-        if b.k == 2 { "Both are bad" } else { "All are bad" }
+        if b.k == 2 {
+            "Both are bad"
+        } else {
+            "All are bad"
+        }
     );
     if b.k > 2 {
         let _ = write!(
@@ -111,7 +115,11 @@ pub fn battle(b: &BattleView) -> String {
             "<form method=\"post\" action=\"{action}\"><p>Or rank them (1 = best, each rank once): "
         );
         for (i, r) in b.responses.iter().enumerate() {
-            let _ = write!(s, "<label>{} <select name=\"rank{i}\" id=\"rank-{i}\">", esc(&r.label));
+            let _ = write!(
+                s,
+                "<label>{} <select name=\"rank{i}\" id=\"rank-{i}\">",
+                esc(&r.label)
+            );
             for v in 1..=b.k {
                 let _ = write!(
                     s,
@@ -128,7 +136,9 @@ pub fn battle(b: &BattleView) -> String {
 
 /// After a vote: who was who.
 pub fn receipt(r: &Receipt) -> String {
-    let mut s = String::from("<h2>Thanks, your vote is stored</h2><table id=\"reveal\"><tr><th>Response</th><th>Model</th><th>Your rank</th></tr>");
+    let mut s = String::from(
+        "<h2>Thanks, your vote is stored</h2><table id=\"reveal\"><tr><th>Response</th><th>Model</th><th>Your rank</th></tr>",
+    );
     for m in &r.models {
         let _ = write!(
             s,

@@ -18,15 +18,17 @@
 use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 
+use axum::body::Bytes;
+use axum::extract::rejection::FormRejection;
 use axum::extract::rejection::{BytesRejection, JsonRejection};
-use axum::extract::{ConnectInfo, DefaultBodyLimit, FromRequest, FromRequestParts, Path, Query, Request};
+use axum::extract::{
+    ConnectInfo, DefaultBodyLimit, FromRequest, FromRequestParts, Path, Query, Request,
+};
 use axum::http::request::Parts;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use axum::body::Bytes;
-use axum::extract::rejection::FormRejection;
 use serde::Deserialize;
 
 use crate::battle::VoteBody;
@@ -76,8 +78,14 @@ async fn security_headers(mut r: Response) -> Response {
             "default-src 'none'; style-src 'unsafe-inline'; img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
         ),
     );
-    h.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
-    h.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    h.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
     h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     r
@@ -128,13 +136,18 @@ impl<T: serde::de::DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<
 fn json_rejection(e: &JsonRejection) -> ApiError {
     let (code, what) = match e {
         JsonRejection::JsonSyntaxError(_) => ("malformed_json", "the body is not valid JSON"),
-        JsonRejection::JsonDataError(_) => ("bad_field", "a field is missing, unknown or of the wrong type"),
-        JsonRejection::MissingJsonContentType(_) => {
-            ("content_type", "send the body as JSON (Content-Type: application/json)")
-        }
-        JsonRejection::BytesRejection(_) if e.status() == StatusCode::PAYLOAD_TOO_LARGE => {
-            ("body_too_large", "the request body is larger than this route takes")
-        }
+        JsonRejection::JsonDataError(_) => (
+            "bad_field",
+            "a field is missing, unknown or of the wrong type",
+        ),
+        JsonRejection::MissingJsonContentType(_) => (
+            "content_type",
+            "send the body as JSON (Content-Type: application/json)",
+        ),
+        JsonRejection::BytesRejection(_) if e.status() == StatusCode::PAYLOAD_TOO_LARGE => (
+            "body_too_large",
+            "the request body is larger than this route takes",
+        ),
         _ => ("bad_body", "the body could not be read"),
     };
     ApiError::new(e.status(), code, format!("{what}: {}", e.body_text()))
@@ -145,7 +158,10 @@ fn bytes_rejection(e: &BytesRejection) -> ApiError {
         ApiError::new(
             e.status(),
             "body_too_large",
-            format!("the request body is larger than this route takes: {}", e.body_text()),
+            format!(
+                "the request body is larger than this route takes: {}",
+                e.body_text()
+            ),
         )
     } else {
         ApiError::new(e.status(), "bad_body", e.body_text())
@@ -192,7 +208,9 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     diff == 0
 }
 
-async fn health(axum::extract::State(a): axum::extract::State<Arena>) -> Json<crate::server::Health> {
+async fn health(
+    axum::extract::State(a): axum::extract::State<Arena>,
+) -> Json<crate::server::Health> {
     Json(a.health())
 }
 
@@ -309,14 +327,22 @@ async fn fallback(uri: axum::http::Uri) -> Response {
     if uri.path().starts_with("/api/") {
         ApiError::not_found("no_route", format!("no route {}", uri.path())).into_response()
     } else {
-        (StatusCode::NOT_FOUND, Html(html::error_page(404, "There is no such page."))).into_response()
+        (
+            StatusCode::NOT_FOUND,
+            Html(html::error_page(404, "There is no such page.")),
+        )
+            .into_response()
     }
 }
 
 // ---- pages ------------------------------------------------------------------------
 
 fn page_error(e: &ApiError) -> Response {
-    let mut r = (e.status, Html(html::error_page(e.status.as_u16(), &e.message))).into_response();
+    let mut r = (
+        e.status,
+        Html(html::error_page(e.status.as_u16(), &e.message)),
+    )
+        .into_response();
     if let Some(s) = e.retry_after {
         if let Ok(v) = HeaderValue::from_str(&s.to_string()) {
             r.headers_mut().insert(header::RETRY_AFTER, v);
@@ -364,7 +390,11 @@ async fn page_vote(
     let form = match form {
         Ok(axum::Form(f)) => f,
         Err(e) => {
-            let code = if e.status() == StatusCode::PAYLOAD_TOO_LARGE { "body_too_large" } else { "bad_form" };
+            let code = if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                "body_too_large"
+            } else {
+                "bad_form"
+            };
             return page_error(&ApiError::new(e.status(), code, e.body_text()));
         }
     };
@@ -376,7 +406,10 @@ async fn page_vote(
     } else {
         let mut ranks = Vec::new();
         for i in 0..4 {
-            match form.get(&format!("rank{i}")).map(|s| s.trim().parse::<u32>()) {
+            match form
+                .get(&format!("rank{i}"))
+                .map(|s| s.trim().parse::<u32>())
+            {
                 Some(Ok(r)) => ranks.push(r),
                 Some(Err(_)) => ranks.push(0),
                 None => break,

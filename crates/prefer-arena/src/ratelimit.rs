@@ -102,11 +102,9 @@ impl RateLimiter {
                 map.clear();
             }
         }
-        let (tokens, at) = map
-            .entry(client_key(ip))
-            .or_insert((self.cfg.burst, now));
-        *tokens = (*tokens + now.saturating_duration_since(*at).as_secs_f64() * rate)
-            .min(self.cfg.burst);
+        let (tokens, at) = map.entry(client_key(ip)).or_insert((self.cfg.burst, now));
+        *tokens =
+            (*tokens + now.saturating_duration_since(*at).as_secs_f64() * rate).min(self.cfg.burst);
         *at = now;
         if *tokens >= 1.0 {
             *tokens -= 1.0;

@@ -243,15 +243,31 @@ mod tests {
         // export) give the same items and votes.
         let names: Vec<String> = ["w", "x", "y", "z"].iter().map(|s| s.to_string()).collect();
         let log = [
-            LoggedVote { id: 1, k: 4, models: [2, 0, 3, 1], ranks: [2, 1, 2, 2] },
-            LoggedVote { id: 2, k: 2, models: [1, 3, 0, 0], ranks: [1, 1, 0, 0] },
-            LoggedVote { id: 3, k: 3, models: [3, 2, 1, 0], ranks: [3, 1, 2, 0] },
+            LoggedVote {
+                id: 1,
+                k: 4,
+                models: [2, 0, 3, 1],
+                ranks: [2, 1, 2, 2],
+            },
+            LoggedVote {
+                id: 2,
+                k: 2,
+                models: [1, 3, 0, 0],
+                ranks: [1, 1, 0, 0],
+            },
+            LoggedVote {
+                id: 3,
+                k: 3,
+                models: [3, 2, 1, 0],
+                ranks: [3, 1, 2, 0],
+            },
         ];
         let got = rank_data(&log, &names);
         let mut want = RankData::default();
         for v in &log {
             for (a, b, o) in v.pairs() {
-                want.push_pair(&names[a as usize], &names[b as usize], o).unwrap();
+                want.push_pair(&names[a as usize], &names[b as usize], o)
+                    .unwrap();
             }
         }
         assert_eq!(got.items(), want.items());
@@ -271,7 +287,12 @@ mod tests {
             if a == b {
                 continue;
             }
-            r.push(LoggedVote { id, k: 2, models: [a, b, 0, 0], ranks: [1 + (s % 2) as u8, 2 - (s % 3 == 0) as u8, 0, 0] });
+            r.push(LoggedVote {
+                id,
+                k: 2,
+                models: [a, b, 0, 0],
+                ranks: [1 + (s % 2) as u8, 2 - (s % 3 == 0) as u8, 0, 0],
+            });
         }
         let data = rank_data(&r.log, &names);
         let elo = elo::run(data.items().len(), &data.pairs.votes, &EloConfig::default());

@@ -234,7 +234,11 @@ impl Arena {
         Ok(())
     }
 
-    async fn send<T>(&self, op: Op, rx: oneshot::Receiver<Result<T, ApiError>>) -> Result<T, ApiError> {
+    async fn send<T>(
+        &self,
+        op: Op,
+        rx: oneshot::Receiver<Result<T, ApiError>>,
+    ) -> Result<T, ApiError> {
         let gone = || {
             ApiError::new(
                 axum::http::StatusCode::SERVICE_UNAVAILABLE,
@@ -255,7 +259,12 @@ impl Arena {
         let (d, id) = {
             let ratings = self.inner.ratings();
             let mut rng = rand::rng();
-            let d = draw(&catalog, &ratings.online, &self.inner.cfg.matching, &mut rng)?;
+            let d = draw(
+                &catalog,
+                &ratings.online,
+                &self.inner.cfg.matching,
+                &mut rng,
+            )?;
             (d, new_id(&mut rng))
         };
         let created_ms = now_ms();
@@ -321,7 +330,9 @@ impl Arena {
         let prompt = catalog
             .outputs
             .get(&b.outputs[0])
-            .map_or(String::new(), |o| catalog.prompts[o.prompt].text.to_string());
+            .map_or(String::new(), |o| {
+                catalog.prompts[o.prompt].text.to_string()
+            });
         Ok(BattleView {
             battle_id: b.id,
             k: b.outputs.len(),
@@ -351,7 +362,8 @@ impl Arena {
     pub async fn vote(&self, battle_id: &str, body: VoteBody) -> Result<Receipt, ApiError> {
         check_id(battle_id)?;
         let (tx, rx) = oneshot::channel();
-        self.send(Op::Vote(battle_id.to_string(), body, tx), rx).await
+        self.send(Op::Vote(battle_id.to_string(), body, tx), rx)
+            .await
     }
 
     /// Imports outputs (one transaction).
@@ -414,10 +426,15 @@ pub fn board(catalog: &Catalog, ratings: &Ratings) -> BoardView {
         if votes == 0 && catalog.prompts_of.get(m).is_none_or(Vec::is_empty) {
             continue;
         }
-        let skill = online.ksort.skills.get(m).copied().unwrap_or(prefer_rank::ksort::Skill {
-            mu: online.ksort.config.mu,
-            sigma: online.ksort.config.sigma,
-        });
+        let skill = online
+            .ksort
+            .skills
+            .get(m)
+            .copied()
+            .unwrap_or(prefer_rank::ksort::Skill {
+                mu: online.ksort.config.mu,
+                sigma: online.ksort.config.sigma,
+            });
         let b = bt.and_then(|b| b.rows.iter().find(|r| r.model == *name));
         rows.push((
             b.map(|r| (r.rank, r.rating)),
@@ -441,13 +458,15 @@ pub fn board(catalog: &Catalog, ratings: &Ratings) -> BoardView {
         ));
     }
     // Models in the refit first, by rating; the rest by K-Sort score.
-    rows.sort_by(|x, y| match (x.0, y.0) {
-        (Some(a), Some(b)) => b.1.total_cmp(&a.1),
-        (Some(_), None) => std::cmp::Ordering::Less,
-        (None, Some(_)) => std::cmp::Ordering::Greater,
-        (None, None) => y.1.total_cmp(&x.1),
-    }
-    .then_with(|| x.2.model.cmp(&y.2.model)));
+    rows.sort_by(|x, y| {
+        match (x.0, y.0) {
+            (Some(a), Some(b)) => b.1.total_cmp(&a.1),
+            (Some(_), None) => std::cmp::Ordering::Less,
+            (None, Some(_)) => std::cmp::Ordering::Greater,
+            (None, None) => y.1.total_cmp(&x.1),
+        }
+        .then_with(|| x.2.model.cmp(&y.2.model))
+    });
     let in_fit = rows.iter().filter(|r| r.0.is_some()).count();
     let mut out: Vec<BoardRow> = Vec::with_capacity(rows.len());
     for (i, (b, _, mut row)) in rows.into_iter().enumerate() {
@@ -569,7 +588,10 @@ async fn upkeep_loop(inner: Arc<Inner>) {
         let last = inner.ratings().last_id();
         let mut fresh = Ratings::new(0);
         fresh.log.clear();
-        if load_votes(&inner.db, &catalog, &mut fresh, last).await.is_ok() {
+        if load_votes(&inner.db, &catalog, &mut fresh, last)
+            .await
+            .is_ok()
+        {
             let mut r = inner.ratings_mut();
             for v in fresh.log {
                 r.push(v);
@@ -601,7 +623,13 @@ pub mod blocking {
     ///
     /// # Errors
     /// Bad settings, the database, or the address.
-    pub fn serve(db: &str, cfg: ArenaConfig, addr: &str, demo: bool, ready: impl FnOnce(&Arena, std::net::SocketAddr)) -> Result<()> {
+    pub fn serve(
+        db: &str,
+        cfg: ArenaConfig,
+        addr: &str,
+        demo: bool,
+        ready: impl FnOnce(&Arena, std::net::SocketAddr),
+    ) -> Result<()> {
         runtime()?.block_on(async {
             let arena = Arena::open(db, cfg).await?;
             if demo && arena.inner.catalog().outputs.is_empty() {

@@ -81,7 +81,10 @@ pub enum Op {
     /// Store a vote.
     Vote(String, VoteBody, oneshot::Sender<Result<Receipt, ApiError>>),
     /// Import outputs.
-    Import(Vec<OutputRecord>, oneshot::Sender<Result<ImportReport, ApiError>>),
+    Import(
+        Vec<OutputRecord>,
+        oneshot::Sender<Result<ImportReport, ApiError>>,
+    ),
 }
 
 enum Done {
@@ -122,7 +125,8 @@ pub async fn run(inner: Arc<Inner>, mut rx: mpsc::Receiver<Op>) {
 
 async fn commit(inner: &Inner, ops: Vec<Op>) {
     let now = now_ms();
-    let result: Result<Vec<Done>> = on_write!(&inner.db, |p| async {
+    let result: Result<Vec<Done>> = on_write!(&inner.db, |p| {
+        async {
         let mut tx = p.begin().await?;
         let mut done = Vec::with_capacity(ops.len());
         for op in &ops {
@@ -226,7 +230,8 @@ async fn commit(inner: &Inner, ops: Vec<Op>) {
         tx.commit().await?;
         Ok(done)
     }
-    .await);
+    .await
+    });
     let done = match result {
         Ok(d) => d,
         Err(e) => {
@@ -318,7 +323,10 @@ fn already_voted() -> ApiError {
     )
 }
 
-async fn import_and_reload(inner: &Inner, records: &[OutputRecord]) -> Result<ImportReport, ApiError> {
+async fn import_and_reload(
+    inner: &Inner,
+    records: &[OutputRecord],
+) -> Result<ImportReport, ApiError> {
     let current = inner.catalog();
     let imported = import(&inner.db, &current, records).await?;
     let fresh = load_catalog(&inner.db)
@@ -349,7 +357,11 @@ pub async fn load_catalog(db: &Db) -> Result<Catalog> {
 /// # Errors
 /// 422 naming the line when a prompt id already holds another prompt; 503 when the
 /// database fails (nothing is stored).
-pub async fn import(db: &Db, current: &Catalog, records: &[OutputRecord]) -> Result<usize, ApiError> {
+pub async fn import(
+    db: &Db,
+    current: &Catalog,
+    records: &[OutputRecord],
+) -> Result<usize, ApiError> {
     let stored: HashMap<&str, &str> = current
         .prompts
         .iter()
@@ -370,7 +382,8 @@ pub async fn import(db: &Db, current: &Catalog, records: &[OutputRecord]) -> Res
         }
     }
     let now = now_ms();
-    let r: Result<usize> = on_write!(db, |p| async {
+    let r: Result<usize> = on_write!(db, |p| {
+        async {
         let mut tx = p.begin().await?;
         let mut ids: HashMap<&str, i64> = HashMap::new();
         for r in records {
@@ -406,6 +419,7 @@ pub async fn import(db: &Db, current: &Catalog, records: &[OutputRecord]) -> Res
         tx.commit().await?;
         Ok::<usize, Error>(records.len())
     }
-    .await);
+    .await
+    });
     r.map_err(|e| ApiError::storage(&e))
 }

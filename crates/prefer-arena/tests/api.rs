@@ -24,36 +24,106 @@ async fn bad_requests_change_nothing(s: &Server) {
     assert_eq!(pending.3, before.3 + 1);
 
     let cases: Vec<(&str, u16, &str, (u16, Value))> = vec![
-        ("unknown battle", 404, "unknown_battle",
-         s.post_json(&format!("/api/battles/{}/vote", "0".repeat(32)), &json!({"winner": "A"})).await),
-        ("not an id", 404, "unknown_battle",
-         s.post_json("/api/battles/not-a-battle-id/vote", &json!({"winner": "A"})).await),
-        ("malformed JSON", 400, "malformed_json",
-         s.post_raw(&vote, Some("application/json"), b"{\"winner\": ".to_vec()).await),
-        ("no content type", 415, "content_type",
-         s.post_raw(&vote, None, b"{\"winner\":\"A\"}".to_vec()).await),
-        ("unknown field", 422, "bad_field",
-         s.post_json(&vote, &json!({"winner": "A", "extra": 1})).await),
-        ("wrong type", 422, "bad_field",
-         s.post_json(&vote, &json!({"ranking": "1,2,3,4"})).await),
-        ("ranking with a repeat", 422, "bad_ranking",
-         s.post_json(&vote, &json!({"ranking": [1, 1, 2, 3]})).await),
-        ("ranking too short", 422, "bad_ranking",
-         s.post_json(&vote, &json!({"ranking": [1, 2, 3]})).await),
-        ("rank out of range", 422, "bad_ranking",
-         s.post_json(&vote, &json!({"ranking": [1, 2, 3, 5]})).await),
-        ("label not shown", 422, "bad_vote",
-         s.post_json(&vote, &json!({"winner": "E"})).await),
-        ("both winner and ranking", 422, "bad_vote",
-         s.post_json(&vote, &json!({"winner": "A", "ranking": [1, 2, 3, 4]})).await),
-        ("neither", 422, "bad_vote", s.post_json(&vote, &json!({})).await),
-        ("oversized body", 413, "body_too_large",
-         s.post_raw(&vote, Some("application/json"),
-                    format!("{{\"winner\":\"A\",\"pad\":\"{}\"}}", "x".repeat(64 * 1024)).into_bytes()).await),
+        (
+            "unknown battle",
+            404,
+            "unknown_battle",
+            s.post_json(
+                &format!("/api/battles/{}/vote", "0".repeat(32)),
+                &json!({"winner": "A"}),
+            )
+            .await,
+        ),
+        (
+            "not an id",
+            404,
+            "unknown_battle",
+            s.post_json("/api/battles/not-a-battle-id/vote", &json!({"winner": "A"}))
+                .await,
+        ),
+        (
+            "malformed JSON",
+            400,
+            "malformed_json",
+            s.post_raw(&vote, Some("application/json"), b"{\"winner\": ".to_vec())
+                .await,
+        ),
+        (
+            "no content type",
+            415,
+            "content_type",
+            s.post_raw(&vote, None, b"{\"winner\":\"A\"}".to_vec())
+                .await,
+        ),
+        (
+            "unknown field",
+            422,
+            "bad_field",
+            s.post_json(&vote, &json!({"winner": "A", "extra": 1}))
+                .await,
+        ),
+        (
+            "wrong type",
+            422,
+            "bad_field",
+            s.post_json(&vote, &json!({"ranking": "1,2,3,4"})).await,
+        ),
+        (
+            "ranking with a repeat",
+            422,
+            "bad_ranking",
+            s.post_json(&vote, &json!({"ranking": [1, 1, 2, 3]})).await,
+        ),
+        (
+            "ranking too short",
+            422,
+            "bad_ranking",
+            s.post_json(&vote, &json!({"ranking": [1, 2, 3]})).await,
+        ),
+        (
+            "rank out of range",
+            422,
+            "bad_ranking",
+            s.post_json(&vote, &json!({"ranking": [1, 2, 3, 5]})).await,
+        ),
+        (
+            "label not shown",
+            422,
+            "bad_vote",
+            s.post_json(&vote, &json!({"winner": "E"})).await,
+        ),
+        (
+            "both winner and ranking",
+            422,
+            "bad_vote",
+            s.post_json(&vote, &json!({"winner": "A", "ranking": [1, 2, 3, 4]}))
+                .await,
+        ),
+        (
+            "neither",
+            422,
+            "bad_vote",
+            s.post_json(&vote, &json!({})).await,
+        ),
+        (
+            "oversized body",
+            413,
+            "body_too_large",
+            s.post_raw(
+                &vote,
+                Some("application/json"),
+                format!("{{\"winner\":\"A\",\"pad\":\"{}\"}}", "x".repeat(64 * 1024)).into_bytes(),
+            )
+            .await,
+        ),
         ("no route", 404, "no_route", s.get("/api/nothing").await),
     ];
     for (what, status, want, (got_status, body)) in &cases {
-        assert_eq!((*got_status, code(body)), (*status, *want), "{what}: {body}");
+        assert_eq!(
+            (*got_status, code(body)),
+            (*status, *want),
+            "{what}: {body}"
+        );
         assert!(
             !body["error"]["message"].as_str().unwrap_or("").is_empty(),
             "{what}: no message"
@@ -66,7 +136,12 @@ async fn bad_requests_change_nothing(s: &Server) {
     // The battle still takes its one vote, which reveals the models.
     let (st, r) = s.post_json(&vote, &json!({"ranking": [2, 1, 4, 3]})).await;
     assert_eq!(st, 201, "{r}");
-    let revealed: Vec<&str> = r["models"].as_array().unwrap().iter().map(|m| m["model"].as_str().unwrap()).collect();
+    let revealed: Vec<&str> = r["models"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["model"].as_str().unwrap())
+        .collect();
     assert_eq!(revealed.len(), 4);
     assert!(revealed.iter().all(|m| MODELS.contains(m)));
     assert_eq!(r["models"][1]["rank"], 1);
@@ -103,7 +178,10 @@ async fn bad_requests_change_nothing(s: &Server) {
         .unwrap();
     assert_eq!(r.status().as_u16(), 422);
     let e: Value = r.json().await.unwrap();
-    assert!(e["error"]["message"].as_str().unwrap().contains("body:2"), "{e}");
+    assert!(
+        e["error"]["message"].as_str().unwrap().contains("body:2"),
+        "{e}"
+    );
     assert_eq!(s.counts().await, after);
 }
 
@@ -115,7 +193,9 @@ async fn bad_requests_change_nothing_sqlite() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_requests_change_nothing_postgres() {
-    let Some(url) = common::postgres("bad_requests").await else { return };
+    let Some(url) = common::postgres("bad_requests").await else {
+        return;
+    };
     let s = start(config(4), Some(url), outputs(MODELS, 3)).await;
     bad_requests_change_nothing(&s).await;
 }
@@ -128,7 +208,10 @@ async fn expired_battles_take_no_vote() {
     let b = s.battle().await;
     tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
     let (st, e) = s
-        .post_json(&format!("/api/battles/{}/vote", b["battle_id"].as_str().unwrap()), &json!({"winner": "tie"}))
+        .post_json(
+            &format!("/api/battles/{}/vote", b["battle_id"].as_str().unwrap()),
+            &json!({"winner": "tie"}),
+        )
         .await;
     assert_eq!((st, code(&e)), (410, "battle_expired"), "{e}");
     assert_eq!(s.counts().await.2, 0);
@@ -144,9 +227,18 @@ async fn voters_are_rate_limited_and_admin_needs_a_configured_token() {
     for _ in 0..3 {
         s.battle().await;
     }
-    let r = s.http.post(format!("{}/api/battles", s.url)).send().await.unwrap();
+    let r = s
+        .http
+        .post(format!("{}/api/battles", s.url))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status().as_u16(), 429);
-    let wait: u64 = r.headers()["retry-after"].to_str().unwrap().parse().unwrap();
+    let wait: u64 = r.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
     assert!((1..=10).contains(&wait), "{wait}");
     let e: Value = r.json().await.unwrap();
     assert_eq!(code(&e), "rate_limited");
@@ -194,7 +286,16 @@ async fn every_user_string_is_escaped_in_html() {
         // Through the form route, as a browser would (no redirect following here).
         let b = s.battle().await;
         let id = b["battle_id"].as_str().unwrap();
-        pages.push(s.http.get(format!("{}/battle/{id}", s.url)).send().await.unwrap().text().await.unwrap());
+        pages.push(
+            s.http
+                .get(format!("{}/battle/{id}", s.url))
+                .send()
+                .await
+                .unwrap()
+                .text()
+                .await
+                .unwrap(),
+        );
         let r = s
             .http
             .post(format!("{}/battle/{id}/vote", s.url))
@@ -206,9 +307,24 @@ async fn every_user_string_is_escaped_in_html() {
         pages.push(r.text().await.unwrap());
     }
     s.arena.refit_now().await;
-    pages.push(s.http.get(format!("{}/leaderboard", s.url)).send().await.unwrap().text().await.unwrap());
+    pages.push(
+        s.http
+            .get(format!("{}/leaderboard", s.url))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap(),
+    );
     let all = pages.join("\n");
-    for raw in ["<script>", "<img", "<b>bold", "</pre><script>", "onerror=alert(1)>"] {
+    for raw in [
+        "<script>",
+        "<img",
+        "<b>bold",
+        "</pre><script>",
+        "onerror=alert(1)>",
+    ] {
         assert!(!all.contains(raw), "raw {raw:?} in a page");
     }
     for escaped in [
@@ -219,6 +335,16 @@ async fn every_user_string_is_escaped_in_html() {
         assert!(all.contains(escaped), "missing {escaped:?}");
     }
     // And the page forbids scripts outright.
-    let r = s.http.get(format!("{}/leaderboard", s.url)).send().await.unwrap();
-    assert!(r.headers()["content-security-policy"].to_str().unwrap().contains("default-src 'none'"));
+    let r = s
+        .http
+        .get(format!("{}/leaderboard", s.url))
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        r.headers()["content-security-policy"]
+            .to_str()
+            .unwrap()
+            .contains("default-src 'none'")
+    );
 }

@@ -77,23 +77,35 @@ impl Driver {
 
     async fn texts(&self, css: &str) -> Vec<String> {
         let els = self
-            .cmd("POST", "/elements", Some(json!({"using": "css selector", "value": css})))
+            .cmd(
+                "POST",
+                "/elements",
+                Some(json!({"using": "css selector", "value": css})),
+            )
             .await;
         let mut out = Vec::new();
         for e in els.as_array().unwrap() {
             let id = e[ELEMENT].as_str().unwrap();
-            out.push(self.cmd("GET", &format!("/element/{id}/text"), None).await.as_str().unwrap().to_string());
+            out.push(
+                self.cmd("GET", &format!("/element/{id}/text"), None)
+                    .await
+                    .as_str()
+                    .unwrap()
+                    .to_string(),
+            );
         }
         out
     }
 
     async fn click(&self, css: &str) {
         let id = self.find(css).await;
-        self.cmd("POST", &format!("/element/{id}/click"), None).await;
+        self.cmd("POST", &format!("/element/{id}/click"), None)
+            .await;
     }
 
     async fn select(&self, css: &str, value: u32) {
-        self.click(&format!("{css} option[value=\"{value}\"]")).await;
+        self.click(&format!("{css} option[value=\"{value}\"]"))
+            .await;
     }
 
     async fn screenshot(&self, path: &Path) {
@@ -128,7 +140,11 @@ fn base64_decode(s: &str) -> Vec<u8> {
 }
 
 async fn launch(driver: &Path, chromium: &Path, profile: &Path) -> Driver {
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
     let child = Command::new(driver)
         .arg(format!("--port={port}"))
         .stdout(Stdio::null())
@@ -144,7 +160,10 @@ async fn launch(driver: &Path, chromium: &Path, profile: &Path) -> Driver {
                 break;
             }
         }
-        assert!(t.elapsed() < Duration::from_secs(20), "chromedriver did not start");
+        assert!(
+            t.elapsed() < Duration::from_secs(20),
+            "chromedriver did not start"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     let caps = json!({"capabilities": {"alwaysMatch": {
@@ -159,10 +178,23 @@ async fn launch(driver: &Path, chromium: &Path, profile: &Path) -> Driver {
             ]
         }
     }}});
-    let r = http.post(format!("{base}/session")).json(&caps).send().await.unwrap();
+    let r = http
+        .post(format!("{base}/session"))
+        .json(&caps)
+        .send()
+        .await
+        .unwrap();
     let v: Value = r.json().await.unwrap();
-    let session = v["value"]["sessionId"].as_str().unwrap_or_else(|| panic!("no session: {v}")).to_string();
-    Driver { child, base, session, http }
+    let session = v["value"]["sessionId"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no session: {v}"))
+        .to_string();
+    Driver {
+        child,
+        base,
+        session,
+        http,
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -171,7 +203,9 @@ async fn vote_and_read_the_leaderboard_in_chromium() {
         find_tool("CHROMEDRIVER", "/usr/bin/chromedriver"),
         find_tool("CHROMIUM", "/usr/bin/chromium"),
     ) else {
-        println!("skipped: browser test: chromedriver or chromium not found (apt-get install chromium chromium-driver, or set CHROMEDRIVER / CHROMIUM)");
+        println!(
+            "skipped: browser test: chromedriver or chromium not found (apt-get install chromium chromium-driver, or set CHROMEDRIVER / CHROMIUM)"
+        );
         return;
     };
     let s = start(config(4), None, prefer_arena::demo::outputs()).await;
@@ -184,11 +218,26 @@ async fn vote_and_read_the_leaderboard_in_chromium() {
     d.find("#prompt").await;
     let prompt = d.texts("#prompt").await.remove(0);
     assert!(!prompt.is_empty());
-    assert_eq!(d.texts(".resp h3").await, ["Response A", "Response B", "Response C", "Response D"]);
+    assert_eq!(
+        d.texts(".resp h3").await,
+        ["Response A", "Response B", "Response C", "Response D"]
+    );
     d.screenshot(&shots.join("arena-battle.png")).await;
     // Names are hidden until the vote.
-    let page = d.cmd("GET", "/source", None).await.as_str().unwrap().to_string();
-    for m in ["careful-7b", "concise-3b", "chatty-13b", "sloppy-1b", "wrong-0.5b", "hedging-7b"] {
+    let page = d
+        .cmd("GET", "/source", None)
+        .await
+        .as_str()
+        .unwrap()
+        .to_string();
+    for m in [
+        "careful-7b",
+        "concise-3b",
+        "chatty-13b",
+        "sloppy-1b",
+        "wrong-0.5b",
+        "hedging-7b",
+    ] {
         assert!(!page.contains(m), "{m} shown before the vote");
     }
     d.click("#best-B").await;
@@ -206,7 +255,10 @@ async fn vote_and_read_the_leaderboard_in_chromium() {
     }
     d.click("#rank-submit").await;
     d.find("#reveal").await;
-    assert_eq!(d.texts("#reveal tr td:nth-child(3)").await, ["4", "3", "2", "1"]);
+    assert_eq!(
+        d.texts("#reveal tr td:nth-child(3)").await,
+        ["4", "3", "2", "1"]
+    );
     // And a tie.
     d.click("#next").await;
     d.click("#tie").await;
@@ -217,7 +269,12 @@ async fn vote_and_read_the_leaderboard_in_chromium() {
     d.click("#to-leaderboard").await;
     d.find("#board").await;
     let models = d.texts("#board td.model").await;
-    let votes: u64 = d.texts("#board td.votes").await.iter().map(|v| v.parse::<u64>().unwrap()).sum();
+    let votes: u64 = d
+        .texts("#board td.votes")
+        .await
+        .iter()
+        .map(|v| v.parse::<u64>().unwrap())
+        .sum();
     assert_eq!(votes, 3 * 4, "each of 3 votes counts for its 4 models");
     for m in &revealed {
         assert!(models.contains(m), "{m} missing from {models:?}");

@@ -85,7 +85,12 @@ pub fn client() -> reqwest::Client {
 
 impl Server {
     pub async fn get(&self, path: &str) -> (u16, Value) {
-        let r = self.http.get(format!("{}{path}", self.url)).send().await.unwrap();
+        let r = self
+            .http
+            .get(format!("{}{path}", self.url))
+            .send()
+            .await
+            .unwrap();
         let s = r.status().as_u16();
         (s, r.json().await.unwrap_or(Value::Null))
     }
@@ -102,7 +107,12 @@ impl Server {
         (s, r.json().await.unwrap_or(Value::Null))
     }
 
-    pub async fn post_raw(&self, path: &str, content_type: Option<&str>, body: Vec<u8>) -> (u16, Value) {
+    pub async fn post_raw(
+        &self,
+        path: &str,
+        content_type: Option<&str>,
+        body: Vec<u8>,
+    ) -> (u16, Value) {
         let mut req = self.http.post(format!("{}{path}", self.url)).body(body);
         if let Some(c) = content_type {
             req = req.header("content-type", c);
@@ -163,7 +173,9 @@ pub async fn postgres(test: &str) -> Option<String> {
         .await
         .unwrap();
     let (head, _) = base.rsplit_once('/').unwrap();
-    let tail = base.rsplit_once('?').map_or(String::new(), |(_, q)| format!("?{q}"));
+    let tail = base
+        .rsplit_once('?')
+        .map_or(String::new(), |(_, q)| format!("?{q}"));
     Some(format!("{head}/{name}{tail}"))
 }
 

@@ -71,7 +71,13 @@ impl Drop for ChildServer {
 fn spawn(db: &str, dir: &Path, n: usize) -> ChildServer {
     let port_file: PathBuf = dir.join(format!("port{n}"));
     let child = Command::new(std::env::current_exe().unwrap())
-        .args(["--exact", "durability::child_server", "--ignored", "--nocapture", "--test-threads=1"])
+        .args([
+            "--exact",
+            "durability::child_server",
+            "--ignored",
+            "--nocapture",
+            "--test-threads=1",
+        ])
         .env("PREFER_ARENA_CHILD_DB", db)
         .env("PREFER_ARENA_CHILD_PORT_FILE", &port_file)
         .env("PREFER_ARENA_ADMIN_TOKEN", TOKEN)
@@ -84,7 +90,10 @@ fn spawn(db: &str, dir: &Path, n: usize) -> ChildServer {
         if let Ok(p) = std::fs::read_to_string(&port_file) {
             break p.trim().to_string();
         }
-        assert!(t.elapsed() < Duration::from_secs(60), "the child server did not start");
+        assert!(
+            t.elapsed() < Duration::from_secs(60),
+            "the child server did not start"
+        );
         std::thread::sleep(Duration::from_millis(20));
     };
     ChildServer {
@@ -132,7 +141,11 @@ async fn kill_mid_load(db: &str) {
     tokio::time::sleep(Duration::from_millis(200)).await;
     stop.store(true, Ordering::Relaxed);
     let report = voters.await.unwrap();
-    assert!(report.acked.len() >= 50, "only {} votes before the kill", report.acked.len());
+    assert!(
+        report.acked.len() >= 50,
+        "only {} votes before the kill",
+        report.acked.len()
+    );
     println!(
         "durability: {} votes acknowledged before SIGKILL, {} requests failed",
         report.acked.len(),
@@ -146,31 +159,67 @@ async fn kill_mid_load(db: &str) {
         .lines()
         .map(|l| {
             let v: Value = serde_json::from_str(l).unwrap();
-            let id: i64 = v["id"].as_str().unwrap().trim_start_matches("vote-").parse().unwrap();
-            let models = v["models"].as_array().unwrap().iter().map(|m| m.as_str().unwrap().to_string()).collect();
-            let ranks = v["ranking"].as_array().unwrap().iter().map(|r| r.as_u64().unwrap() as u32).collect();
+            let id: i64 = v["id"]
+                .as_str()
+                .unwrap()
+                .trim_start_matches("vote-")
+                .parse()
+                .unwrap();
+            let models = v["models"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|m| m.as_str().unwrap().to_string())
+                .collect();
+            let ranks = v["ranking"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|r| r.as_u64().unwrap() as u32)
+                .collect();
             (id, (models, ranks))
         })
         .collect();
     for a in &report.acked {
-        let got = stored.get(&a.vote_id).unwrap_or_else(|| panic!("acknowledged vote {} is lost", a.vote_id));
-        assert_eq!(got, &(a.models.clone(), a.ranks.clone()), "vote {}", a.vote_id);
+        let got = stored
+            .get(&a.vote_id)
+            .unwrap_or_else(|| panic!("acknowledged vote {} is lost", a.vote_id));
+        assert_eq!(
+            got,
+            &(a.models.clone(), a.ranks.clone()),
+            "vote {}",
+            a.vote_id
+        );
     }
     // Votes committed but not acknowledged (the kill cut the answer) may also be there.
     assert!(stored.len() >= report.acked.len());
 
     // The restarted server's leaderboard is the one `prefer rank fit` computes from the
     // export.
-    let board: Value = serde_json::from_str(&admin(&http, &second.url, "POST", "/api/admin/refit").await).unwrap();
+    let board: Value =
+        serde_json::from_str(&admin(&http, &second.url, "POST", "/api/admin/refit").await).unwrap();
     assert_eq!(board["votes"].as_u64().unwrap() as usize, stored.len());
     let battles = dir.path().join("battles.jsonl");
-    std::fs::write(&battles, admin(&http, &second.url, "GET", "/api/admin/export").await).unwrap();
+    std::fs::write(
+        &battles,
+        admin(&http, &second.url, "GET", "/api/admin/export").await,
+    )
+    .unwrap();
     let cfg = config(4);
-    let data = load(&battles, &OpenOptions::default(), OnBad::Stop, &[]).unwrap().data;
+    let data = load(&battles, &OpenOptions::default(), OnBad::Stop, &[])
+        .unwrap()
+        .data;
     let fit = leaderboard(
         &data,
-        &Method::Bt(prefer_rank::bt::BtConfig { l2: cfg.bt_l2, ..Default::default() }),
-        &Interval::Bootstrap(BootstrapConfig { rounds: cfg.bootstrap_rounds, seed: cfg.seed, level: 0.95 }),
+        &Method::Bt(prefer_rank::bt::BtConfig {
+            l2: cfg.bt_l2,
+            ..Default::default()
+        }),
+        &Interval::Bootstrap(BootstrapConfig {
+            rounds: cfg.bootstrap_rounds,
+            seed: cfg.seed,
+            level: 0.95,
+        }),
     )
     .unwrap();
     let rows = board["rows"].as_array().unwrap();
@@ -178,7 +227,10 @@ async fn kill_mid_load(db: &str) {
     for (want, got) in fit.rows.iter().zip(rows) {
         assert_eq!(got["model"], want.model);
         let close = |a: Option<f64>, b: Option<f64>| (a.unwrap() - b.unwrap()).abs() < JSON_PARSE;
-        assert!(close(got["bt"]["rating"].as_f64(), Some(want.rating)), "{got} {want:?}");
+        assert!(
+            close(got["bt"]["rating"].as_f64(), Some(want.rating)),
+            "{got} {want:?}"
+        );
         assert!(close(got["bt"]["lower"].as_f64(), want.lower));
         assert!(close(got["bt"]["upper"].as_f64(), want.upper));
     }
@@ -186,7 +238,8 @@ async fn kill_mid_load(db: &str) {
 
     // A second restart recomputes the same leaderboard, online ratings included.
     let third = spawn(db, dir.path(), 3);
-    let again: Value = serde_json::from_str(&admin(&http, &third.url, "POST", "/api/admin/refit").await).unwrap();
+    let again: Value =
+        serde_json::from_str(&admin(&http, &third.url, "POST", "/api/admin/refit").await).unwrap();
     assert_eq!(again["rows"], board["rows"]);
 }
 
@@ -199,6 +252,8 @@ async fn acknowledged_votes_survive_sigkill_sqlite() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn acknowledged_votes_survive_sigkill_postgres() {
-    let Some(url) = common::postgres("durability").await else { return };
+    let Some(url) = common::postgres("durability").await else {
+        return;
+    };
     kill_mid_load(&url).await;
 }

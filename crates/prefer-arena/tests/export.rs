@@ -29,7 +29,14 @@ async fn vote(s: &Server, n: usize, seed: u64) {
     for i in 0..n {
         let b = s.arena.new_battle().await.unwrap();
         // Who is who is hidden from the API; the test reads the stored battle's models.
-        let row = s.arena.inner.db.battle(&b.battle_id).await.unwrap().unwrap();
+        let row = s
+            .arena
+            .inner
+            .db
+            .battle(&b.battle_id)
+            .await
+            .unwrap()
+            .unwrap();
         let cat = s.arena.inner.catalog();
         let strength: Vec<f64> = row
             .models
@@ -53,10 +60,22 @@ async fn vote(s: &Server, n: usize, seed: u64) {
         }
         let best = ["A", "B", "C", "D"][keys[0].1];
         let body = match (k, i % 5) {
-            (2, 0) => VoteBody { winner: Some("tie".into()), ranking: None },
-            (2, 1) => VoteBody { winner: Some("bothbad".into()), ranking: None },
-            (_, 0 | 1) => VoteBody { winner: Some(best.into()), ranking: None },
-            _ => VoteBody { winner: None, ranking: Some(ranking) },
+            (2, 0) => VoteBody {
+                winner: Some("tie".into()),
+                ranking: None,
+            },
+            (2, 1) => VoteBody {
+                winner: Some("bothbad".into()),
+                ranking: None,
+            },
+            (_, 0 | 1) => VoteBody {
+                winner: Some(best.into()),
+                ranking: None,
+            },
+            _ => VoteBody {
+                winner: None,
+                ranking: Some(ranking),
+            },
         };
         s.arena.vote(&b.battle_id, body).await.unwrap();
     }
@@ -82,9 +101,14 @@ async fn round_trip(s: &Server) {
     std::fs::write(&kwise, &ktext).unwrap();
     // ... and as `prefer arena export` writes them: the same bytes.
     let cli = dir.path().join("cli.jsonl");
-    export::write(&s.arena.inner.db, &s.arena.inner.catalog(), Kind::Battles, &cli)
-        .await
-        .unwrap();
+    export::write(
+        &s.arena.inner.db,
+        &s.arena.inner.catalog(),
+        Kind::Battles,
+        &cli,
+    )
+    .await
+    .unwrap();
     assert_eq!(std::fs::read_to_string(&cli).unwrap(), text);
 
     // `prefer rank fit FILE --bootstrap R --seed S --l2 L`.
@@ -98,13 +122,21 @@ async fn round_trip(s: &Server) {
         level: 0.95,
     });
     for file in [&battles, &kwise] {
-        let data = load(file, &OpenOptions::default(), OnBad::Stop, &[]).unwrap().data;
+        let data = load(file, &OpenOptions::default(), OnBad::Stop, &[])
+            .unwrap()
+            .data;
         let fit = leaderboard(&data, &bt, &boot).unwrap();
         assert_eq!(fit.rows.len(), board.rows.len());
         for (want, got) in fit.rows.iter().zip(&board.rows) {
             let c = got.bt.unwrap();
             assert_eq!(want.model, got.model, "{}", file.display());
-            assert!((want.rating - c.rating).abs() < SAME, "{} {} {}", want.model, want.rating, c.rating);
+            assert!(
+                (want.rating - c.rating).abs() < SAME,
+                "{} {} {}",
+                want.model,
+                want.rating,
+                c.rating
+            );
             assert!((want.lower.unwrap() - c.lower.unwrap()).abs() < SAME);
             assert!((want.upper.unwrap() - c.upper.unwrap()).abs() < SAME);
             assert_eq!(want.rank, got.rank);
@@ -112,13 +144,28 @@ async fn round_trip(s: &Server) {
     }
     // Online Elo = `prefer rank fit --method elo` on the battles; K-Sort =
     // `--method ksort` on the K-wise records.
-    let data = load(&battles, &OpenOptions::default(), OnBad::Stop, &[]).unwrap().data;
+    let data = load(&battles, &OpenOptions::default(), OnBad::Stop, &[])
+        .unwrap()
+        .data;
     let elo = leaderboard(&data, &Method::Elo(EloConfig::default()), &Interval::None).unwrap();
-    let data = load(&kwise, &OpenOptions::default(), OnBad::Stop, &[]).unwrap().data;
-    let ks = leaderboard(&data, &Method::Ksort(KSortConfig::default()), &Interval::None).unwrap();
+    let data = load(&kwise, &OpenOptions::default(), OnBad::Stop, &[])
+        .unwrap()
+        .data;
+    let ks = leaderboard(
+        &data,
+        &Method::Ksort(KSortConfig::default()),
+        &Interval::None,
+    )
+    .unwrap();
     for row in &board.rows {
         let e = elo.rows.iter().find(|r| r.model == row.model).unwrap();
-        assert!((e.rating - row.elo).abs() < SAME, "{}: {} vs {}", row.model, e.rating, row.elo);
+        assert!(
+            (e.rating - row.elo).abs() < SAME,
+            "{}: {} vs {}",
+            row.model,
+            e.rating,
+            row.elo
+        );
         let k = ks.rows.iter().find(|r| r.model == row.model).unwrap();
         assert!((k.rating - row.ksort.score).abs() < SAME);
     }
@@ -138,7 +185,9 @@ async fn export_reads_back_to_the_same_leaderboard_sqlite() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn export_reads_back_to_the_same_leaderboard_postgres() {
-    let Some(url) = common::postgres("export").await else { return };
+    let Some(url) = common::postgres("export").await else {
+        return;
+    };
     let s = start(config(4), Some(url), outputs(MODELS, 4)).await;
     round_trip(&s).await;
 }

@@ -73,7 +73,9 @@ pub fn pct_ms(xs: &[Duration], q: f64) -> f64 {
 /// Runs the load; `acked` counts acknowledged votes as they come, `stop` ends it early.
 pub async fn run(cfg: LoadConfig, acked: Arc<AtomicUsize>, stop: Arc<AtomicBool>) -> LoadReport {
     assert!(
-        cfg.url.starts_with("http://127.") || cfg.url.starts_with("http://localhost") || cfg.url.starts_with("http://[::1]"),
+        cfg.url.starts_with("http://127.")
+            || cfg.url.starts_with("http://localhost")
+            || cfg.url.starts_with("http://[::1]"),
         "the load generator only targets loopback: {}",
         cfg.url
     );
@@ -100,7 +102,8 @@ pub async fn run(cfg: LoadConfig, acked: Arc<AtomicUsize>, stop: Arc<AtomicBool>
                 && acked.load(Ordering::Relaxed) < cfg.max_votes
             {
                 let t = Instant::now();
-                let battle: Value = match http.post(format!("{}/api/battles", cfg.url)).send().await {
+                let battle: Value = match http.post(format!("{}/api/battles", cfg.url)).send().await
+                {
                     Ok(r) if r.status().as_u16() == 201 => match r.json().await {
                         Ok(v) => v,
                         Err(_) => {
@@ -119,16 +122,21 @@ pub async fn run(cfg: LoadConfig, acked: Arc<AtomicUsize>, stop: Arc<AtomicBool>
                 let k = battle["k"].as_u64().unwrap_or(2) as usize;
                 let body = if rng.random_bool(0.5) {
                     {
-                    let label = ["A", "B", "C", "D"][rng.random_range(0..k)];
-                    json!({ "winner": label })
-                }
+                        let label = ["A", "B", "C", "D"][rng.random_range(0..k)];
+                        json!({ "winner": label })
+                    }
                 } else {
                     let mut r: Vec<u32> = (1..=k as u32).collect();
                     r.shuffle(&mut rng);
                     json!({"ranking": r})
                 };
                 let t = Instant::now();
-                match http.post(format!("{}/api/battles/{id}/vote", cfg.url)).json(&body).send().await {
+                match http
+                    .post(format!("{}/api/battles/{id}/vote", cfg.url))
+                    .json(&body)
+                    .send()
+                    .await
+                {
                     Ok(r) if r.status().as_u16() == 201 => {
                         let lat = t.elapsed();
                         let Ok(v) = r.json::<Value>().await else {
@@ -140,8 +148,14 @@ pub async fn run(cfg: LoadConfig, acked: Arc<AtomicUsize>, stop: Arc<AtomicBool>
                         let models = v["models"].as_array().cloned().unwrap_or_default();
                         rep.acked.push(Acked {
                             vote_id: v["vote_id"].as_i64().unwrap_or(-1),
-                            models: models.iter().map(|m| m["model"].as_str().unwrap_or("").to_string()).collect(),
-                            ranks: models.iter().map(|m| m["rank"].as_u64().unwrap_or(0) as u32).collect(),
+                            models: models
+                                .iter()
+                                .map(|m| m["model"].as_str().unwrap_or("").to_string())
+                                .collect(),
+                            ranks: models
+                                .iter()
+                                .map(|m| m["rank"].as_u64().unwrap_or(0) as u32)
+                                .collect(),
                         });
                         rep.vote_latency.push(lat);
                         acked.fetch_add(1, Ordering::Relaxed);

@@ -53,8 +53,16 @@ fn check(spec: &Value, v: &Value, schema: &Value, at: &str) -> Vec<String> {
             errs.push(format!("{at}: {v} not in {e:?}"));
         }
     }
-    if let (Some(obj), Some(props)) = (v.as_object(), s.get("properties").and_then(Value::as_object)) {
-        for req in s.get("required").and_then(Value::as_array).into_iter().flatten() {
+    if let (Some(obj), Some(props)) = (
+        v.as_object(),
+        s.get("properties").and_then(Value::as_object),
+    ) {
+        for req in s
+            .get("required")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
             if !obj.contains_key(req.as_str().unwrap_or("")) {
                 errs.push(format!("{at}: missing required `{req}`"));
             }
@@ -82,7 +90,9 @@ fn registered() -> BTreeSet<(String, String)> {
     let src = include_str!("../src/http.rs");
     let mut out = BTreeSet::new();
     for part in src.split(".route(\"").skip(1) {
-        let Some((path, rest)) = part.split_once('"') else { continue };
+        let Some((path, rest)) = part.split_once('"') else {
+            continue;
+        };
         if !path.starts_with("/api/") {
             continue;
         }
@@ -101,18 +111,27 @@ async fn openapi_matches_the_routes_and_the_responses() {
     let s = start(config(2), None, outputs(&["a", "b", "c"], 3)).await;
     let (st, spec) = s.get("/api/openapi.json").await;
     assert_eq!(st, 200);
-    assert_eq!(spec, serde_json::from_str::<Value>(prefer_arena::http::OPENAPI).unwrap());
+    assert_eq!(
+        spec,
+        serde_json::from_str::<Value>(prefer_arena::http::OPENAPI).unwrap()
+    );
 
     let documented: BTreeSet<(String, String)> = spec["paths"]
         .as_object()
         .unwrap()
         .iter()
-        .flat_map(|(p, ops)| ops.as_object().unwrap().keys().map(move |m| (m.to_uppercase(), p.clone())))
+        .flat_map(|(p, ops)| {
+            ops.as_object()
+                .unwrap()
+                .keys()
+                .map(move |m| (m.to_uppercase(), p.clone()))
+        })
         .collect();
     assert_eq!(documented, registered(), "documented vs registered routes");
 
     let schema_of = |path: &str, method: &str, status: &str| -> Value {
-        spec["paths"][path][method]["responses"][status]["content"]["application/json"]["schema"].clone()
+        spec["paths"][path][method]["responses"][status]["content"]["application/json"]["schema"]
+            .clone()
     };
     let fits = |v: &Value, path: &str, method: &str, status: &str| {
         let sch = schema_of(path, method, status);
@@ -131,12 +150,20 @@ async fn openapi_matches_the_routes_and_the_responses() {
     let id = b["battle_id"].as_str().unwrap();
     let (st, v) = s.get(&format!("/api/battles/{id}")).await;
     fits(&v, "/api/battles/{id}", "get", &st.to_string());
-    let (st, v) = s.post_json(&format!("/api/battles/{id}/vote"), &json!({"winner": "A"})).await;
+    let (st, v) = s
+        .post_json(&format!("/api/battles/{id}/vote"), &json!({"winner": "A"}))
+        .await;
     fits(&v, "/api/battles/{id}/vote", "post", &st.to_string());
     for (st, v) in [
-        s.post_json(&format!("/api/battles/{id}/vote"), &json!({"winner": "A"})).await,
-        s.post_json(&format!("/api/battles/{}/vote", "f".repeat(32)), &json!({"winner": "A"})).await,
-        s.post_json(&format!("/api/battles/{id}/vote"), &json!({"ranking": [1]})).await,
+        s.post_json(&format!("/api/battles/{id}/vote"), &json!({"winner": "A"}))
+            .await,
+        s.post_json(
+            &format!("/api/battles/{}/vote", "f".repeat(32)),
+            &json!({"winner": "A"}),
+        )
+        .await,
+        s.post_json(&format!("/api/battles/{id}/vote"), &json!({"ranking": [1]}))
+            .await,
     ] {
         fits(&v, "/api/battles/{id}/vote", "post", &st.to_string());
     }
@@ -152,18 +179,53 @@ async fn openapi_matches_the_routes_and_the_responses() {
         .await
         .unwrap();
     let st = r.status().as_u16();
-    fits(&r.json().await.unwrap(), "/api/admin/outputs", "post", &st.to_string());
-    let r = s.http.post(format!("{}/api/admin/refit", s.url)).bearer_auth(TOKEN).send().await.unwrap();
+    fits(
+        &r.json().await.unwrap(),
+        "/api/admin/outputs",
+        "post",
+        &st.to_string(),
+    );
+    let r = s
+        .http
+        .post(format!("{}/api/admin/refit", s.url))
+        .bearer_auth(TOKEN)
+        .send()
+        .await
+        .unwrap();
     let st = r.status().as_u16();
     let v: Value = r.json().await.unwrap();
     fits(&v, "/api/admin/refit", "post", &st.to_string());
-    assert!(v["refit"].is_object() && v["rows"][0]["bt"].is_object(), "{v}");
-    let r = s.http.post(format!("{}/api/admin/refit", s.url)).send().await.unwrap();
+    assert!(
+        v["refit"].is_object() && v["rows"][0]["bt"].is_object(),
+        "{v}"
+    );
+    let r = s
+        .http
+        .post(format!("{}/api/admin/refit", s.url))
+        .send()
+        .await
+        .unwrap();
     let st = r.status().as_u16();
-    fits(&r.json().await.unwrap(), "/api/admin/refit", "post", &st.to_string());
-    let r = s.http.get(format!("{}/api/admin/export?format=kwise", s.url)).bearer_auth(TOKEN).send().await.unwrap();
+    fits(
+        &r.json().await.unwrap(),
+        "/api/admin/refit",
+        "post",
+        &st.to_string(),
+    );
+    let r = s
+        .http
+        .get(format!("{}/api/admin/export?format=kwise", s.url))
+        .bearer_auth(TOKEN)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status().as_u16(), 200);
     assert_eq!(r.headers()["content-type"], "application/x-ndjson");
     let (st, v) = s.admin_text("/api/admin/export?format=csv").await;
-    fits(&serde_json::from_str(&v).unwrap(), "/api/admin/export", "get", &st.to_string());
+    fits(
+        &serde_json::from_str(&v).unwrap(),
+        "/api/admin/export",
+        "get",
+        &st.to_string(),
+    );
 }

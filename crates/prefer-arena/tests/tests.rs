@@ -1,9 +1,9 @@
 //! prefer-arena's integration tests (one binary).
 
 mod api;
-mod common;
-mod export;
-mod openapi;
-mod durability;
-mod loadgen;
 mod browser;
+mod common;
+mod durability;
+mod export;
+mod loadgen;
+mod openapi;

@@ -150,7 +150,11 @@ fn serve(a: &ServeArgs) -> anyhow::Result<ExitCode> {
         eprintln!(
             "prefer arena: http://{addr}/ ({} database {}, {} models, {} votes, K = {}, admin {})",
             h.backend,
-            if is_postgres(&db) { "(postgres)" } else { db.as_str() },
+            if is_postgres(&db) {
+                "(postgres)"
+            } else {
+                db.as_str()
+            },
             h.models,
             h.votes,
             h.k,
