@@ -21,8 +21,8 @@ pub fn batch_to_objects(batch: &RecordBatch) -> Result<Vec<Map<String, Value>>, 
     let schema = batch.schema();
     let mut rows: Vec<Map<String, Value>> = (0..batch.num_rows()).map(|_| Map::new()).collect();
     for (field, column) in schema.fields().iter().zip(batch.columns()) {
-        let values = array_to_values(column)
-            .map_err(|e| format!("column `{}`: {e}", field.name()))?;
+        let values =
+            array_to_values(column).map_err(|e| format!("column `{}`: {e}", field.name()))?;
         for (row, v) in rows.iter_mut().zip(values) {
             if !v.is_null() {
                 row.insert(field.name().clone(), v);
@@ -45,7 +45,13 @@ macro_rules! prim {
     ($arr:expr, $t:ty, $f:expr) => {{
         let a = $arr.as_primitive::<$t>();
         (0..a.len())
-            .map(|i| if a.is_null(i) { Value::Null } else { $f(a.value(i)) })
+            .map(|i| {
+                if a.is_null(i) {
+                    Value::Null
+                } else {
+                    $f(a.value(i))
+                }
+            })
             .collect()
     }};
 }
@@ -72,7 +78,13 @@ pub fn array_to_values(arr: &ArrayRef) -> Result<Vec<Value>, String> {
         DataType::Boolean => {
             let a = arr.as_boolean();
             (0..a.len())
-                .map(|i| if a.is_null(i) { Value::Null } else { Value::Bool(a.value(i)) })
+                .map(|i| {
+                    if a.is_null(i) {
+                        Value::Null
+                    } else {
+                        Value::Bool(a.value(i))
+                    }
+                })
                 .collect()
         }
         DataType::Int8 => prim!(arr, Int8Type, |x: i8| Value::from(x)),
@@ -149,7 +161,13 @@ pub fn array_to_values(arr: &ArrayRef) -> Result<Vec<Value>, String> {
             }
             out.into_iter()
                 .enumerate()
-                .map(|(i, m)| if s.is_null(i) { Value::Null } else { Value::Object(m) })
+                .map(|(i, m)| {
+                    if s.is_null(i) {
+                        Value::Null
+                    } else {
+                        Value::Object(m)
+                    }
+                })
                 .collect()
         }
         DataType::Map(_, _) => {
@@ -181,7 +199,13 @@ pub fn array_to_values(arr: &ArrayRef) -> Result<Vec<Value>, String> {
             let dict = array_to_values(d.values())?;
             let keys = d.normalized_keys();
             (0..arr.len())
-                .map(|i| if arr.is_null(i) { Value::Null } else { dict[keys[i]].clone() })
+                .map(|i| {
+                    if arr.is_null(i) {
+                        Value::Null
+                    } else {
+                        dict[keys[i]].clone()
+                    }
+                })
                 .collect()
         }
         other => return Err(format!("type {other} has no JSON form prefer can read")),

@@ -52,7 +52,10 @@ fn annotations(out: &mut Vec<Problem>, a: &Annotations) {
     finite(out, "strength", a.strength);
     if let Some(s) = a.strength {
         if s.is_finite() && !(0.0..=1.0).contains(&s) {
-            out.push(p("strength", format!("must be a probability in [0, 1], found {s}")));
+            out.push(p(
+                "strength",
+                format!("must be a probability in [0, 1], found {s}"),
+            ));
         }
     }
     finite(out, "margin", a.margin);
@@ -160,7 +163,10 @@ pub fn check(record: &Record) -> Vec<Problem> {
             if r.model_a == r.model_b && !r.model_a.trim().is_empty() {
                 out.push(p(
                     "model_b",
-                    format!("is the same model as model_a (\"{}\" against itself)", r.model_a),
+                    format!(
+                        "is the same model as model_a (\"{}\" against itself)",
+                        r.model_a
+                    ),
                 ));
             }
             finite(&mut out, "tstamp", r.tstamp);
@@ -219,7 +225,10 @@ mod tests {
             overall: None,
             ann: Annotations::default(),
         };
-        assert_eq!(check(&Record::Rating(r.clone()))[0].field, "scores.helpfulness");
+        assert_eq!(
+            check(&Record::Rating(r.clone()))[0].field,
+            "scores.helpfulness"
+        );
         r.scores.clear();
         assert_eq!(check(&Record::Rating(r))[0].field, "scores");
     }
@@ -227,7 +236,11 @@ mod tests {
     #[test]
     fn battles_and_kwise() {
         let b = Battle::new("m", "m", Winner::Tie);
-        assert!(check(&Record::Battle(b))[0].message.contains("against itself"));
+        assert!(
+            check(&Record::Battle(b))[0]
+                .message
+                .contains("against itself")
+        );
         let k = KWise {
             models: vec!["a".into(), "b".into(), "a".into()],
             ranking: vec![1, 2],

@@ -51,8 +51,7 @@ impl ScoreBy {
     /// The score of a rating, or `None` when it lacks what is asked.
     pub fn score(&self, r: &Rating) -> Option<f64> {
         let mean = || {
-            (!r.scores.is_empty())
-                .then(|| r.scores.values().sum::<f64>() / r.scores.len() as f64)
+            (!r.scores.is_empty()).then(|| r.scores.values().sum::<f64>() / r.scores.len() as f64)
         };
         match self {
             ScoreBy::OverallOrMean => r.overall.or_else(mean),
@@ -136,8 +135,16 @@ impl Binarizer {
                     ("score_rejected".to_string(), Value::from(r.0)),
                 ]
                 .into_iter()
-                .chain(c.1.model.as_ref().map(|m| ("chosen_model".into(), Value::from(m.as_str()))))
-                .chain(r.1.model.as_ref().map(|m| ("rejected_model".into(), Value::from(m.as_str()))))
+                .chain(
+                    c.1.model
+                        .as_ref()
+                        .map(|m| ("chosen_model".into(), Value::from(m.as_str()))),
+                )
+                .chain(
+                    r.1.model
+                        .as_ref()
+                        .map(|m| ("rejected_model".into(), Value::from(m.as_str()))),
+                )
                 .collect(),
                 ..Default::default()
             },
@@ -145,13 +152,14 @@ impl Binarizer {
         match self.mode {
             PairMode::BestVsRandom => {
                 // The first of the best-scored responses, as Python's max() picks.
-                let Some(best) = scored
-                    .iter()
-                    .enumerate()
-                    .fold(None::<usize>, |b, (i, s)| match b {
-                        Some(j) if scored[j].0 >= s.0 => Some(j),
-                        _ => Some(i),
-                    })
+                let Some(best) =
+                    scored
+                        .iter()
+                        .enumerate()
+                        .fold(None::<usize>, |b, (i, s)| match b {
+                            Some(j) if scored[j].0 >= s.0 => Some(j),
+                            _ => Some(i),
+                        })
                 else {
                     return out;
                 };
@@ -342,7 +350,9 @@ pub fn transcript_to_messages(t: &str) -> Vec<Message> {
     let mut role: Option<&str> = None;
     loop {
         let h = rest.find(HH_HUMAN).map(|i| (i, HH_HUMAN, "user"));
-        let a = rest.find(HH_ASSISTANT).map(|i| (i, HH_ASSISTANT, "assistant"));
+        let a = rest
+            .find(HH_ASSISTANT)
+            .map(|i| (i, HH_ASSISTANT, "assistant"));
         let next = match (h, a) {
             (Some(x), Some(y)) => Some(if x.0 <= y.0 { x } else { y }),
             (x, y) => x.or(y),
@@ -543,7 +553,10 @@ mod tests {
         let out = b.finish();
         // 6 pairs minus the tie b=c.
         assert_eq!(out.len(), 5);
-        let bd = out.iter().find(|p| p.chosen == Text::from("b") && p.rejected == Text::from("d")).unwrap();
+        let bd = out
+            .iter()
+            .find(|p| p.chosen == Text::from("b") && p.rejected == Text::from("d"))
+            .unwrap();
         assert_eq!(bd.ann.margin, Some(8.0));
     }
 
@@ -586,8 +599,10 @@ mod tests {
     fn hh_implicit_prompt_split_at_last_shared_assistant_turn() {
         let p = Pair {
             prompt: None,
-            chosen: "\n\nHuman: hi\n\nAssistant: hello\n\nHuman: how?\n\nAssistant: Fine, thanks.".into(),
-            rejected: "\n\nHuman: hi\n\nAssistant: hello\n\nHuman: how?\n\nAssistant: Go away.".into(),
+            chosen: "\n\nHuman: hi\n\nAssistant: hello\n\nHuman: how?\n\nAssistant: Fine, thanks."
+                .into(),
+            rejected: "\n\nHuman: hi\n\nAssistant: hello\n\nHuman: how?\n\nAssistant: Go away."
+                .into(),
             ann: Annotations::default(),
         };
         let e = explicit_prompt(p, HH_ASSISTANT).unwrap();
@@ -598,10 +613,15 @@ mod tests {
         assert_eq!(e.chosen, Text::from(" Fine, thanks."));
         assert_eq!(e.rejected, Text::from(" Go away."));
         let chat = pair_to_chat(e);
-        let Some(Text::Chat(m)) = &chat.prompt else { panic!() };
+        let Some(Text::Chat(m)) = &chat.prompt else {
+            panic!()
+        };
         assert_eq!(m.len(), 3);
         assert_eq!(m[2], Message::new("user", "how?"));
-        assert_eq!(chat.chosen, Text::Chat(vec![Message::new("assistant", "Fine, thanks.")]));
+        assert_eq!(
+            chat.chosen,
+            Text::Chat(vec![Message::new("assistant", "Fine, thanks.")])
+        );
     }
 
     #[test]
@@ -627,14 +647,22 @@ mod tests {
                 ..Default::default()
             },
         };
-        let votes = vec![vote("x", "y", false), vote("y", "x", false), vote("y", "x", false)];
+        let votes = vec![
+            vote("x", "y", false),
+            vote("y", "x", false),
+            vote("y", "x", false),
+        ];
         let (m, left) = aggregate_pairs(votes.clone(), Aggregate::Majority);
         assert!(left.is_empty());
         assert_eq!(m[0].chosen, Text::from("y"));
         let (s, _) = aggregate_pairs(votes, Aggregate::Soft);
         assert!((s[0].ann.strength.unwrap() - 2.0 / 3.0).abs() < 1e-12);
         assert_eq!(s[0].chosen, Text::from("y"));
-        let split = vec![vote("x", "y", false), vote("y", "x", false), vote("x", "y", true)];
+        let split = vec![
+            vote("x", "y", false),
+            vote("y", "x", false),
+            vote("x", "y", true),
+        ];
         let (m, left) = aggregate_pairs(split, Aggregate::Majority);
         assert!(m.is_empty());
         assert!(left[0].1.contains("no majority"));

@@ -16,6 +16,7 @@
 use std::collections::VecDeque;
 use std::path::Path;
 
+use rayon::prelude::*;
 use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
 
@@ -23,7 +24,7 @@ use crate::check::check;
 use crate::error::{Error, Location, RecordError, Result};
 use crate::format::Format;
 use crate::layout::{Aggregate, Layout, apply_renames, map_row};
-use crate::read::{Progress, ReadOptions, Row, RowData, RowReader};
+use crate::read::{Progress, ReadOptions, RowData, RowReader};
 use crate::record::{Battle, KWise, Pair, Ranking, Rating, Record, Shape, Stepwise, Unpaired};
 
 /// How to open a dataset.
@@ -78,6 +79,148 @@ pub struct Dataset {
     started: bool,
 }
 
+/// Rows decoded together, in parallel: enough to keep both cores busy, small enough that
+/// memory stays bounded (a few MB of text).
+const CHUNK_ROWS: usize = 2048;
+
+/// What decoding a row needs, apart from the reader (so rows can be decoded on several
+/// threads while the reader stays on one).
+#[derive(Debug, Clone)]
+struct Decoder {
+    layout: Layout,
+    shape: Shape,
+    aggregate: crate::layout::Aggregate,
+    renames: Vec<(String, String)>,
+    check: bool,
+}
+
+/// Where the raw text of a bad record comes from, rendered only when a record is bad.
+enum RawSource {
+    Bytes(Vec<u8>),
+    Value(Value),
+    Text(Option<String>),
+}
+
+impl RawSource {
+    fn text(&self) -> Option<String> {
+        match self {
+            RawSource::Bytes(b) => Some(String::from_utf8_lossy(b).into_owned()),
+            RawSource::Value(v) => serde_json::to_string(v).ok(),
+            RawSource::Text(t) => t.clone(),
+        }
+    }
+}
+
+fn parse_object(
+    bytes: &[u8],
+    loc: &Location,
+) -> std::result::Result<Map<String, Value>, RecordError> {
+    match serde_json::from_slice::<Value>(bytes) {
+        Ok(Value::Object(o)) => Ok(o),
+        Ok(other) => Err(RecordError::record(
+            loc.clone(),
+            format!(
+                "expected a JSON object, found {}",
+                crate::read::kind_of(&other)
+            ),
+        )),
+        Err(e) => Err(json_syntax_error(loc, bytes, &e)),
+    }
+}
+
+impl Decoder {
+    fn decode(&self, loc: Location, data: RowData) -> Vec<Result<Item>> {
+        let shape = self.shape;
+        let fast = self.layout == Layout::Native && self.renames.is_empty();
+        let (records, raw) = match data {
+            RowData::Json(bytes) if fast => {
+                let r = decode_native_bytes(shape, &loc, &bytes).map(|r| vec![r]);
+                (r, RawSource::Bytes(bytes))
+            }
+            RowData::Json(bytes) => match parse_object(&bytes, &loc) {
+                Ok(o) => self.decode_object(&loc, o),
+                Err(mut e) => {
+                    e.raw = Some(String::from_utf8_lossy(&bytes).into_owned());
+                    return vec![Err(Error::Record(e))];
+                }
+            },
+            RowData::Object(o) => self.decode_object(&loc, o),
+            // Already a record (Parquet pairs): its text for a side file is rendered from
+            // the record itself, below, only if it fails a check.
+            RowData::Record(r) if fast && r.shape() == shape => {
+                (Ok(vec![*r]), RawSource::Text(None))
+            }
+            RowData::Record(r) => match r.to_value() {
+                Value::Object(o) => self.decode_object(&loc, o),
+                _ => (
+                    Err(RecordError::record(
+                        loc.clone(),
+                        "internal: record is not an object",
+                    )),
+                    RawSource::Text(None),
+                ),
+            },
+        };
+        let fail = |mut e: RecordError| {
+            e.raw = raw.text();
+            vec![Err(Error::Record(e))]
+        };
+        let records = match records {
+            Ok(r) => r,
+            Err(e) => return fail(e),
+        };
+        if let Some(r) = records.iter().find(|r| r.shape() != shape) {
+            return fail(RecordError::record(
+                loc,
+                format!("is a {} record in a file of {} records", r.shape(), shape),
+            ));
+        }
+        if self.check {
+            for r in &records {
+                if let Some(problem) = check(r).into_iter().next() {
+                    let mut e = RecordError::field(loc, problem.field, problem.message);
+                    e.raw = raw.text().or_else(|| serde_json::to_string(r).ok());
+                    return vec![Err(Error::Record(e))];
+                }
+            }
+        }
+        records
+            .into_iter()
+            .map(|record| {
+                Ok(Item {
+                    loc: loc.clone(),
+                    record,
+                })
+            })
+            .collect()
+    }
+
+    fn decode_object(
+        &self,
+        loc: &Location,
+        mut o: Map<String, Value>,
+    ) -> (std::result::Result<Vec<Record>, RecordError>, RawSource) {
+        apply_renames(&mut o, &self.renames);
+        match self.layout {
+            Layout::Native => {
+                let v = Value::Object(o);
+                (
+                    decode_native_value(self.shape, loc, &v).map(|r| vec![r]),
+                    RawSource::Value(v),
+                )
+            }
+            layout => {
+                // Foreign layouts consume the row; keep its text for the side file.
+                let raw = serde_json::to_string(&o).ok();
+                (
+                    map_row(layout, self.aggregate, self.shape, loc, o),
+                    RawSource::Text(raw),
+                )
+            }
+        }
+    }
+}
+
 impl Dataset {
     /// Opens `path`.
     ///
@@ -88,7 +231,9 @@ impl Dataset {
         Ok(Dataset {
             rows,
             layout: opts.layout.unwrap_or(Layout::Native),
-            shape: opts.layout.and_then(|l| l.output_shape(opts.shape, opts.aggregate)),
+            shape: opts
+                .layout
+                .and_then(|l| l.output_shape(opts.shape, opts.aggregate)),
             opts: opts.clone(),
             pending: VecDeque::new(),
             started: false,
@@ -120,6 +265,16 @@ impl Dataset {
     /// Progress of the underlying reader.
     pub fn progress(&self) -> Progress {
         self.rows.progress()
+    }
+
+    fn decoder(&self) -> Decoder {
+        Decoder {
+            layout: self.layout,
+            shape: self.shape.unwrap_or(Shape::Pair),
+            aggregate: self.opts.aggregate,
+            renames: self.opts.renames.clone(),
+            check: self.opts.check,
+        }
     }
 
     /// Reads ahead to the first row that is a JSON object, to detect layout and shape.
@@ -174,7 +329,7 @@ impl Dataset {
                                     ),
                                 ));
                             }
-                            let items = self.decode(loc, RowData::Object(obj), raw);
+                            let items = self.decoder().decode(loc, RowData::Object(obj));
                             self.pending.extend(items);
                             return Ok(());
                         }
@@ -182,64 +337,6 @@ impl Dataset {
                 }
             }
         }
-    }
-
-    fn decode(&self, loc: Location, data: RowData, raw: Option<String>) -> Vec<Result<Item>> {
-        let shape = self.shape.unwrap_or(Shape::Pair);
-        // Renames and foreign layouts work on objects; native rows without renames keep
-        // their bytes for the fast typed path.
-        let data = match data {
-            RowData::Json(_) if self.layout == Layout::Native && self.opts.renames.is_empty() => {
-                Ok(data)
-            }
-            data => Row {
-                loc: loc.clone(),
-                data,
-            }
-            .into_object()
-            .map(|(_, mut o)| {
-                apply_renames(&mut o, &self.opts.renames);
-                RowData::Object(o)
-            }),
-        };
-        let records = data.and_then(|data| match (self.layout, data) {
-            (Layout::Native, data) => decode_native(shape, &loc, data).map(|r| vec![r]),
-            (layout, RowData::Object(obj)) => map_row(layout, self.opts.aggregate, shape, &loc, obj),
-            (_, RowData::Json(_)) => Err(RecordError::record(loc.clone(), "internal: undecoded row")),
-        });
-        let mut records = match records {
-            Ok(r) => r,
-            Err(mut e) => {
-                e.raw = raw;
-                return vec![Err(Error::Record(e))];
-            }
-        };
-        if let Some(r) = records.iter().find(|r| r.shape() != shape) {
-            let mut e = RecordError::record(
-                loc,
-                format!("is a {} record in a file of {} records", r.shape(), shape),
-            );
-            e.raw = raw;
-            return vec![Err(Error::Record(e))];
-        }
-        if self.opts.check {
-            for r in &records {
-                if let Some(problem) = check(r).into_iter().next() {
-                    let mut e = RecordError::field(loc, problem.field, problem.message);
-                    e.raw = raw;
-                    return vec![Err(Error::Record(e))];
-                }
-            }
-        }
-        records
-            .drain(..)
-            .map(|record| {
-                Ok(Item {
-                    loc: loc.clone(),
-                    record,
-                })
-            })
-            .collect()
     }
 }
 
@@ -254,13 +351,34 @@ impl Iterator for Dataset {
             if let Some(x) = self.pending.pop_front() {
                 return Some(x);
             }
-            match self.rows.next()? {
-                Ok(row) => {
-                    let raw = raw_text(&row.data);
-                    let items = self.decode(row.loc, row.data, raw);
-                    self.pending.extend(items);
+            // Read a chunk of rows on this thread, decode it on all of them, keep order.
+            let mut rows = Vec::with_capacity(CHUNK_ROWS);
+            let mut stop = None;
+            while rows.len() < CHUNK_ROWS {
+                match self.rows.next() {
+                    Some(Ok(row)) => rows.push(Ok(row)),
+                    Some(Err(Error::Record(e))) => rows.push(Err(e)),
+                    Some(Err(e)) => {
+                        stop = Some(e);
+                        break;
+                    }
+                    None => break,
                 }
-                Err(e) => return Some(Err(e)),
+            }
+            if rows.is_empty() && stop.is_none() {
+                return None;
+            }
+            let decoder = self.decoder();
+            let decoded: Vec<Vec<Result<Item>>> = rows
+                .into_par_iter()
+                .map(|r| match r {
+                    Ok(row) => decoder.decode(row.loc, row.data),
+                    Err(e) => vec![Err(Error::Record(e))],
+                })
+                .collect();
+            self.pending.extend(decoded.into_iter().flatten());
+            if let Some(e) = stop {
+                self.pending.push_back(Err(e));
             }
         }
     }
@@ -270,59 +388,63 @@ fn raw_text(data: &RowData) -> Option<String> {
     match data {
         RowData::Json(b) => Some(String::from_utf8_lossy(b).into_owned()),
         RowData::Object(m) => serde_json::to_string(m).ok(),
+        RowData::Record(r) => serde_json::to_string(r).ok(),
     }
 }
 
-/// Decodes one native row into a record of `shape`.
-fn decode_native(
+/// Decodes one native JSON row into a record of `shape`.
+fn decode_native_bytes(
     shape: Shape,
     loc: &Location,
-    data: RowData,
+    bytes: &[u8],
 ) -> std::result::Result<Record, RecordError> {
     Ok(match shape {
-        Shape::Pair => Record::Pair(de::<Pair>(loc, data)?),
-        Shape::Unpaired => Record::Unpaired(de::<Unpaired>(loc, data)?),
-        Shape::Ranking => Record::Ranking(de::<Ranking>(loc, data)?),
-        Shape::Rating => Record::Rating(de::<Rating>(loc, data)?),
-        Shape::Stepwise => Record::Stepwise(de::<Stepwise>(loc, data)?),
-        Shape::Battle => Record::Battle(de::<Battle>(loc, data)?),
-        Shape::Kwise => Record::Kwise(de::<KWise>(loc, data)?),
+        Shape::Pair => Record::Pair(de_bytes::<Pair>(loc, bytes)?),
+        Shape::Unpaired => Record::Unpaired(de_bytes::<Unpaired>(loc, bytes)?),
+        Shape::Ranking => Record::Ranking(de_bytes::<Ranking>(loc, bytes)?),
+        Shape::Rating => Record::Rating(de_bytes::<Rating>(loc, bytes)?),
+        Shape::Stepwise => Record::Stepwise(de_bytes::<Stepwise>(loc, bytes)?),
+        Shape::Battle => Record::Battle(de_bytes::<Battle>(loc, bytes)?),
+        Shape::Kwise => Record::Kwise(de_bytes::<KWise>(loc, bytes)?),
     })
 }
 
-/// Typed decoding: straight from the bytes when possible (the fast path), through a
-/// `Value` with the failing field's path when not.
-fn de<T: DeserializeOwned>(loc: &Location, data: RowData) -> std::result::Result<T, RecordError> {
-    let obj = match data {
-        RowData::Json(bytes) => {
-            if let Ok(t) = serde_json::from_slice::<T>(&bytes) {
-                return Ok(t);
-            }
-            match serde_json::from_slice::<Value>(&bytes) {
-                Ok(Value::Object(o)) => o,
-                Ok(other) => {
-                    return Err(RecordError::record(
-                        loc.clone(),
-                        format!(
-                            "expected a JSON object, found {}",
-                            crate::read::kind_of(&other)
-                        ),
-                    ));
-                }
-                Err(e) => return Err(json_syntax_error(loc, &bytes, &e)),
-            }
-        }
-        RowData::Object(o) => o,
-    };
-    from_object(loc, obj)
+/// Decodes one native row already parsed into a JSON object.
+fn decode_native_value(
+    shape: Shape,
+    loc: &Location,
+    v: &Value,
+) -> std::result::Result<Record, RecordError> {
+    Ok(match shape {
+        Shape::Pair => Record::Pair(de_value::<Pair>(loc, v)?),
+        Shape::Unpaired => Record::Unpaired(de_value::<Unpaired>(loc, v)?),
+        Shape::Ranking => Record::Ranking(de_value::<Ranking>(loc, v)?),
+        Shape::Rating => Record::Rating(de_value::<Rating>(loc, v)?),
+        Shape::Stepwise => Record::Stepwise(de_value::<Stepwise>(loc, v)?),
+        Shape::Battle => Record::Battle(de_value::<Battle>(loc, v)?),
+        Shape::Kwise => Record::Kwise(de_value::<KWise>(loc, v)?),
+    })
 }
 
-/// Deserializes `obj` as `T`, naming the failing field.
-pub(crate) fn from_object<T: DeserializeOwned>(
+/// Typed decoding straight from the bytes (the fast path); on failure, again through a
+/// `Value` to name the failing field.
+fn de_bytes<T: DeserializeOwned>(
     loc: &Location,
-    obj: Map<String, Value>,
+    bytes: &[u8],
 ) -> std::result::Result<T, RecordError> {
-    serde_path_to_error::deserialize::<_, T>(Value::Object(obj)).map_err(|e| {
+    if let Ok(t) = serde_json::from_slice::<T>(bytes) {
+        return Ok(t);
+    }
+    let v = Value::Object(parse_object(bytes, loc)?);
+    de_value(loc, &v)
+}
+
+/// Typed decoding from a borrowed `Value`; on failure, again with the field's path.
+fn de_value<T: DeserializeOwned>(loc: &Location, v: &Value) -> std::result::Result<T, RecordError> {
+    if let Ok(t) = T::deserialize(v) {
+        return Ok(t);
+    }
+    serde_path_to_error::deserialize::<_, T>(v).map_err(|e| {
         let path = e.path().to_string();
         let inner = e.into_inner().to_string();
         serde_message(loc, &path, &inner)
@@ -340,11 +462,7 @@ fn serde_message(loc: &Location, path: &str, msg: &str) -> RecordError {
         };
         return RecordError::field(loc.clone(), field, "missing");
     }
-    let msg = if msg.contains("untagged enum Text") {
-        "expected a string or a list of {role, content} messages".to_string()
-    } else {
-        msg.to_string()
-    };
+    let msg = msg.to_string();
     if path == "." || path.is_empty() {
         RecordError::record(loc.clone(), msg)
     } else {
@@ -419,12 +537,38 @@ mod tests {
         );
         let e = errors(&p, &OpenOptions::default());
         assert_eq!(e.len(), 7, "{e:#?}");
-        assert!(e[0].contains("d.jsonl:2: field `chosen`: expected a string or a list"), "{}", e[0]);
-        assert!(e[1].contains("d.jsonl:3: field `chosen`: missing"), "{}", e[1]);
-        assert!(e[2].contains("d.jsonl:4: field `prompt`: is empty"), "{}", e[2]);
-        assert!(e[3].contains("d.jsonl:5: field `rejected`: is identical"), "{}", e[3]);
-        assert!(e[4].contains("d.jsonl:6: field `strength`: NaN or Infinity"), "{}", e[4]);
-        assert!(e[5].contains("d.jsonl:7: expected a JSON object, found an array"), "{}", e[5]);
+        assert!(
+            e[0].contains(
+                "d.jsonl:2: field `chosen`: invalid type: integer `3`, expected a string or a list"
+            ),
+            "{}",
+            e[0]
+        );
+        assert!(
+            e[1].contains("d.jsonl:3: field `chosen`: missing"),
+            "{}",
+            e[1]
+        );
+        assert!(
+            e[2].contains("d.jsonl:4: field `prompt`: is empty"),
+            "{}",
+            e[2]
+        );
+        assert!(
+            e[3].contains("d.jsonl:5: field `rejected`: is identical"),
+            "{}",
+            e[3]
+        );
+        assert!(
+            e[4].contains("d.jsonl:6: field `strength`: NaN or Infinity"),
+            "{}",
+            e[4]
+        );
+        assert!(
+            e[5].contains("d.jsonl:7: expected a JSON object, found an array"),
+            "{}",
+            e[5]
+        );
         assert!(e[6].contains("d.jsonl:8: not valid JSON"), "{}", e[6]);
     }
 
@@ -438,13 +582,21 @@ mod tests {
         );
         let e = errors(&p, &OpenOptions::default());
         assert_eq!(e.len(), 1);
-        assert!(e[0].contains("b.jsonl:2: field `winner`: unknown variant `x`"), "{}", e[0]);
+        assert!(
+            e[0].contains("b.jsonl:2: field `winner`: unknown variant `x`"),
+            "{}",
+            e[0]
+        );
     }
 
     #[test]
     fn evalica_csv_detected_as_battles() {
         let dir = tempfile::tempdir().unwrap();
-        let p = write(&dir, "v.csv", "left,right,winner\na,b,left\nb,c,tie\nc,a,maybe\n");
+        let p = write(
+            &dir,
+            "v.csv",
+            "left,right,winner\na,b,left\nb,c,tie\nc,a,maybe\n",
+        );
         let mut ds = Dataset::open(&p, &OpenOptions::default()).unwrap();
         assert_eq!(ds.shape().unwrap(), Some(Shape::Battle));
         assert_eq!(ds.layout().unwrap(), Layout::Evalica);
@@ -455,13 +607,20 @@ mod tests {
             other => panic!("{other:?}"),
         }
         let e = items[2].as_ref().unwrap_err().to_string();
-        assert!(e.contains("v.csv:4: field `winner`: unknown value \"maybe\""), "{e}");
+        assert!(
+            e.contains("v.csv:4: field `winner`: unknown value \"maybe\""),
+            "{e}"
+        );
     }
 
     #[test]
     fn renames_map_foreign_fields() {
         let dir = tempfile::tempdir().unwrap();
-        let p = write(&dir, "x.jsonl", "{\"question\":\"q\",\"good\":\"a\",\"bad\":\"b\"}\n");
+        let p = write(
+            &dir,
+            "x.jsonl",
+            "{\"question\":\"q\",\"good\":\"a\",\"bad\":\"b\"}\n",
+        );
         let opts = OpenOptions {
             renames: vec![
                 ("prompt".into(), "question".into()),
@@ -489,9 +648,14 @@ mod tests {
     fn raw_text_travels_with_rejected_records() {
         let dir = tempfile::tempdir().unwrap();
         let p = write(&dir, "x.jsonl", "{\"chosen\":\"a\",\"rejected\":\"a\"}\n");
-        let r: Vec<_> = Dataset::open(&p, &OpenOptions::default()).unwrap().collect();
+        let r: Vec<_> = Dataset::open(&p, &OpenOptions::default())
+            .unwrap()
+            .collect();
         match &r[0] {
-            Err(Error::Record(e)) => assert_eq!(e.raw.as_deref(), Some("{\"chosen\":\"a\",\"rejected\":\"a\"}")),
+            Err(Error::Record(e)) => assert_eq!(
+                e.raw.as_deref(),
+                Some("{\"chosen\":\"a\",\"rejected\":\"a\"}")
+            ),
             other => panic!("{other:?}"),
         }
     }

@@ -75,7 +75,8 @@ impl Format {
 
     /// True when `path` ends in `.gz`.
     pub fn is_gzip_path(path: &Path) -> bool {
-        path.extension().is_some_and(|e| e.eq_ignore_ascii_case("gz"))
+        path.extension()
+            .is_some_and(|e| e.eq_ignore_ascii_case("gz"))
     }
 }
 

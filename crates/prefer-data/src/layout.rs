@@ -90,9 +90,7 @@ impl Layout {
             Layout::Football
         } else if has("instruction") && has("completions") {
             Layout::UltraFeedback
-        } else if has("response")
-            && HELPSTEER2_ATTRIBUTES.iter().all(|a| has(a))
-            && !has("scores")
+        } else if has("response") && HELPSTEER2_ATTRIBUTES.iter().all(|a| has(a)) && !has("scores")
         {
             Layout::HelpSteer2
         } else {
@@ -139,7 +137,11 @@ pub fn apply_renames(obj: &mut Map<String, Value>, renames: &[(String, String)])
     }
 }
 
-fn take_str(obj: &mut Map<String, Value>, loc: &Location, key: &str) -> Result<String, RecordError> {
+fn take_str(
+    obj: &mut Map<String, Value>,
+    loc: &Location,
+    key: &str,
+) -> Result<String, RecordError> {
     match obj.remove(key) {
         Some(Value::String(s)) => Ok(s),
         Some(Value::Number(n)) => Ok(n.to_string()),
@@ -296,13 +298,13 @@ pub fn parse_date(s: &str) -> Option<f64> {
 fn football(loc: &Location, mut obj: Map<String, Value>) -> Result<Vec<Record>, RecordError> {
     let home = take_str(&mut obj, loc, "home_team")?;
     let away = take_str(&mut obj, loc, "away_team")?;
-    let hs = obj
-        .get("home_score")
-        .ok_or_else(|| RecordError::field(loc.clone(), "home_score", "missing (match not played?)"))?;
+    let hs = obj.get("home_score").ok_or_else(|| {
+        RecordError::field(loc.clone(), "home_score", "missing (match not played?)")
+    })?;
     let hs = num(hs, loc, "home_score")?;
-    let aw = obj
-        .get("away_score")
-        .ok_or_else(|| RecordError::field(loc.clone(), "away_score", "missing (match not played?)"))?;
+    let aw = obj.get("away_score").ok_or_else(|| {
+        RecordError::field(loc.clone(), "away_score", "missing (match not played?)")
+    })?;
     let aw = num(aw, loc, "away_score")?;
     let winner = if hs > aw {
         Winner::ModelA
@@ -313,7 +315,11 @@ fn football(loc: &Location, mut obj: Map<String, Value>) -> Result<Vec<Record>, 
     };
     let tstamp = match obj.get("date") {
         Some(Value::String(d)) => Some(parse_date(d).ok_or_else(|| {
-            RecordError::field(loc.clone(), "date", format!("expected YYYY-MM-DD, found \"{d}\""))
+            RecordError::field(
+                loc.clone(),
+                "date",
+                format!("expected YYYY-MM-DD, found \"{d}\""),
+            )
         })?),
         _ => None,
     };
@@ -441,13 +447,21 @@ fn ultrafeedback(loc: &Location, mut obj: Map<String, Value>) -> Result<Vec<Reco
     let id = opt_str(&mut obj, "id");
     let source = opt_str(&mut obj, "source");
     let Some(Value::Array(completions)) = obj.remove("completions") else {
-        return Err(RecordError::field(loc.clone(), "completions", "expected a list"));
+        return Err(RecordError::field(
+            loc.clone(),
+            "completions",
+            "expected a list",
+        ));
     };
     let mut out = Vec::with_capacity(completions.len());
     for (i, c) in completions.into_iter().enumerate() {
         let at = |f: &str| format!("completions[{i}].{f}");
         let Value::Object(mut c) = c else {
-            return Err(RecordError::field(loc.clone(), format!("completions[{i}]"), "expected an object"));
+            return Err(RecordError::field(
+                loc.clone(),
+                format!("completions[{i}]"),
+                "expected an object",
+            ));
         };
         let response = take_str(&mut c, loc, "response").map_err(|mut e| {
             e.field = Some(at("response"));
@@ -527,19 +541,47 @@ mod tests {
     fn pandalm_majority_soft_and_each() {
         let row = serde_json::json!({"idx": 3, "cmp_key": "a_b", "instruction": "Do.", "input": "",
             "response1": "r1", "response2": "r2", "annotator1": 2, "annotator2": 2, "annotator3": 0});
-        let r = map_row(Layout::Pandalm, Aggregate::Majority, Shape::Pair, &loc(), obj(row.clone())).unwrap();
+        let r = map_row(
+            Layout::Pandalm,
+            Aggregate::Majority,
+            Shape::Pair,
+            &loc(),
+            obj(row.clone()),
+        )
+        .unwrap();
         let Record::Pair(p) = &r[0] else { panic!() };
         assert_eq!(p.chosen, Text::from("r2"));
         assert_eq!(p.ann.extra["chosen_model"], "b");
-        let r = map_row(Layout::Pandalm, Aggregate::Soft, Shape::Pair, &loc(), obj(row.clone())).unwrap();
+        let r = map_row(
+            Layout::Pandalm,
+            Aggregate::Soft,
+            Shape::Pair,
+            &loc(),
+            obj(row.clone()),
+        )
+        .unwrap();
         let Record::Pair(p) = &r[0] else { panic!() };
         assert!((p.ann.strength.unwrap() - 2.5 / 3.0).abs() < 1e-12);
-        let r = map_row(Layout::Pandalm, Aggregate::Each, Shape::Battle, &loc(), obj(row)).unwrap();
+        let r = map_row(
+            Layout::Pandalm,
+            Aggregate::Each,
+            Shape::Battle,
+            &loc(),
+            obj(row),
+        )
+        .unwrap();
         assert_eq!(r.len(), 3);
 
         let split = serde_json::json!({"idx": 4, "cmp_key": "a_b", "instruction": "Do.",
             "response1": "r1", "response2": "r2", "annotator1": 1, "annotator2": 2, "annotator3": 0});
-        let e = map_row(Layout::Pandalm, Aggregate::Majority, Shape::Pair, &loc(), obj(split)).unwrap_err();
+        let e = map_row(
+            Layout::Pandalm,
+            Aggregate::Majority,
+            Shape::Pair,
+            &loc(),
+            obj(split),
+        )
+        .unwrap_err();
         assert!(e.message.contains("no majority"), "{e}");
     }
 
@@ -547,12 +589,26 @@ mod tests {
     fn football_scores_decide_and_bad_scores_are_named() {
         let row = serde_json::json!({"date": "1872-11-30", "home_team": "Scotland", "away_team": "England",
             "home_score": "0", "away_score": "0", "tournament": "Friendly"});
-        let r = map_row(Layout::Football, Aggregate::Majority, Shape::Battle, &loc(), obj(row)).unwrap();
+        let r = map_row(
+            Layout::Football,
+            Aggregate::Majority,
+            Shape::Battle,
+            &loc(),
+            obj(row),
+        )
+        .unwrap();
         let Record::Battle(b) = &r[0] else { panic!() };
         assert_eq!(b.winner, Winner::Tie);
         assert_eq!(b.ann.source.as_deref(), Some("Friendly"));
         let row = serde_json::json!({"home_team": "A", "away_team": "B", "home_score": "NA", "away_score": "1"});
-        let e = map_row(Layout::Football, Aggregate::Majority, Shape::Battle, &loc(), obj(row)).unwrap_err();
+        let e = map_row(
+            Layout::Football,
+            Aggregate::Majority,
+            Shape::Battle,
+            &loc(),
+            obj(row),
+        )
+        .unwrap_err();
         assert_eq!(e.field.as_deref(), Some("home_score"));
     }
 
@@ -564,7 +620,14 @@ mod tests {
                 "honesty": {"Rating": "N/A", "Rationale": ""}}},
             {"model": "m2", "response": "A2", "overall_score": 3, "annotations": {
                 "helpfulness": {"Rating": "2", "Rationale": "meh"}}}]});
-        let r = map_row(Layout::UltraFeedback, Aggregate::Majority, Shape::Rating, &loc(), obj(row)).unwrap();
+        let r = map_row(
+            Layout::UltraFeedback,
+            Aggregate::Majority,
+            Shape::Rating,
+            &loc(),
+            obj(row),
+        )
+        .unwrap();
         assert_eq!(r.len(), 2);
         let Record::Rating(x) = &r[0] else { panic!() };
         assert_eq!(x.scores["helpfulness"], 4.0);

@@ -21,8 +21,8 @@
 //! ```
 
 pub mod arrow_value;
-pub mod convert;
 pub mod check;
+pub mod convert;
 pub mod dataset;
 pub mod error;
 pub mod format;

@@ -51,6 +51,9 @@ pub enum RowData {
     Json(Vec<u8>),
     /// A row converted to a JSON object.
     Object(Map<String, Value>),
+    /// A row read straight into a record (Parquet files whose columns are exactly a
+    /// pair's text and annotation fields).
+    Record(Box<crate::record::Record>),
 }
 
 /// A raw record and where it came from.
@@ -70,13 +73,23 @@ impl Row {
     pub fn into_object(self) -> Result<(Location, Map<String, Value>), RecordError> {
         match self.data {
             RowData::Object(m) => Ok((self.loc, m)),
+            RowData::Record(r) => match r.to_value() {
+                Value::Object(m) => Ok((self.loc, m)),
+                _ => Err(RecordError::record(
+                    self.loc,
+                    "internal: a record that is not an object",
+                )),
+            },
             RowData::Json(bytes) => match serde_json::from_slice::<Value>(&bytes) {
                 Ok(Value::Object(m)) => Ok((self.loc, m)),
                 Ok(other) => Err(RecordError::record(
                     self.loc,
                     format!("expected a JSON object, found {}", kind_of(&other)),
                 )),
-                Err(e) => Err(RecordError::record(self.loc, format!("not valid JSON: {e}"))),
+                Err(e) => Err(RecordError::record(
+                    self.loc,
+                    format!("not valid JSON: {e}"),
+                )),
             },
         }
     }
@@ -172,7 +185,10 @@ impl RowReader {
             count: done,
         };
         let raw: Box<dyn Read + Send> = if Format::is_gzip_path(path) {
-            Box::new(MultiGzDecoder::new(BufReader::with_capacity(1 << 16, counting)))
+            Box::new(MultiGzDecoder::new(BufReader::with_capacity(
+                1 << 16,
+                counting,
+            )))
         } else {
             Box::new(counting)
         };
@@ -265,12 +281,12 @@ fn peek_non_ws<R: BufRead>(r: &mut R) -> io::Result<Option<u8>> {
 /// Gives a clear message for the I/O errors users meet: a truncated gzip stream reads as
 /// "unexpected end of file" from flate2.
 fn io_error(path: &Path, pos: Pos, e: io::Error) -> Error {
-    let what = if e.kind() == io::ErrorKind::UnexpectedEof || e.kind() == io::ErrorKind::InvalidInput
-    {
-        format!("{e} (is the file truncated or not really gzip?)")
-    } else {
-        e.to_string()
-    };
+    let what =
+        if e.kind() == io::ErrorKind::UnexpectedEof || e.kind() == io::ErrorKind::InvalidInput {
+            format!("{e} (is the file truncated or not really gzip?)")
+        } else {
+            e.to_string()
+        };
     let loc = Location::new(path, pos);
     Error::file(path, format!("reading stopped at {loc}: {what}"))
 }
@@ -488,7 +504,10 @@ impl ArraySource {
         }
         let start_line = self.line;
         let Some(first) = b else {
-            return Err(Error::file(path, "the JSON array ends early (truncated file?)"));
+            return Err(Error::file(
+                path,
+                "the JSON array ends early (truncated file?)",
+            ));
         };
         let mut buf = vec![first];
         let (mut depth, mut in_str, mut esc) = (0i64, false, false);
@@ -661,7 +680,7 @@ impl CsvSource {
 
 struct ParquetSource {
     reader: ParquetRecordBatchReader,
-    rows: VecDeque<Map<String, Value>>,
+    rows: VecDeque<RowData>,
     next_row: u64,
     total_rows: u64,
     file_bytes: u64,
@@ -691,7 +710,9 @@ impl ParquetSource {
     fn next_row(&mut self, path: &Path) -> Option<Result<Row>> {
         if self.rows.is_empty() {
             match self.reader.next()? {
-                Ok(batch) => match batch_to_objects(&batch) {
+                Ok(batch) => match pair_rows(&batch).map(Ok).unwrap_or_else(|| {
+                    batch_to_objects(&batch).map(|r| r.into_iter().map(RowData::Object).collect())
+                }) {
                     Ok(rows) => self.rows.extend(rows),
                     Err(e) => {
                         return Some(Err(Error::file(
@@ -708,7 +729,7 @@ impl ParquetSource {
                 }
             }
         }
-        let obj = self.rows.pop_front()?;
+        let data = self.rows.pop_front()?;
         let loc = Location::new(path, Pos::Row(self.next_row));
         self.next_row += 1;
         if self.total_rows > 0 {
@@ -716,11 +737,89 @@ impl ParquetSource {
             self.done
                 .store((frac * self.file_bytes as f64) as u64, Ordering::Relaxed);
         }
-        Some(Ok(Row {
-            loc,
-            data: RowData::Object(obj),
-        }))
+        Some(Ok(Row { loc, data }))
     }
+}
+
+/// Reads a batch straight into pairs when its columns are exactly text pair fields
+/// (prompt, chosen, rejected and string or float annotations, as prefer and TRL-style
+/// datasets write them); `None` sends the batch down the general path.
+fn pair_rows(batch: &arrow_array::RecordBatch) -> Option<Vec<RowData>> {
+    use crate::record::{Annotations, Pair, Record, Text};
+    use arrow_array::Array;
+    use arrow_array::cast::AsArray;
+    use arrow_schema::DataType;
+    const TEXT: [&str; 9] = [
+        "prompt",
+        "chosen",
+        "rejected",
+        "id",
+        "user_id",
+        "context",
+        "rationale",
+        "source",
+        "margin",
+    ];
+    let schema = batch.schema();
+    let mut cols: [Option<usize>; 10] = [None; 10];
+    for (k, f) in schema.fields().iter().enumerate() {
+        let slot = match f.name().as_str() {
+            "strength" => 9,
+            name => TEXT.iter().position(|t| *t == name)?,
+        };
+        let ok = match slot {
+            8 | 9 => matches!(f.data_type(), DataType::Float64),
+            _ => matches!(f.data_type(), DataType::Utf8),
+        };
+        if !ok {
+            return None;
+        }
+        cols[slot] = Some(k);
+    }
+    let (c, r) = (cols[1]?, cols[2]?);
+    let text = |slot: usize| cols[slot].map(|k| batch.column(k).as_string::<i32>());
+    let float = |slot: usize| {
+        cols[slot].map(|k| {
+            batch
+                .column(k)
+                .as_primitive::<arrow_array::types::Float64Type>()
+        })
+    };
+    let (prompt, chosen, rejected) = (
+        text(0),
+        batch.column(c).as_string::<i32>(),
+        batch.column(r).as_string::<i32>(),
+    );
+    let (id, user, ctx, why, src) = (text(3), text(4), text(5), text(6), text(7));
+    let (margin, strength) = (float(8), float(9));
+    let get = |a: Option<&arrow_array::StringArray>, i: usize| {
+        a.and_then(|a| (!a.is_null(i)).then(|| a.value(i).to_string()))
+    };
+    let getf = |a: Option<&arrow_array::Float64Array>, i: usize| {
+        a.and_then(|a| (!a.is_null(i)).then(|| a.value(i)))
+    };
+    let mut out = Vec::with_capacity(batch.num_rows());
+    for i in 0..batch.num_rows() {
+        if chosen.is_null(i) || rejected.is_null(i) {
+            return None; // the general path names the missing field
+        }
+        out.push(RowData::Record(Box::new(Record::Pair(Pair {
+            prompt: get(prompt, i).map(Text::Plain),
+            chosen: Text::Plain(chosen.value(i).to_string()),
+            rejected: Text::Plain(rejected.value(i).to_string()),
+            ann: Annotations {
+                id: get(id, i),
+                user_id: get(user, i),
+                context: get(ctx, i),
+                rationale: get(why, i),
+                source: get(src, i),
+                margin: getf(margin, i),
+                strength: getf(strength, i),
+                extra: Default::default(),
+            },
+        }))));
+    }
+    Some(out)
 }
 
 #[cfg(test)]
@@ -764,7 +863,10 @@ mod tests {
         let e0 = r[0].as_ref().unwrap_err().to_string();
         assert!(e0.contains("a.jsonl:1") && e0.contains("UTF-8"), "{e0}");
         let e1 = r[1].as_ref().unwrap_err().to_string();
-        assert!(e1.contains("a.jsonl:2") && e1.contains("over the limit"), "{e1}");
+        assert!(
+            e1.contains("a.jsonl:2") && e1.contains("over the limit"),
+            "{e1}"
+        );
         assert!(r[2].is_ok());
     }
 

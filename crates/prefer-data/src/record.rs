@@ -43,7 +43,10 @@ impl Message {
 }
 
 /// A prompt or a response: standard text, or a conversation (a list of messages).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+///
+/// Deserializes from a JSON string or a list of `{role, content}` objects; written back
+/// the same way.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(untagged)]
 pub enum Text {
     /// Standard (plain text) format.
@@ -86,6 +89,38 @@ impl Text {
     /// True for the conversational format.
     pub fn is_chat(&self) -> bool {
         matches!(self, Text::Chat(_))
+    }
+}
+
+/// A visitor instead of serde's untagged derive: untagged enums buffer every value
+/// before trying the variants, and texts are most of a preference file's bytes.
+impl<'de> Deserialize<'de> for Text {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = Text;
+
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a string or a list of {role, content} messages")
+            }
+
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Text, E> {
+                Ok(Text::Plain(v.to_string()))
+            }
+
+            fn visit_string<E: serde::de::Error>(self, v: String) -> Result<Text, E> {
+                Ok(Text::Plain(v))
+            }
+
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Text, A::Error> {
+                let mut out = Vec::with_capacity(seq.size_hint().unwrap_or(2));
+                while let Some(m) = seq.next_element::<Message>()? {
+                    out.push(m);
+                }
+                Ok(Text::Chat(out))
+            }
+        }
+        d.deserialize_any(V)
     }
 }
 
@@ -147,7 +182,7 @@ pub struct Annotations {
 /// Without `prompt` the pair is in *implicit-prompt* format (Anthropic HH-RLHF): chosen
 /// and rejected are whole transcripts sharing the prompt as a prefix; see
 /// [`crate::convert::explicit_prompt`].
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Pair {
     /// The prompt; absent in implicit-prompt format.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -317,7 +352,7 @@ impl fmt::Display for Winner {
 }
 
 /// A two-model battle: which of `model_a` and `model_b` gave the better answer.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Battle {
     /// The first model shown.
     pub model_a: String,
@@ -380,6 +415,101 @@ pub struct KWise {
     #[serde(flatten)]
     pub ann: Annotations,
 }
+
+/// A map key, borrowed from the input when it can be (no allocation per key).
+struct Key<'de>(std::borrow::Cow<'de, str>);
+
+impl<'de> Deserialize<'de> for Key<'de> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = Key<'de>;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a field name")
+            }
+            fn visit_borrowed_str<E: serde::de::Error>(self, v: &'de str) -> Result<Key<'de>, E> {
+                Ok(Key(std::borrow::Cow::Borrowed(v)))
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Key<'de>, E> {
+                Ok(Key(std::borrow::Cow::Owned(v.to_string())))
+            }
+            fn visit_string<E: serde::de::Error>(self, v: String) -> Result<Key<'de>, E> {
+                Ok(Key(std::borrow::Cow::Owned(v)))
+            }
+        }
+        d.deserialize_str(V)
+    }
+}
+
+impl Annotations {
+    /// Reads the value of `key` into the matching annotation field, or into `extra`.
+    fn read_field<'de, A: serde::de::MapAccess<'de>>(
+        &mut self,
+        key: &str,
+        map: &mut A,
+    ) -> Result<(), A::Error> {
+        match key {
+            "id" => self.id = map.next_value()?,
+            "user_id" | "annotator" | "annotator_id" | "worker_id" => {
+                self.user_id = map.next_value()?;
+            }
+            "context" | "criteria" | "criterion" => self.context = map.next_value()?,
+            "rationale" => self.rationale = map.next_value()?,
+            "strength" => self.strength = map.next_value()?,
+            "margin" => self.margin = map.next_value()?,
+            "source" => self.source = map.next_value()?,
+            other => {
+                let v: Value = map.next_value()?;
+                self.extra.insert(other.to_string(), v);
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The visitor of a record type with `Annotations` flattened in, written out instead of
+/// `#[serde(flatten)]` (which buffers every field) for the shapes read in bulk.
+macro_rules! record_visitor {
+    ($ty:ident, $what:literal, { $($req:ident : $rty:ty),* }, { $($opt:ident : $oty:ty),* }) => {
+        impl<'de> Deserialize<'de> for $ty {
+            fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                struct V;
+                impl<'de> serde::de::Visitor<'de> for V {
+                    type Value = $ty;
+                    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                        f.write_str($what)
+                    }
+                    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<$ty, A::Error> {
+                        $(let mut $req: Option<$rty> = None;)*
+                        $(let mut $opt: Option<$oty> = None;)*
+                        let mut ann = Annotations::default();
+                        while let Some(Key(k)) = map.next_key::<Key<'de>>()? {
+                            match k.as_ref() {
+                                $(stringify!($req) => $req = Some(map.next_value()?),)*
+                                $(stringify!($opt) => $opt = map.next_value()?,)*
+                                other => ann.read_field(other, &mut map)?,
+                            }
+                        }
+                        Ok($ty {
+                            $($req: $req.ok_or_else(|| serde::de::Error::missing_field(stringify!($req)))?,)*
+                            $($opt,)*
+                            ann,
+                        })
+                    }
+                }
+                d.deserialize_map(V)
+            }
+        }
+    };
+}
+
+record_visitor!(Pair, "a preference pair (prompt, chosen, rejected)", { chosen: Text, rejected: Text }, { prompt: Text });
+record_visitor!(
+    Battle,
+    "a battle (model_a, model_b, winner)",
+    { model_a: String, model_b: String, winner: Winner },
+    { judge: String, tstamp: f64, language: String }
+);
 
 /// Which shape a file holds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -478,6 +608,21 @@ pub enum Record {
     Kwise(KWise),
 }
 
+/// A record serializes as its inner record (no tag: the file's rows are all one shape).
+impl Serialize for Record {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self {
+            Record::Pair(r) => r.serialize(s),
+            Record::Unpaired(r) => r.serialize(s),
+            Record::Ranking(r) => r.serialize(s),
+            Record::Rating(r) => r.serialize(s),
+            Record::Stepwise(r) => r.serialize(s),
+            Record::Battle(r) => r.serialize(s),
+            Record::Kwise(r) => r.serialize(s),
+        }
+    }
+}
+
 impl Record {
     /// The record's shape.
     pub fn shape(&self) -> Shape {
@@ -506,6 +651,8 @@ impl Record {
     }
 
     /// The record as a JSON value (the same object the JSONL writer writes).
+    ///
+    /// Equal to `serde_json::to_value(record)`.
     pub fn to_value(&self) -> Value {
         let v = match self {
             Record::Pair(r) => serde_json::to_value(r),

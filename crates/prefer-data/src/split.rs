@@ -43,7 +43,9 @@ impl Splitter {
     /// Fractions that are not positive or do not sum to 1.
     pub fn new(fractions: &[f64], seed: u64) -> Result<Self, String> {
         if fractions.is_empty() || fractions.iter().any(|f| !(f.is_finite() && *f > 0.0)) {
-            return Err(format!("split fractions must be positive numbers, got {fractions:?}"));
+            return Err(format!(
+                "split fractions must be positive numbers, got {fractions:?}"
+            ));
         }
         let sum: f64 = fractions.iter().sum();
         if (sum - 1.0).abs() > 1e-9 {

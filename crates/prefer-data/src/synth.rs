@@ -11,14 +11,14 @@ use crate::record::{Annotations, Battle, KWise, Pair, Rating, Text, Winner};
 
 /// A small vocabulary for synthetic text.
 const WORDS: &[&str] = &[
-    "the", "model", "answer", "question", "because", "data", "clear", "helpful", "short",
-    "long", "story", "friend", "park", "ball", "happy", "sad", "little", "big", "red",
-    "blue", "green", "house", "tree", "river", "cat", "dog", "bird", "sun", "moon", "star",
-    "play", "run", "jump", "read", "write", "think", "learn", "teach", "help", "find", "make",
-    "good", "bad", "kind", "brave", "quiet", "loud", "fast", "slow", "warm", "cold", "day",
-    "night", "morning", "evening", "water", "food", "apple", "bread", "milk", "book", "song",
-    "game", "time", "place", "world", "light", "dark", "open", "close", "start", "end",
-    "first", "last", "new", "old", "true", "false", "simple", "hard", "easy", "small", "great",
+    "the", "model", "answer", "question", "because", "data", "clear", "helpful", "short", "long",
+    "story", "friend", "park", "ball", "happy", "sad", "little", "big", "red", "blue", "green",
+    "house", "tree", "river", "cat", "dog", "bird", "sun", "moon", "star", "play", "run", "jump",
+    "read", "write", "think", "learn", "teach", "help", "find", "make", "good", "bad", "kind",
+    "brave", "quiet", "loud", "fast", "slow", "warm", "cold", "day", "night", "morning", "evening",
+    "water", "food", "apple", "bread", "milk", "book", "song", "game", "time", "place", "world",
+    "light", "dark", "open", "close", "start", "end", "first", "last", "new", "old", "true",
+    "false", "simple", "hard", "easy", "small", "great",
 ];
 
 /// Model names `model-00`, `model-01`, ...
@@ -202,7 +202,9 @@ pub fn ratings(prompts: usize, per_prompt: usize, noise: f64, seed: u64) -> Vec<
             let scores = ULTRAFEEDBACK_ASPECTS
                 .iter()
                 .map(|a| {
-                    let s = (3.0 + 1.2 * q + noise * rng.sample::<f64, _>(StandardNormal)).round().clamp(1.0, 5.0);
+                    let s = (3.0 + 1.2 * q + noise * rng.sample::<f64, _>(StandardNormal))
+                        .round()
+                        .clamp(1.0, 5.0);
                     (a.to_string(), s)
                 })
                 .collect::<std::collections::BTreeMap<_, _>>();
@@ -285,7 +287,10 @@ mod tests {
         let names = model_names(3);
         let ratings = [1200.0, 1000.0, 800.0];
         let votes = kwise(&names, &ratings, 3, 60_000, 3);
-        let u: Vec<f64> = ratings.iter().map(|r| r * std::f64::consts::LN_10 / 400.0).collect();
+        let u: Vec<f64> = ratings
+            .iter()
+            .map(|r| r * std::f64::consts::LN_10 / 400.0)
+            .collect();
         let z: f64 = u.iter().map(|x| x.exp()).sum();
         let top0 = votes
             .iter()
@@ -302,7 +307,8 @@ mod tests {
         assert_eq!(r.len(), 800);
         // Overall score and hidden quality are strongly correlated.
         let n = r.len() as f64;
-        let (xs, ys): (Vec<f64>, Vec<f64>) = r.iter().map(|(x, q)| (x.overall.unwrap(), *q)).unzip();
+        let (xs, ys): (Vec<f64>, Vec<f64>) =
+            r.iter().map(|(x, q)| (x.overall.unwrap(), *q)).unzip();
         let (mx, my) = (xs.iter().sum::<f64>() / n, ys.iter().sum::<f64>() / n);
         let cov: f64 = xs.iter().zip(&ys).map(|(x, y)| (x - mx) * (y - my)).sum();
         let vx: f64 = xs.iter().map(|x| (x - mx).powi(2)).sum();
