@@ -377,7 +377,7 @@ impl ParquetSink {
         // Row groups of 64k rows keep the writer's memory bounded whatever the file size.
         let mut props = WriterProperties::builder()
             .set_compression(Compression::SNAPPY)
-            .set_max_row_group_size(1 << 16);
+            .set_max_row_group_row_count(Some(1 << 16));
         for col in [
             "prompt",
             "chosen",
