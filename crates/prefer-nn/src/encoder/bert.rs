@@ -98,13 +98,13 @@ impl BertConfig {
         pos(self.intermediate_size, "intermediate_size")?;
         pos(self.max_position_embeddings, "max_position_embeddings")?;
         pos(self.type_vocab_size, "type_vocab_size")?;
-        if self.hidden_size % self.num_attention_heads != 0 {
+        if !self.hidden_size.is_multiple_of(self.num_attention_heads) {
             return Err(Error::Config(format!(
                 "hidden_size {} is not a multiple of num_attention_heads {}",
                 self.hidden_size, self.num_attention_heads
             )));
         }
-        if !(self.layer_norm_eps > 0.0) {
+        if self.layer_norm_eps.is_nan() || self.layer_norm_eps <= 0.0 {
             return Err(Error::Config("layer_norm_eps must be positive".into()));
         }
         Activation::parse(&self.hidden_act)?;

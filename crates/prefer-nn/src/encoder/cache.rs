@@ -347,7 +347,7 @@ mod tests {
         assert_eq!(e2.data, e1.data);
 
         let other = SentenceEncoder::tiny_random(6)?;
-        let err = EmbeddingCache::open(&path, &other).unwrap_err().to_string();
+        let err = crate::encoder::err_text(EmbeddingCache::open(&path, &other));
         assert!(
             err.contains("written by encoder") && err.contains(other.fingerprint()),
             "{err}"
@@ -355,7 +355,7 @@ mod tests {
         assert!(err.contains(&path.display().to_string()), "{err}");
 
         std::fs::write(&path, b"garbage").map_err(|e| Error::File(e.to_string()))?;
-        let err = EmbeddingCache::open(&path, &enc).unwrap_err().to_string();
+        let err = crate::encoder::err_text(EmbeddingCache::open(&path, &enc));
         assert!(err.contains("not a prefer embeddings cache"), "{err}");
         Ok(())
     }

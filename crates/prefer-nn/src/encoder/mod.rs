@@ -61,3 +61,12 @@ pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     std::fs::write(&tmp, bytes).map_err(|e| Error::File(format!("{}: {e}", tmp.display())))?;
     std::fs::rename(&tmp, path).map_err(|e| Error::File(format!("{}: {e}", path.display())))
 }
+
+/// The message of an expected error (tests).
+#[cfg(test)]
+pub(crate) fn err_text<T: std::fmt::Debug>(r: Result<T>) -> String {
+    match r {
+        Ok(v) => panic!("expected an error, got {v:?}"),
+        Err(e) => e.to_string(),
+    }
+}

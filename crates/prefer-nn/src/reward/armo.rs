@@ -624,15 +624,13 @@ mod tests {
         let mut scores = vec![BTreeMap::new(), BTreeMap::new()];
         scores[0].insert("help".to_string(), 3.0);
         scores[1].insert("verbosity".to_string(), 2.0);
-        let err = RatingData::from_rows(
+        let err = crate::reward::data::err_text(RatingData::from_rows(
             &e(2),
             &e(2),
             &scores,
             &["help".into()],
             &["a.jsonl:1".into(), "a.jsonl:2".into()],
-        )
-        .unwrap_err()
-        .to_string();
+        ));
         assert!(err.contains("a.jsonl:2") && err.contains("`help`"), "{err}");
         let bad = ArmoConfig {
             verbosity_attribute: Some("length".into()),

@@ -270,6 +270,98 @@ impl FeatureMap {
     }
 }
 
+/// What a personalized model does with a user id it never saw in training.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum UnknownUser {
+    /// An error naming the user (default): a personalized score for a stranger would be a
+    /// guess presented as a measurement.
+    #[default]
+    Error,
+    /// Score with the population model (each model documents what that is), explicitly.
+    Population,
+}
+
+/// The users a personalized model was trained on, by id.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct UserIndex {
+    ids: Vec<String>,
+    #[serde(skip)]
+    map: std::collections::HashMap<String, usize>,
+}
+
+impl UserIndex {
+    /// The distinct ids of `users`, in order of first appearance.
+    pub fn new(users: &[String]) -> Self {
+        let mut idx = UserIndex::default();
+        for u in users {
+            if !idx.map.contains_key(u) {
+                idx.map.insert(u.clone(), idx.ids.len());
+                idx.ids.push(u.clone());
+            }
+        }
+        idx
+    }
+
+    /// From a saved list of ids.
+    pub fn from_ids(ids: Vec<String>) -> Self {
+        Self::new(&ids)
+    }
+
+    /// The ids, by index.
+    pub fn ids(&self) -> &[String] {
+        &self.ids
+    }
+
+    /// Number of users.
+    pub fn len(&self) -> usize {
+        self.ids.len()
+    }
+
+    /// Whether there is none.
+    pub fn is_empty(&self) -> bool {
+        self.ids.is_empty()
+    }
+
+    /// The index of a user, if known.
+    pub fn get(&self, user: &str) -> Option<usize> {
+        self.map.get(user).copied()
+    }
+
+    /// The index of each pair's user: `Some(i)` when known, `None` for an unknown user
+    /// under [`UnknownUser::Population`], an error naming the user otherwise.
+    pub fn resolve(
+        &self,
+        users: &[String],
+        policy: UnknownUser,
+        model: &str,
+    ) -> Result<Vec<Option<usize>>> {
+        users
+            .iter()
+            .enumerate()
+            .map(|(i, u)| match (self.get(u), policy) {
+                (Some(k), _) => Ok(Some(k)),
+                (None, UnknownUser::Population) => Ok(None),
+                (None, UnknownUser::Error) => Err(Error::Invalid(format!(
+                    "pair {i}: user `{u}` was not seen when the {model} model was trained \
+                     ({} users known); adapt the model to this user first, or score with the \
+                     population model explicitly (unknown_user = population)",
+                    self.len()
+                ))),
+            })
+            .collect()
+    }
+}
+
+/// The user ids of personalized data, or an error saying they are missing.
+pub fn require_users<'a>(data: &'a PairData, model: &str) -> Result<&'a [String]> {
+    data.user.as_deref().ok_or_else(|| {
+        Error::Invalid(format!(
+            "the {model} model is personalized: every pair needs a `user_id`"
+        ))
+    })
+}
+
 /// Optimization settings shared by the heads (AdamW, mini-batches, epochs).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -309,7 +401,7 @@ impl TrainConfig {
         if !(self.lr > 0.0 && self.lr.is_finite()) {
             return Err(Error::Config(format!("lr {} must be positive", self.lr)));
         }
-        if !(self.weight_decay >= 0.0) {
+        if self.weight_decay.is_nan() || self.weight_decay < 0.0 {
             return Err(Error::Config("weight_decay must be >= 0".into()));
         }
         Ok(())
@@ -427,6 +519,15 @@ pub fn pairwise_accuracy(logits: &[f32]) -> f64 {
         })
         .sum();
     s / logits.len() as f64
+}
+
+/// The message of an expected error (tests).
+#[cfg(test)]
+pub(crate) fn err_text<T: std::fmt::Debug>(r: Result<T>) -> String {
+    match r {
+        Ok(v) => panic!("expected an error, got {v:?}"),
+        Err(e) => e.to_string(),
+    }
 }
 
 #[cfg(test)]

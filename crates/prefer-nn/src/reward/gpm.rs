@@ -72,7 +72,7 @@ impl Default for GpmConfig {
 impl GpmConfig {
     /// Checks every field.
     pub fn validate(&self) -> Result<()> {
-        if self.value_dim == 0 || self.value_dim % 2 != 0 {
+        if self.value_dim == 0 || !self.value_dim.is_multiple_of(2) {
             return Err(Error::Config(format!(
                 "value_dim {} must be a positive even number (2k)",
                 self.value_dim

@@ -25,7 +25,7 @@
 use std::path::Path;
 use std::time::Instant;
 
-use candle_core::{DType, Device, Tensor, Var};
+use candle_core::{DType, Tensor, Var};
 use candle_nn::{AdamW, Optimizer, ParamsAdamW};
 use rand::SeedableRng;
 use rand::seq::SliceRandom;
@@ -84,7 +84,11 @@ impl LmRewardConfig {
                 "num_labels, epochs and batch_size must be positive".into(),
             ));
         }
-        if !(self.lr > 0.0) || !(self.weight_decay >= 0.0) {
+        if self.lr.is_nan()
+            || self.lr <= 0.0
+            || self.weight_decay.is_nan()
+            || self.weight_decay < 0.0
+        {
             return Err(Error::Config("lr must be > 0 and weight_decay >= 0".into()));
         }
         BradleyTerryConfig {
@@ -382,15 +386,14 @@ impl LmRewardModel {
     }
 }
 
-/// The device of CPU tensors built here.
-pub(crate) fn cpu() -> Device {
-    Device::Cpu
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::model::{InitConfig, LoadOptions, ModelConfig};
+
+    fn cpu() -> candle_core::Device {
+        candle_core::Device::Cpu
+    }
 
     fn fixture() -> serde_json::Value {
         let p = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))

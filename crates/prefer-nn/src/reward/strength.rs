@@ -101,7 +101,7 @@ impl StrengthConfig {
                 self.label_smoothing
             )));
         }
-        if !(self.margin_scale >= 0.0) {
+        if self.margin_scale.is_nan() || self.margin_scale < 0.0 {
             return Err(Error::Config("margin_scale must be >= 0".into()));
         }
         self.member.validate()
@@ -133,11 +133,13 @@ pub fn preference_strength(data: &PairData, cfg: &StrengthConfig) -> Result<Stre
     let m = cfg.members;
     let held = (m / 2).max(1);
     let mut left_out = vec![vec![false; n]; m];
+    let mut ms: Vec<usize> = (0..m).collect();
     for i in 0..n {
-        let mut ms: Vec<usize> = (0..m).collect();
         ms.shuffle(&mut rng);
         for &k in &ms[..held] {
-            left_out[k][i] = true;
+            if let Some(row) = left_out.get_mut(k) {
+                row[i] = true;
+            }
         }
     }
     for (k, out) in left_out.iter().enumerate() {

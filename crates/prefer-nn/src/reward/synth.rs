@@ -132,6 +132,8 @@ pub struct UserPairs {
     pub user_group: Vec<usize>,
     /// The reward direction of each group.
     pub directions: Vec<Vec<f32>>,
+    /// r*(chosen) − r*(rejected) under each pair's user's true reward.
+    pub true_margin: Vec<f32>,
 }
 
 /// User ids as the synthetic data names them.
@@ -176,6 +178,7 @@ pub fn user_pairs(
         user_group.push(g);
     }
     let (mut ch, mut rj, mut names, mut group) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    let mut tm = Vec::new();
     for (u, &g) in user_group.iter().enumerate() {
         for _ in 0..per_user {
             let a = unit(d, &mut rng);
@@ -184,9 +187,11 @@ pub fn user_pairs(
             if rng.random::<f64>() < sigmoid(m) {
                 ch.push(a);
                 rj.push(b);
+                tm.push(m as f32);
             } else {
                 ch.push(b);
                 rj.push(a);
+                tm.push(-m as f32);
             }
             names.push(user_name(u));
             group.push(g);
@@ -201,6 +206,7 @@ pub fn user_pairs(
         group,
         user_group,
         directions,
+        true_margin: tm,
     })
 }
 
