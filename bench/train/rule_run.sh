@@ -19,8 +19,11 @@ $P train dpo "${common[@]}" --out "$OUT/dpo"   --loss '{"type": "sigmoid", "beta
 $P train dpo "${common[@]}" --out "$OUT/ipo"   --loss '{"type": "ipo", "tau": 0.5}'
 $P train dpo "${common[@]}" --out "$OUT/simpo" --loss '{"type": "simpo", "beta": 2.0, "gamma": 1.0}'
 $P train kto "${common[@]}" --out "$OUT/kto"   --loss '{"type": "kto", "beta": 0.1}'
+# PRO on the ranked lists of the same samples (all 4, by score; reward-gap temperature from the scores).
+$P train rule-pairs --ranking --model "$M" --out "$OUT/rankings.jsonl" --prompts 192 --samples 4 --max-new-tokens 64 --seed 1
+$P train pro --model "$M" --train "$OUT/rankings.jsonl" --lr 1e-4 --epochs 4 --batch-size 8 --set schedule.warmup_ratio=0.1 --quiet --out "$OUT/pro"
 # Held-out prompts start at 200 (the training prompts are 0..192).
 $P train rule-eval --base "$M" --prompts 64 --offset 200 --samples 4 --max-new-tokens 64 --seed 7 \
   --policy "$OUT/dpo/checkpoint-96" --policy "$OUT/ipo/checkpoint-96" \
-  --policy "$OUT/simpo/checkpoint-96" --policy "$OUT/kto/checkpoint-192" --json "$OUT/rule_eval.json"
+  --policy "$OUT/simpo/checkpoint-96" --policy "$OUT/kto/checkpoint-192" --policy "$OUT/pro/checkpoint-96" --json "$OUT/rule_eval.json"
 $P plot "$OUT/dpo/metrics.jsonl" "$OUT/ipo/metrics.jsonl" "$OUT/simpo/metrics.jsonl" --keys rewards/accuracies --out "$OUT/accuracies.png"

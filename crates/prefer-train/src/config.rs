@@ -27,7 +27,7 @@
 use std::path::{Path, PathBuf};
 
 use prefer_nn::logprobs::BatchConfig;
-use prefer_nn::loss::{Mixture, PairLoss, UnpairedLoss};
+use prefer_nn::loss::{Mixture, PairLoss, ProConfig, UnpairedLoss};
 use serde::{Deserialize, Serialize};
 
 use crate::optim::AdamWConfig;
@@ -195,6 +195,14 @@ pub enum Objective {
         #[serde(default)]
         loss: UnpairedLoss,
     },
+    /// Listwise PRO (Plackett–Luce over ranked lists, reference-free) on rankings; a pair
+    /// is a list of two.
+    Pro {
+        /// The loss (default `{ sft_weight = 0.05, temperature = { type = "reward_gap" } }`;
+        /// rankings without a `scores` field need `temperature = { type = "constant", tau = 1.0 }`).
+        #[serde(default)]
+        loss: ProConfig,
+    },
 }
 
 impl Default for Objective {
@@ -212,6 +220,7 @@ impl Objective {
             Objective::Sft => "sft",
             Objective::Dpo { .. } => "dpo",
             Objective::Kto { .. } => "kto",
+            Objective::Pro { .. } => "pro",
         }
     }
 
@@ -221,6 +230,7 @@ impl Objective {
             Objective::Sft => false,
             Objective::Dpo { loss } => loss.needs_reference(),
             Objective::Kto { .. } => true,
+            Objective::Pro { .. } => false,
         }
     }
 }
@@ -411,6 +421,7 @@ impl TrainConfig {
                 LossSpec::Mixture(m) => m.validate()?,
             },
             Objective::Kto { loss } => loss.validate()?,
+            Objective::Pro { loss } => loss.validate()?,
         }
         self.optim.validate()?;
         self.schedule.validate()?;

@@ -42,6 +42,18 @@ pub struct UnpairedExample {
     pub kl_seq: SeqIds,
 }
 
+/// One ranked list (PRO): K completions of one prompt, best first.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RankedExample {
+    /// Prompt ids.
+    pub prompt: Vec<u32>,
+    /// Completion ids, best first.
+    pub responses: Vec<Vec<u32>>,
+    /// External scores of the responses, non-increasing (PRO's `reward_gap` temperature):
+    /// the record's `scores` field when present, else none.
+    pub rewards: Option<Vec<f64>>,
+}
+
 /// The tokenized examples of a run.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Examples {
@@ -51,6 +63,8 @@ pub enum Examples {
     Pairs(Vec<PairExample>),
     /// Labelled completions.
     Unpaired(Vec<UnpairedExample>),
+    /// Ranked lists.
+    Ranked(Vec<RankedExample>),
 }
 
 impl Examples {
@@ -60,6 +74,7 @@ impl Examples {
             Examples::Seqs(v) => v.len(),
             Examples::Pairs(v) => v.len(),
             Examples::Unpaired(v) => v.len(),
+            Examples::Ranked(v) => v.len(),
         }
     }
 
@@ -77,6 +92,7 @@ impl Examples {
                 v.truncate(n);
                 relink_kl(v);
             }
+            Examples::Ranked(v) => v.truncate(n),
         }
     }
 
@@ -105,6 +121,10 @@ impl Examples {
                 push(&[u32::from(u.label)]);
                 push(&u.kl_seq.completion);
             }),
+            Examples::Ranked(v) => v.iter().for_each(|r| {
+                push(&r.prompt);
+                r.responses.iter().for_each(|c| push(c));
+            }),
         }
         out
     }
@@ -131,6 +151,8 @@ pub enum Want {
     Pairs,
     /// Labelled completions.
     Unpaired,
+    /// Ranked lists (pairs are lists of two).
+    Ranked,
 }
 
 /// Turns records into token ids.
@@ -251,6 +273,7 @@ impl Encoder {
         let mut seqs = Vec::new();
         let mut pairs = Vec::new();
         let mut unpaired: Vec<(SeqIds, bool)> = Vec::new();
+        let mut ranked: Vec<RankedExample> = Vec::new();
         let full = |n: usize| max.is_some_and(|m| n >= m);
         for item in Dataset::open(path, &OpenOptions::default())? {
             let item = match item {
@@ -266,6 +289,47 @@ impl Encoder {
             let mut recs: Vec<Pair> = Vec::new();
             let mut ups: Vec<Unpaired> = Vec::new();
             match item.record {
+                Record::Ranking(r) if want == Want::Ranked => {
+                    let scores = r.ann.extra.get("scores").and_then(|v| {
+                        v.as_array()?
+                            .iter()
+                            .map(|x| x.as_f64())
+                            .collect::<Option<Vec<f64>>>()
+                    });
+                    if r.responses.len() < 2
+                        || scores
+                            .as_ref()
+                            .is_some_and(|s| s.len() != r.responses.len())
+                    {
+                        let e = format!(
+                            "a ranking needs ≥ 2 responses (and one score each), has {}",
+                            r.responses.len()
+                        );
+                        if skip_invalid {
+                            skipped.push(format!("{loc}: {e}"));
+                            continue;
+                        }
+                        return Err(rec_err(e));
+                    }
+                    ranked.push(RankedExample {
+                        prompt: self.prompt(r.prompt.as_ref())?,
+                        responses: r
+                            .responses
+                            .iter()
+                            .map(|c| self.completion(c))
+                            .collect::<Result<_>>()?,
+                        rewards: scores,
+                    });
+                }
+                Record::Pair(p) if want == Want::Ranked => match self.pair(p) {
+                    Ok(x) => ranked.push(RankedExample {
+                        prompt: x.ids.prompt,
+                        responses: vec![x.ids.chosen, x.ids.rejected],
+                        rewards: None,
+                    }),
+                    Err(e) if skip_invalid => skipped.push(format!("{loc}: {e}")),
+                    Err(e) => return Err(rec_err(e)),
+                },
                 Record::Pair(p) => recs.push(p),
                 Record::Ranking(r) => recs.extend(ranking_to_pairs(&r, RankPairs::All)),
                 Record::Unpaired(u) => ups.push(u),
@@ -278,6 +342,7 @@ impl Encoder {
             }
             for p in recs {
                 match want {
+                    Want::Ranked => {}
                     Want::Pairs => {
                         if full(pairs.len()) {
                             break;
@@ -311,9 +376,9 @@ impl Encoder {
             }
             for u in ups {
                 match want {
-                    Want::Pairs => {
+                    Want::Pairs | Want::Ranked => {
                         return Err(rec_err(
-                            "an unpaired record; `dpo` needs pairs (use `kto`)".into(),
+                            "an unpaired record; `dpo` and `pro` need pairs or rankings (use `kto`)".into(),
                         ));
                     }
                     Want::Unpaired => unpaired.push(self.unpaired(&u)?),
@@ -328,12 +393,14 @@ impl Encoder {
                 Want::Seqs => seqs.len(),
                 Want::Pairs => pairs.len(),
                 Want::Unpaired => unpaired.len(),
+                Want::Ranked => ranked.len(),
             };
             if full(n) {
                 break;
             }
         }
         let mut out = match want {
+            Want::Ranked => Examples::Ranked(ranked),
             Want::Seqs => Examples::Seqs(seqs),
             Want::Pairs => Examples::Pairs(pairs),
             Want::Unpaired => Examples::Unpaired(

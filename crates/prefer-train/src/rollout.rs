@@ -16,7 +16,7 @@
 //! assert_eq!(rule.score("Lily was happy. She smiled and laughed, then was sad."), 2.0);
 //! ```
 
-use prefer_data::{Annotations, Pair, Text};
+use prefer_data::{Annotations, Pair, Ranking, Text};
 use prefer_nn::logprobs::{BatchConfig, SeqBatch, SeqIds, sequence_logps};
 use prefer_nn::model::CausalLm;
 use prefer_nn::sample::{SampleConfig, generate};
@@ -210,6 +210,52 @@ pub fn rule_pairs(
         mean_rejected: sr / np,
     };
     Ok((pairs, stats))
+}
+
+/// Ranked lists from a model's own samples (PRO): for each prompt, the `n` samples
+/// ordered by `rule` score, best first (ties share a rank, in sampling order); the scores
+/// go into the record's `scores` field. Prompts whose samples all tie give no list.
+pub fn rule_rankings(
+    model: &CausalLm,
+    tok: &Tokenizer,
+    prompts: &[String],
+    n: usize,
+    cfg: &SampleConfig,
+    rule: &Lexicon,
+) -> Result<Vec<Ranking>> {
+    let samples = sample(model, tok, prompts, n, cfg)?;
+    let mut out = Vec::new();
+    for (p, ss) in prompts.iter().zip(samples) {
+        let mut scored: Vec<(f64, String)> = ss
+            .iter()
+            .map(|s| decode(tok, s).map(|t| (rule.score(&t), t)))
+            .collect::<Result<_>>()?;
+        scored.sort_by(|a, b| b.0.total_cmp(&a.0));
+        if scored.first().map(|x| x.0) == scored.last().map(|x| x.0) {
+            continue;
+        }
+        let mut ranks = Vec::with_capacity(scored.len());
+        for (i, (sc, _)) in scored.iter().enumerate() {
+            let r = if i > 0 && *sc == scored[i - 1].0 {
+                ranks[i - 1]
+            } else {
+                i as u32 + 1
+            };
+            ranks.push(r);
+        }
+        let mut ann = Annotations::default();
+        ann.extra.insert(
+            "scores".into(),
+            serde_json::Value::from(scored.iter().map(|x| x.0).collect::<Vec<f64>>()),
+        );
+        out.push(Ranking {
+            prompt: Some(Text::Plain(p.clone())),
+            responses: scored.into_iter().map(|x| Text::Plain(x.1)).collect(),
+            ranks: Some(ranks),
+            ann,
+        });
+    }
+    Ok(out)
 }
 
 /// The figures of a trained policy against its starting model on held-out prompts.

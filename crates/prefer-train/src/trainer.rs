@@ -25,7 +25,9 @@ use std::path::PathBuf;
 
 use candle_core::{DType, Device, Tensor};
 use prefer_nn::logprobs::{PairBatch, SeqBatch, SeqIds, pair_logps, sequence_logps};
-use prefer_nn::loss::{Mixture, PairLogps, RunningMoments, UnpairedLogps, UnpairedLoss};
+use prefer_nn::loss::{
+    Mixture, PairLogps, RankedLogps, RunningMoments, UnpairedLogps, UnpairedLoss, pro,
+};
 use prefer_nn::model::{CausalLm, LoadOptions};
 use prefer_nn::tokenizer::Tokenizer;
 
@@ -147,6 +149,7 @@ impl Trainer {
             Objective::Sft => Want::Seqs,
             Objective::Dpo { .. } => Want::Pairs,
             Objective::Kto { .. } => Want::Unpaired,
+            Objective::Pro { .. } => Want::Ranked,
         };
         let skip = cfg.data.skip_invalid;
         let (train, mut skipped) =
@@ -178,6 +181,7 @@ impl Trainer {
                 (Objective::Sft, Examples::Seqs(_))
                     | (Objective::Dpo { .. }, Examples::Pairs(_))
                     | (Objective::Kto { .. }, Examples::Unpaired(_))
+                    | (Objective::Pro { .. }, Examples::Ranked(_))
             )
         };
         if !want_ok(&train) || eval.as_ref().is_some_and(|e| !want_ok(e)) {
@@ -683,6 +687,62 @@ impl Trainer {
                 avg.add("logits/rejected", out.logits_mean_rejected, rt);
                 Ok((loss * share)?)
             }
+            Examples::Ranked(v) => {
+                let Objective::Pro { loss } = &self.cfg.objective else {
+                    return Err(Error::Config("rankings need objective pro".into()));
+                };
+                let k = v[idx[0]].responses.len();
+                if let Some(&bad) = idx.iter().find(|&&i| v[i].responses.len() != k) {
+                    return Err(Error::Config(format!(
+                        "PRO batches need one list length: example {bad} has {} responses, \
+                         example {} has {k} (use batch_size = 1 for mixed lengths)",
+                        v[bad].responses.len(),
+                        idx[0]
+                    )));
+                }
+                let seqs: Vec<SeqIds> = idx
+                    .iter()
+                    .flat_map(|&i| {
+                        v[i].responses.iter().map(move |c| SeqIds {
+                            prompt: v[i].prompt.clone(),
+                            completion: c.clone(),
+                        })
+                    })
+                    .collect();
+                let batch = SeqBatch::new(&seqs, &self.cfg.batch, &dev)?;
+                let lp = sequence_logps(&self.policy, &batch)?;
+                let nb = idx.len();
+                let rewards = if idx.iter().all(|&i| v[i].rewards.is_some()) {
+                    let r: Vec<f64> = idx
+                        .iter()
+                        .flat_map(|&i| v[i].rewards.clone().unwrap_or_default())
+                        .collect();
+                    Some(Tensor::from_vec(r, (nb, k), &dev)?.to_dtype(dt)?)
+                } else {
+                    None
+                };
+                let x = RankedLogps {
+                    policy: lp.sum.reshape((nb, k))?,
+                    len: lp.count.reshape((nb, k))?,
+                    rewards,
+                };
+                let lo = pro(&x, loss)?;
+                let loss = lo.loss.mean_all()?;
+                let scores = lo.scores.detach().to_dtype(DType::F64)?.to_vec2::<f64>()?;
+                let top1 = scores
+                    .iter()
+                    .map(|r| f64::from(r.iter().skip(1).all(|s| *s < r[0])))
+                    .sum::<f64>()
+                    / nb as f64;
+                let margin = scores.iter().map(|r| r[0] - r[1]).sum::<f64>() / nb as f64;
+                let sums = lp.sum.detach().to_dtype(DType::F64)?.to_vec1::<f64>()?;
+                let best = (0..nb).map(|j| sums[j * k]).sum::<f64>() / nb as f64;
+                avg.add("loss", scalar(&loss)?, b);
+                avg.add("scores/accuracies", top1, b);
+                avg.add("scores/margins", margin, b);
+                avg.add("logps/best", best, b);
+                Ok((loss * share)?)
+            }
             Examples::Unpaired(v) => {
                 let Objective::Kto { loss } = &self.cfg.objective else {
                     return Err(Error::Config("unpaired examples need objective kto".into()));
@@ -801,7 +861,7 @@ pub fn reference_values(
     let dev = model.device().clone();
     let mut out = Vec::with_capacity(ex.len());
     match ex {
-        Examples::Seqs(_) => {}
+        Examples::Seqs(_) | Examples::Ranked(_) => {}
         Examples::Pairs(v) => {
             for chunk in v.chunks(bs.max(1)) {
                 let ids: Vec<_> = chunk.iter().map(|p| p.ids.clone()).collect();

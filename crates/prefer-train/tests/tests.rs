@@ -92,9 +92,27 @@ fn four_micro_batches_of_one_equal_one_batch_of_four() -> Result<()> {
             loss: LossSpec::One(PairLoss::Ipo(IpoConfig::default())),
         },
         Objective::Sft,
+        Objective::Pro {
+            loss: serde_json::from_str(r#"{"temperature": {"type": "constant", "tau": 0.5}}"#)
+                .map_err(|e| Error::Config(e.to_string()))?,
+        },
     ] {
         let pairs = random_pairs(8, 3);
         let ex = match obj {
+            Objective::Pro { .. } => Examples::Ranked(
+                pairs
+                    .iter()
+                    .map(|p| prefer_train::data::RankedExample {
+                        prompt: p.ids.prompt.clone(),
+                        responses: vec![
+                            p.ids.chosen.clone(),
+                            p.ids.rejected.clone(),
+                            p.ids.chosen[..1].to_vec(),
+                        ],
+                        rewards: None,
+                    })
+                    .collect(),
+            ),
             Objective::Sft => Examples::Seqs(
                 pairs
                     .iter()

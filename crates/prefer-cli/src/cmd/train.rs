@@ -33,6 +33,9 @@ pub enum Command {
     /// Unpaired preference optimization (KTO; also APO-zero-unpaired and BCO via
     /// `--loss`). Pairs are split into a desirable and an undesirable completion.
     Kto(RunArgs),
+    /// Listwise PRO (Plackett-Luce over ranked lists) on rankings; pairs are lists of
+    /// two. Rankings without scores need `--loss '{"temperature": {"type": "constant", "tau": 1.0}}'`.
+    Pro(RunArgs),
     /// Build a preference set from a model's own samples scored by a word-list rule.
     RulePairs(RulePairsArgs),
     /// Score a trained policy against its starting model on held-out prompts: the rule's
@@ -241,7 +244,13 @@ fn run_training(a: &RunArgs, method: &str) -> anyhow::Result<ExitCode> {
     };
     bar.set_position(t.state().step);
     bar.reset_eta();
-    let keys = ["loss", "rewards/accuracies", "rewards/margins", "grad_norm"];
+    let keys = [
+        "loss",
+        "rewards/accuracies",
+        "scores/accuracies",
+        "rewards/margins",
+        "grad_norm",
+    ];
     let s = t.train(&mut |p| {
         bar.set_position(p.step);
         bar.set_message(fmt_metrics(p.metrics, &keys));
@@ -353,6 +362,9 @@ pub struct RulePairsArgs {
     /// Output pairs file (JSONL or Parquet).
     #[arg(long)]
     pub out: PathBuf,
+    /// Write ranked lists of all samples (for `prefer train pro`) instead of pairs.
+    #[arg(long)]
+    pub ranking: bool,
     #[command(flatten)]
     pub rule: RuleArgs,
 }
@@ -377,6 +389,29 @@ fn rule_pairs(a: &RulePairsArgs) -> anyhow::Result<ExitCode> {
     let model = CausalLm::load(&a.model, &LoadOptions::frozen())?;
     let tok = Tokenizer::from_dir(&a.model)?;
     let prompts = rollout::story_prompts(a.rule.prompts, a.rule.offset);
+    if a.ranking {
+        let lists = rollout::rule_rankings(
+            &model,
+            &tok,
+            &prompts,
+            a.rule.samples,
+            &a.rule.sample(),
+            &a.rule.rule()?,
+        )?;
+        let mut w = RecordWriter::create(&a.out, &WriteOptions::default())?;
+        let n = lists.len();
+        for r in lists {
+            w.write(&Record::Ranking(r))?;
+        }
+        w.finish()?;
+        println!(
+            "{n} ranked lists from {} prompts x {} samples -> {}",
+            prompts.len(),
+            a.rule.samples,
+            a.out.display()
+        );
+        return Ok(ExitCode::SUCCESS);
+    }
     let (pairs, st) = rollout::rule_pairs(
         &model,
         &tok,
@@ -447,6 +482,7 @@ pub fn run(c: Command) -> anyhow::Result<ExitCode> {
         Command::Sft(a) => run_training(&a, "sft"),
         Command::Dpo(a) => run_training(&a, "dpo"),
         Command::Kto(a) => run_training(&a, "kto"),
+        Command::Pro(a) => run_training(&a, "pro"),
         Command::RulePairs(a) => rule_pairs(&a),
         Command::RuleEval(a) => rule_eval(&a),
     }
