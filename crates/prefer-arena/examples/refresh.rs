@@ -9,6 +9,8 @@
 //! cargo run --release -p prefer-arena --example refresh -- --db postgres://prefer:prefer@127.0.0.1/bench --votes 1000000
 //! ```
 
+#![allow(clippy::result_large_err)]
+
 use std::time::Instant;
 
 use prefer_arena::catalog::OutputRecord;

@@ -91,12 +91,12 @@ impl ArenaConfig {
         if !(self.refit_every_s > 0.0 && self.refit_every_s.is_finite()) {
             return Err(Error::Config("refit_every_s must be positive".into()));
         }
-        if let Some(t) = &self.admin_token {
-            if t.trim().len() < MIN_TOKEN {
-                return Err(Error::Config(format!(
-                    "the admin token must be at least {MIN_TOKEN} characters"
-                )));
-            }
+        if let Some(t) = &self.admin_token
+            && t.trim().len() < MIN_TOKEN
+        {
+            return Err(Error::Config(format!(
+                "the admin token must be at least {MIN_TOKEN} characters"
+            )));
         }
         self.rate.validate()
     }

@@ -61,7 +61,8 @@ const WRONG: &[&str] = &[
 /// The demo's outputs.
 pub fn outputs() -> Vec<OutputRecord> {
     let mut out = Vec::new();
-    let styles: [(&str, fn(usize, &str, &str) -> String); 6] = [
+    type Style = fn(usize, &str, &str) -> String;
+    let styles: [(&str, Style); 6] = [
         ("careful-7b", |_, q, a| {
             format!(
                 "{a}.\n\nTo check: the question was \"{q}\", and the answer above follows directly."

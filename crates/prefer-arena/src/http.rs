@@ -99,16 +99,15 @@ impl FromRequestParts<Arena> for Client {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, arena: &Arena) -> Result<Self, ApiError> {
-        if arena.inner.cfg.trust_forwarded_for {
-            if let Some(ip) = parts
+        if arena.inner.cfg.trust_forwarded_for
+            && let Some(ip) = parts
                 .headers
                 .get("x-forwarded-for")
                 .and_then(|v| v.to_str().ok())
                 .and_then(|s| s.rsplit(',').next())
                 .and_then(|s| s.trim().parse::<IpAddr>().ok())
-            {
-                return Ok(Client(ip));
-            }
+        {
+            return Ok(Client(ip));
         }
         let ip = parts
             .extensions
@@ -343,10 +342,10 @@ fn page_error(e: &ApiError) -> Response {
         Html(html::error_page(e.status.as_u16(), &e.message)),
     )
         .into_response();
-    if let Some(s) = e.retry_after {
-        if let Ok(v) = HeaderValue::from_str(&s.to_string()) {
-            r.headers_mut().insert(header::RETRY_AFTER, v);
-        }
+    if let Some(s) = e.retry_after
+        && let Ok(v) = HeaderValue::from_str(&s.to_string())
+    {
+        r.headers_mut().insert(header::RETRY_AFTER, v);
     }
     r
 }

@@ -27,6 +27,8 @@
 //! Routes: [`http`]; the API's OpenAPI description: [`http::OPENAPI`] (served at
 //! `/api/openapi.json`); storage: [`db`]; the write path: [`writer`]; docs/arena.md.
 
+#![cfg_attr(test, allow(clippy::unwrap_used))]
+
 pub mod battle;
 pub mod catalog;
 pub mod config;

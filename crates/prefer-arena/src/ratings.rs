@@ -279,9 +279,7 @@ mod tests {
     fn online_elo_is_elo_run_over_the_battles() {
         let names: Vec<String> = (0..5).map(|i| format!("m{i}")).collect();
         let mut r = Ratings::new(5);
-        let mut id = 0;
-        for s in 0..200u32 {
-            id += 1;
+        for (id, s) in (1..).zip(0..200u32) {
             let a = s % 5;
             let b = (s * 3 + 1) % 5;
             if a == b {

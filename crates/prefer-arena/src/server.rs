@@ -420,7 +420,9 @@ pub fn board(catalog: &Catalog, ratings: &Ratings) -> BoardView {
     let online = &ratings.online;
     let k3 = online.ksort.config.conservative_k;
     let bt = ratings.refit.as_ref().and_then(|r| r.board.as_ref());
-    let mut rows: Vec<(Option<(usize, f64)>, f64, BoardRow)> = Vec::new();
+    // (BT rank and rating when in the refit, K-Sort score, the row)
+    type Keyed = (Option<(usize, f64)>, f64, BoardRow);
+    let mut rows: Vec<Keyed> = Vec::new();
     for (m, (_, name)) in catalog.models.iter().enumerate() {
         let votes = online.votes.get(m).copied().unwrap_or(0);
         if votes == 0 && catalog.prompts_of.get(m).is_none_or(Vec::is_empty) {
@@ -576,13 +578,12 @@ async fn upkeep_loop(inner: Arc<Inner>) {
     loop {
         tick.tick().await;
         let _ = inner.db.delete_expired(now_ms()).await;
-        if let Ok(v) = inner.db.outputs_version().await {
-            if v != inner.catalog().version {
-                if let Ok(c) = writer::load_catalog(&inner.db).await {
-                    inner.ratings_mut().online.grow(c.models.len());
-                    inner.set_catalog(c);
-                }
-            }
+        if let Ok(v) = inner.db.outputs_version().await
+            && v != inner.catalog().version
+            && let Ok(c) = writer::load_catalog(&inner.db).await
+        {
+            inner.ratings_mut().online.grow(c.models.len());
+            inner.set_catalog(c);
         }
         let catalog = inner.catalog();
         let last = inner.ratings().last_id();

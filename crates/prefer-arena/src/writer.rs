@@ -368,17 +368,17 @@ pub async fn import(
         .map(|p| (p.id.as_str(), &*p.text))
         .collect();
     for (i, r) in records.iter().enumerate() {
-        if let Some(p) = stored.get(r.prompt_id.as_str()) {
-            if *p != r.prompt {
-                return Err(ApiError::invalid(
-                    "prompt_mismatch",
-                    format!(
-                        "line {}: field `prompt`: prompt `{}` is already stored with another text",
-                        i + 1,
-                        r.prompt_id
-                    ),
-                ));
-            }
+        if let Some(p) = stored.get(r.prompt_id.as_str())
+            && *p != r.prompt
+        {
+            return Err(ApiError::invalid(
+                "prompt_mismatch",
+                format!(
+                    "line {}: field `prompt`: prompt `{}` is already stored with another text",
+                    i + 1,
+                    r.prompt_id
+                ),
+            ));
         }
     }
     let now = now_ms();

@@ -155,10 +155,10 @@ async fn launch(driver: &Path, chromium: &Path, profile: &Path) -> Driver {
     let http = crate::common::client();
     let t = Instant::now();
     loop {
-        if let Ok(r) = http.get(format!("{base}/status")).send().await {
-            if r.status().is_success() {
-                break;
-            }
+        if let Ok(r) = http.get(format!("{base}/status")).send().await
+            && r.status().is_success()
+        {
+            break;
         }
         assert!(
             t.elapsed() < Duration::from_secs(20),

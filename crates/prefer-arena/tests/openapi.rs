@@ -48,10 +48,10 @@ fn check(spec: &Value, v: &Value, schema: &Value, at: &str) -> Vec<String> {
         }
         _ => {}
     }
-    if let Some(e) = s.get("enum").and_then(Value::as_array) {
-        if !e.contains(v) {
-            errs.push(format!("{at}: {v} not in {e:?}"));
-        }
+    if let Some(e) = s.get("enum").and_then(Value::as_array)
+        && !e.contains(v)
+    {
+        errs.push(format!("{at}: {v} not in {e:?}"));
     }
     if let (Some(obj), Some(props)) = (
         v.as_object(),

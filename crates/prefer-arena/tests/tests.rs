@@ -1,5 +1,7 @@
 //! prefer-arena's integration tests (one binary).
 
+#![allow(clippy::unwrap_used)]
+
 mod api;
 mod browser;
 mod common;
