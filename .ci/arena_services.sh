@@ -4,6 +4,8 @@
 # the tests that need it then print `skipped: ...` instead of failing.
 
 arena_services() {
+    # Best effort: no failure here may stop CI (the caller runs with `set -e`).
+    set +e
     local need=()
     command -v pg_ctlcluster >/dev/null 2>&1 || need+=(postgresql)
     [ -x /usr/bin/chromium ] || need+=(chromium)
@@ -17,7 +19,7 @@ arena_services() {
 
     if command -v pg_ctlcluster >/dev/null 2>&1; then
         local ver
-        ver=$(ls /usr/lib/postgresql | sort -n | tail -1)
+        ver=$(ls /usr/lib/postgresql 2>/dev/null | sort -n | tail -1)
         pg_lsclusters -h | grep -q "^$ver main" || pg_createcluster "$ver" main >/dev/null
         pg_ctlcluster "$ver" main start 2>/dev/null || true
         for _ in $(seq 1 50); do
@@ -43,5 +45,6 @@ arena_services() {
         export CHROMIUM=/usr/bin/chromium CHROMEDRIVER=/usr/bin/chromedriver
         echo "ci: $(/usr/bin/chromedriver --version 2>/dev/null | head -1)"
     fi
+    set -e
 }
 arena_services
