@@ -51,6 +51,10 @@ enum Command {
     /// The vote-collecting web service: battles, votes, a live leaderboard, admin.
     #[command(subcommand)]
     Arena(cmd::arena::Command),
+    /// Evaluate reward models and policies: RewardBench-style scores, ranking accuracy,
+    /// calibration, judge agreement, length bias.
+    #[command(subcommand)]
+    Eval(cmd::eval::Command),
 }
 
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
@@ -63,6 +67,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Plot(args) => cmd::plot::run(&args),
         Command::Game(c) => cmd::game::run(c),
         Command::Arena(c) => cmd::arena::run(c),
+        Command::Eval(c) => cmd::eval::run(c),
     }
 }
 

@@ -175,7 +175,7 @@ pub fn agreement(judges: &[String], labels: &[Vec<Option<Verdict>>]) -> Result<A
     } else {
         counts
             .iter()
-            .filter(|c| c.iter().any(|&x| x == m as f64))
+            .filter(|c| c.contains(&(m as f64)))
             .count() as f64
             / full.len() as f64
     };
@@ -208,6 +208,56 @@ pub fn position_consistency(original: &[Verdict], swapped: &[Verdict]) -> Result
         .filter(|(a, b)| **a == b.swapped())
         .count() as f64
         / original.len() as f64)
+}
+
+impl Verdict {
+    /// Reads a verdict from a field value: `a`/`b`/`tie` (and `model_a`, `left`, `1`, ...
+    /// as prefer-data's winners), or PandaLM's numbers 1 (first), 2 (second), 0 (tie).
+    pub fn from_value(v: &serde_json::Value) -> Option<Verdict> {
+        match v {
+            serde_json::Value::Number(n) => match n.as_i64()? {
+                1 => Some(Verdict::A),
+                2 => Some(Verdict::B),
+                0 => Some(Verdict::Tie),
+                _ => None,
+            },
+            serde_json::Value::String(s) => match prefer_data::Winner::parse(s)? {
+                prefer_data::Winner::ModelA => Some(Verdict::A),
+                prefer_data::Winner::ModelB => Some(Verdict::B),
+                _ => Some(Verdict::Tie),
+            },
+            _ => None,
+        }
+    }
+}
+
+/// Reads each judge's verdicts from fields of the records of a file (any format
+/// prefer-data reads): `labels[j][i]` is field `judges[j]` of record i (None when absent or
+/// null). A value that is not a verdict is an error naming the record and the field.
+pub fn read_verdicts(
+    path: &std::path::Path,
+    judges: &[String],
+) -> Result<Vec<Vec<Option<Verdict>>>> {
+    let rows = prefer_data::RowReader::open(path, &prefer_data::ReadOptions::default())?;
+    let mut labels = vec![Vec::new(); judges.len()];
+    for row in rows {
+        let (loc, obj) = row?.into_object().map_err(|e| Error::Data(e.to_string()))?;
+        for (j, f) in judges.iter().enumerate() {
+            let v = match obj.get(f) {
+                None | Some(serde_json::Value::Null) => None,
+                Some(v) => Some(Verdict::from_value(v).ok_or_else(|| {
+                    Error::Data(format!(
+                        "{loc}: field `{f}`: {v} is not a verdict (a, b, tie; 1, 2, 0)"
+                    ))
+                })?),
+            };
+            labels[j].push(v);
+        }
+    }
+    if labels.first().is_none_or(Vec::is_empty) {
+        return Err(Error::Data(format!("{}: no records", path.display())));
+    }
+    Ok(labels)
 }
 
 #[cfg(test)]
@@ -254,6 +304,10 @@ mod tests {
         assert!((a.unanimity - 2.0 / 3.0).abs() < 1e-12);
         assert_eq!(position_consistency(&[A, B, Tie], &[B, B, Tie])?, 2.0 / 3.0);
         assert!(agreement(&["x".into()], &l[..1]).is_err());
+        assert_eq!(Verdict::from_value(&serde_json::json!(2)), Some(B));
+        assert_eq!(Verdict::from_value(&serde_json::json!("tie")), Some(Tie));
+        assert_eq!(Verdict::from_value(&serde_json::json!("model_a")), Some(A));
+        assert_eq!(Verdict::from_value(&serde_json::json!(7)), None);
         Ok(())
     }
 }

@@ -32,7 +32,9 @@ pub mod ranking;
 pub mod report;
 pub mod texts;
 
-pub use agreement::{Agreement, Verdict, agreement, fleiss_kappa, position_consistency};
+pub use agreement::{
+    Agreement, Verdict, agreement, fleiss_kappa, position_consistency, read_verdicts,
+};
 pub use breakdown::{Group, LengthBias, by_source, length_bias};
 pub use calibration::{Calibration, calibration, reliability_plot};
 pub use error::{Error, Result};
@@ -41,6 +43,6 @@ pub use pairwise::{ScoredPair, SectionReport, Sections, Ties, accuracy, section_
 pub use ranking::{PairLogps, RankingConfig, RankingReport, ranking_report};
 pub use report::{EvalConfig, Report, evaluate};
 pub use texts::{
-    EmbedOptions, TextPair, TextRating, embed_pairs, embed_ratings, read_pairs, read_ratings,
-    scored_from_texts, with_meta,
+    EmbedOptions, TextPair, TextRating, embed_pairs, embed_ratings, ratings_from_pairs, read_pairs,
+    read_ratings, scored_from_texts, with_meta,
 };

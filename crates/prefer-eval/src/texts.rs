@@ -41,6 +41,11 @@ pub struct TextPair {
     pub score_chosen: Option<f64>,
     /// Precomputed score of rejected.
     pub score_rejected: Option<f64>,
+    /// An absolute rating of chosen from the data (UltraFeedback's
+    /// `metadata.score_chosen`), for multi-objective regression.
+    pub rating_chosen: Option<f64>,
+    /// The same for rejected (`metadata.score_rejected`).
+    pub rating_rejected: Option<f64>,
 }
 
 /// Names of the fields holding precomputed scores, tried in order.
@@ -58,6 +63,10 @@ fn extra_f64(p: &Pair, k: &str) -> Option<f64> {
             .and_then(|a| a.first())
             .and_then(serde_json::Value::as_f64)
     })
+}
+
+fn meta_f64(p: &Pair, k: &str) -> Option<f64> {
+    p.ann.extra.get("metadata")?.get(k)?.as_f64()
 }
 
 /// Reads the pairs of a file (any format and layout prefer-data reads). Implicit-prompt
@@ -108,6 +117,8 @@ pub fn read_pairs(path: &Path, opts: &OpenOptions) -> Result<Vec<TextPair>> {
             margin: p.ann.margin,
             score_chosen: sc,
             score_rejected: sr,
+            rating_chosen: meta_f64(&p, "score_chosen"),
+            rating_rejected: meta_f64(&p, "score_rejected"),
         });
     }
     if out.is_empty() {
@@ -183,7 +194,7 @@ fn tail(s: &str, n: usize) -> String {
 
 fn embed(
     enc: &SentenceEncoder,
-    cache: Option<&mut EmbeddingCache>,
+    cache: &mut Option<&mut EmbeddingCache>,
     texts: &[String],
     opts: &EmbedOptions,
 ) -> Result<Embeddings> {
@@ -213,9 +224,9 @@ pub fn embed_pairs(
         .collect();
     let chosen: Vec<String> = pairs.iter().map(|p| p.chosen.clone()).collect();
     let rejected: Vec<String> = pairs.iter().map(|p| p.rejected.clone()).collect();
-    let ep = embed(enc, cache.as_deref_mut(), &prompts, opts)?;
-    let ec = embed(enc, cache.as_deref_mut(), &chosen, opts)?;
-    let er = embed(enc, cache.as_deref_mut(), &rejected, opts)?;
+    let ep = embed(enc, &mut cache, &prompts, opts)?;
+    let ec = embed(enc, &mut cache, &chosen, opts)?;
+    let er = embed(enc, &mut cache, &rejected, opts)?;
     let mut data = PairData::new(Some(&ep), &ec, &er)?;
     if pairs.iter().all(|p| p.context.is_some()) {
         let ctx: Vec<String> = pairs
@@ -223,7 +234,7 @@ pub fn embed_pairs(
             .map(|p| p.context.clone().unwrap_or_default())
             .collect();
         data.context = Some(
-            embed(enc, cache.as_deref_mut(), &ctx, opts)?.to_tensor(&candle_core::Device::Cpu)?,
+            embed(enc, &mut cache, &ctx, opts)?.to_tensor(&candle_core::Device::Cpu)?,
         );
     }
     if pairs.iter().any(|p| p.user.is_some()) {
@@ -301,6 +312,39 @@ pub fn read_ratings(path: &Path, opts: &OpenOptions) -> Result<Vec<TextRating>> 
     Ok(out)
 }
 
+/// Absolute ratings from pairs that carry them (`metadata.score_chosen` and
+/// `metadata.score_rejected`, as the UltraFeedback sample): two ratings per pair with the
+/// attribute `score`, plus `length` = ln(1 + characters) when `length_attribute` (a
+/// verbosity objective for ArmoRM's decorrelation). A pair without them is an error.
+pub fn ratings_from_pairs(pairs: &[TextPair], length_attribute: bool) -> Result<Vec<TextRating>> {
+    let mut out = Vec::with_capacity(2 * pairs.len());
+    for p in pairs {
+        let (Some(c), Some(r)) = (p.rating_chosen, p.rating_rejected) else {
+            return Err(Error::Data(format!(
+                "{}: no `metadata.score_chosen` / `metadata.score_rejected` to use as ratings",
+                p.loc
+            )));
+        };
+        for (resp, score) in [(&p.chosen, c), (&p.rejected, r)] {
+            let mut scores = BTreeMap::new();
+            scores.insert("score".to_string(), score);
+            if length_attribute {
+                scores.insert(
+                    "length".to_string(),
+                    (1.0 + resp.chars().count() as f64).ln(),
+                );
+            }
+            out.push(TextRating {
+                loc: p.loc.clone(),
+                prompt: p.prompt.clone(),
+                response: resp.clone(),
+                scores,
+            });
+        }
+    }
+    Ok(out)
+}
+
 /// Embeds ratings; every rating must have every attribute (the error names the record).
 pub fn embed_ratings(
     enc: &SentenceEncoder,
@@ -314,8 +358,8 @@ pub fn embed_ratings(
         .map(|r| tail(&r.prompt, opts.prompt_tail_chars))
         .collect();
     let resp: Vec<String> = ratings.iter().map(|r| r.response.clone()).collect();
-    let ep = embed(enc, cache.as_deref_mut(), &prompts, opts)?;
-    let er = embed(enc, cache.as_deref_mut(), &resp, opts)?;
+    let ep = embed(enc, &mut cache, &prompts, opts)?;
+    let er = embed(enc, &mut cache, &resp, opts)?;
     let scores: Vec<BTreeMap<String, f64>> = ratings.iter().map(|r| r.scores.clone()).collect();
     let names: Vec<String> = ratings.iter().map(|r| r.loc.clone()).collect();
     Ok(RatingData::from_rows(

@@ -33,6 +33,9 @@ pub struct Args {
     /// Skip the training stage (stories260K learns happier stories by DPO).
     #[arg(long)]
     pub skip_train: bool,
+    /// Skip the reward-model stage (heads on sentence embeddings, GPM, PAL, LM reward model).
+    #[arg(long)]
+    pub skip_reward: bool,
     /// Training prompts of the training stage (a few minutes on 2 cores at 48).
     #[arg(long, default_value_t = 48)]
     pub train_prompts: usize,
@@ -171,6 +174,11 @@ pub fn run(a: &Args) -> anyhow::Result<ExitCode> {
 
     if !a.skip_train {
         super::demo_train::run(&a.out, &a.model, a.train_prompts, a.seed)?;
+    }
+
+    if !a.skip_reward {
+        stage(8, "reward models: heads on sentence embeddings, GPM vs BT, PAL vs BT, an LM reward model");
+        super::demo_reward::run(&a.out, &a.model, a.seed)?;
     }
 
     println!("\ndone in {:.1} s", t0.elapsed().as_secs_f64());

@@ -3,10 +3,13 @@
 pub mod arena;
 pub mod data;
 pub mod demo;
+pub mod demo_reward;
 pub mod demo_train;
 pub mod demo_rank;
 pub mod game;
+pub mod eval;
 pub mod generate;
 pub mod plot;
 pub mod rank;
+pub mod reward;
 pub mod train;

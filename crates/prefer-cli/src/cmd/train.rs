@@ -41,6 +41,9 @@ pub enum Command {
     /// Score a trained policy against its starting model on held-out prompts: the rule's
     /// mean score, the win rate and the KL divergence.
     RuleEval(RuleEvalArgs),
+    /// Reward and preference models (BT, ArmoRM, GPM, PAL, VPL, MaxMin, ...) on sentence
+    /// embeddings, or a causal LM with a score head.
+    Reward(crate::cmd::reward::Args),
 }
 
 /// Flags shared by `sft`, `dpo` and `kto`; each overrides the TOML file's value.
@@ -485,5 +488,6 @@ pub fn run(c: Command) -> anyhow::Result<ExitCode> {
         Command::Pro(a) => run_training(&a, "pro"),
         Command::RulePairs(a) => rule_pairs(&a),
         Command::RuleEval(a) => rule_eval(&a),
+        Command::Reward(a) => crate::cmd::reward::run(&a),
     }
 }
