@@ -12,7 +12,8 @@ STEPS_SMOLLM=${2:-3}
 PY=${PREFER_REFVENV:-/work/refvenv}/bin/python
 # One thread everywhere; candle's pool busy-waits (see ../shared/notes/candle-training.md).
 export CANDLE_NUM_THREADS=1 RAYON_NUM_THREADS=1 OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 OMP_WAIT_POLICY=PASSIVE
-cargo build --release -q -p prefer-train --example bench_dpo_step
+# NO_BUILD=1 reuses the binary already built (when the tree is mid-edit).
+[ -n "${NO_BUILD:-}" ] || cargo build --release -q -p prefer-train --example bench_dpo_step
 BIN=target/release/examples/bench_dpo_step
 OUT=$(mktemp)
 for cfg in tiny smollm; do
