@@ -1,5 +1,7 @@
 //! The `prefer` binary end to end: exit codes, messages, side files.
 
+#![allow(clippy::unwrap_used)]
+
 use std::path::Path;
 use std::process::{Command, Output};
 

@@ -41,22 +41,23 @@ fn opt_text(out: &mut Vec<Problem>, field: &str, t: &Option<Text>) {
 }
 
 fn finite(out: &mut Vec<Problem>, field: &str, x: Option<f64>) {
-    if let Some(x) = x {
-        if !x.is_finite() {
-            out.push(p(field, format!("must be a finite number, found {x}")));
-        }
+    if let Some(x) = x
+        && !x.is_finite()
+    {
+        out.push(p(field, format!("must be a finite number, found {x}")));
     }
 }
 
 fn annotations(out: &mut Vec<Problem>, a: &Annotations) {
     finite(out, "strength", a.strength);
-    if let Some(s) = a.strength {
-        if s.is_finite() && !(0.0..=1.0).contains(&s) {
-            out.push(p(
-                "strength",
-                format!("must be a probability in [0, 1], found {s}"),
-            ));
-        }
+    if let Some(s) = a.strength
+        && s.is_finite()
+        && !(0.0..=1.0).contains(&s)
+    {
+        out.push(p(
+            "strength",
+            format!("must be a probability in [0, 1], found {s}"),
+        ));
     }
     finite(out, "margin", a.margin);
 }
@@ -72,13 +73,11 @@ fn ranks(out: &mut Vec<Problem>, field: &str, ranks: &[u32], n: usize, ordered: 
     if let Some(i) = ranks.iter().position(|&r| r == 0) {
         out.push(p(format!("{field}[{i}]"), "ranks start at 1 (1 = best)"));
     }
-    if ordered {
-        if let Some(i) = ranks.windows(2).position(|w| w[1] < w[0]) {
-            out.push(p(
-                format!("{field}[{}]", i + 1),
-                "ranks must not decrease: responses are listed best first",
-            ));
-        }
+    if ordered && let Some(i) = ranks.windows(2).position(|w| w[1] < w[0]) {
+        out.push(p(
+            format!("{field}[{}]", i + 1),
+            "ranks must not decrease: responses are listed best first",
+        ));
     }
 }
 

@@ -205,12 +205,12 @@ impl RecordWriter {
     /// # Errors
     /// I/O failure, or (Parquet, CSV) a record that does not fit the file's columns.
     pub fn write(&mut self, record: &Record) -> Result<()> {
-        if let Sink::Parquet(p) = &mut self.sink {
-            if p.decoder.is_some() {
-                let path = self.atomic.path().to_path_buf();
-                self.count += 1;
-                return p.push_typed(&path, record);
-            }
+        if let Sink::Parquet(p) = &mut self.sink
+            && p.decoder.is_some()
+        {
+            let path = self.atomic.path().to_path_buf();
+            self.count += 1;
+            return p.push_typed(&path, record);
         }
         self.write_value(record.to_value())
     }

@@ -1,6 +1,8 @@
 //! Every dataset in ../shared/data loads, with its record counts asserted. The folder is
 //! not part of the repository: without it these tests print why and pass.
 
+#![allow(clippy::unwrap_used)]
+
 use std::path::PathBuf;
 
 use prefer_data::convert::{HH_ASSISTANT, explicit_prompt};
@@ -11,7 +13,10 @@ fn data_dir() -> Option<PathBuf> {
     if d.is_dir() {
         Some(d)
     } else {
-        eprintln!("skipped: {} is absent (shared data is not in the repository)", d.display());
+        eprintln!(
+            "skipped: {} is absent (shared data is not in the repository)",
+            d.display()
+        );
         None
     }
 }
@@ -33,11 +38,16 @@ fn load(path: PathBuf, opts: &OpenOptions) -> (Vec<Record>, Vec<String>) {
 #[test]
 fn hh_rlhf_pairs_with_implicit_prompts() {
     let Some(d) = data_dir() else { return };
-    let (good, bad) = load(d.join("hh-rlhf/harmless-base-test.jsonl.gz"), &OpenOptions::default());
+    let (good, bad) = load(
+        d.join("hh-rlhf/harmless-base-test.jsonl.gz"),
+        &OpenOptions::default(),
+    );
     assert_eq!((good.len(), bad.len()), (2312, 0), "{bad:?}");
     let mut split = 0;
     for r in good {
-        let Record::Pair(p) = r else { panic!("not a pair") };
+        let Record::Pair(p) = r else {
+            panic!("not a pair")
+        };
         assert!(p.prompt.is_none());
         if let Ok(e) = explicit_prompt(p, HH_ASSISTANT) {
             let prompt = e.prompt.unwrap().flat();
@@ -52,13 +62,24 @@ fn hh_rlhf_pairs_with_implicit_prompts() {
 #[test]
 fn ultrafeedback_pairs_and_their_real_defects() {
     let Some(d) = data_dir() else { return };
-    let (good, bad) = load(d.join("ultrafeedback/train_clean.jsonl"), &OpenOptions::default());
+    let (good, bad) = load(
+        d.join("ultrafeedback/train_clean.jsonl"),
+        &OpenOptions::default(),
+    );
     // 4 records with chosen identical to rejected and 2 with an empty response.
     assert_eq!((good.len(), bad.len()), (994, 6), "{bad:?}");
-    assert_eq!(bad.iter().filter(|e| e.contains("identical to chosen")).count(), 4);
+    assert_eq!(
+        bad.iter()
+            .filter(|e| e.contains("identical to chosen"))
+            .count(),
+        4
+    );
     let Record::Pair(p) = &good[0] else { panic!() };
     assert!(p.ann.extra["metadata"]["score_chosen"].is_number());
-    let (good, bad) = load(d.join("ultrafeedback/eval_clean.jsonl"), &OpenOptions::default());
+    let (good, bad) = load(
+        d.join("ultrafeedback/eval_clean.jsonl"),
+        &OpenOptions::default(),
+    );
     assert_eq!((good.len(), bad.len()), (199, 1));
 }
 
@@ -76,7 +97,10 @@ fn pandalm_as_pairs_soft_pairs_and_battles() {
     };
     let (good_soft, bad_soft) = load(path.clone(), &soft);
     // Soft labels keep the items without a majority; what is left out has an empty response.
-    assert!(bad_soft.iter().all(|e| e.contains("is empty")), "{bad_soft:?}");
+    assert!(
+        bad_soft.iter().all(|e| e.contains("is empty")),
+        "{bad_soft:?}"
+    );
     assert_eq!(good_soft.len() + bad_soft.len(), 999);
     let battles = OpenOptions {
         layout: Some(Layout::Pandalm),
@@ -104,9 +128,14 @@ fn football_results_as_battles() {
     let Some(d) = data_dir() else { return };
     let (good, bad) = load(d.join("football/results.csv"), &OpenOptions::default());
     assert_eq!((good.len(), bad.len()), (49_520, 0));
-    let Record::Battle(first) = &good[0] else { panic!() };
+    let Record::Battle(first) = &good[0] else {
+        panic!()
+    };
     // 1872-11-30 Scotland 0-0 England.
-    assert_eq!((first.model_a.as_str(), first.model_b.as_str()), ("Scotland", "England"));
+    assert_eq!(
+        (first.model_a.as_str(), first.model_b.as_str()),
+        ("Scotland", "England")
+    );
     assert_eq!(first.winner, Winner::Tie);
     let teams: std::collections::HashSet<&str> = good
         .iter()

@@ -20,6 +20,9 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+// Tests unwrap freely: a failure there is the test failing.
+#![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
+
 use std::io::Write;
 use std::path::Path;
 use std::sync::Once;
@@ -473,9 +476,8 @@ pub fn heatmap(path: &Path, title: &str, labels: &[String], m: &[Vec<f64>]) -> R
             .y_label_style(("sans-serif", 11))
             .draw()
             .map_err(|e| draw_err(path, e))?;
-        for i in 0..n {
-            for j in 0..n {
-                let v = m[i][j];
+        for (i, row) in m.iter().enumerate() {
+            for (j, &v) in row.iter().enumerate() {
                 let color = if !v.is_finite() {
                     RGBColor(235, 235, 235)
                 } else if v >= 0.5 {

@@ -5,7 +5,7 @@
 //! use prefer_rank::leaderboard::{Interval, Method, RankData, leaderboard};
 //! use prefer_rank::votes::Outcome;
 //! let mut data = RankData::default();
-//! for (a, b, o) in [("x", "y", Outcome::Win), ("y", "z", Outcome::Win), ("z", "x", Outcome::Loss), ("y", "x", Outcome::Tie)] {
+//! for (a, b, o) in [("x", "y", Outcome::Win), ("y", "z", Outcome::Win), ("z", "x", Outcome::Win), ("x", "z", Outcome::Win), ("x", "y", Outcome::Win), ("y", "x", Outcome::Tie)] {
 //!     data.push_pair(a, b, o)?;
 //! }
 //! let board = leaderboard(&data, &Method::Bt(Default::default()), &Interval::Sandwich { level: 0.95 })?;
@@ -123,12 +123,12 @@ impl RankData {
     /// # Errors
     /// An item against itself, or a different number of covariates than before.
     pub fn push_pair_with(&mut self, a: &str, b: &str, o: Outcome, x: Vec<f64>) -> Result<()> {
-        if let Some(first) = self.covariates.first() {
-            if first.len() != x.len() {
-                return Err(Error::Invalid(
-                    "every vote needs the same covariates".into(),
-                ));
-            }
+        if let Some(first) = self.covariates.first()
+            && first.len() != x.len()
+        {
+            return Err(Error::Invalid(
+                "every vote needs the same covariates".into(),
+            ));
         }
         self.push_pair(a, b, o)?;
         self.covariates.push(x);
@@ -278,19 +278,18 @@ pub struct Leaderboard {
     pub notes: Vec<String>,
 }
 
-/// Per-item values of a method on some data (no intervals).
-fn point(
-    data: &RankData,
-    counts: &PairCounts,
-    method: &Method,
-    std_errors: bool,
-) -> Result<(
+/// A method's point estimate: (ratings, Fisher standard errors, sandwich standard
+/// errors, tie parameter, style coefficients).
+type Point = (
     Vec<f64>,
     Option<Vec<f64>>,
     Option<Vec<f64>>,
     Option<f64>,
     Vec<f64>,
-)> {
+);
+
+/// Per-item values of a method on some data (no intervals).
+fn point(data: &RankData, counts: &PairCounts, method: &Method, std_errors: bool) -> Result<Point> {
     let names = data.items();
     let n = names.len();
     Ok(match method {

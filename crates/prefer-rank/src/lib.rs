@@ -10,6 +10,11 @@
 //! | [`elo`] | online Elo as FastChat computes it |
 //! | [`simple`] | counting, win rate, average win rate |
 
+// Tests unwrap freely: a failure there is the test failing.
+#![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
+// Checks are written `!(x > 0.0)` on purpose: NaN must fail them too.
+#![allow(clippy::neg_cmp_op_on_partial_ord)]
+
 pub mod bt;
 pub mod elo;
 pub mod error;

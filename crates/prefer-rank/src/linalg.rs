@@ -2,6 +2,10 @@
 //! matrix and its Cholesky factorization. The systems here are one row per rated item
 //! (hundreds), so a plain O(n^3) factorization is the right tool.
 
+// Index loops read like the textbook algorithms they are; `!(d > 0.0)` is deliberate:
+// it is also true for NaN.
+#![allow(clippy::needless_range_loop, clippy::neg_cmp_op_on_partial_ord)]
+
 /// A dense row-major square matrix.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Matrix {

@@ -66,6 +66,9 @@ struct BattleRef<'a> {
     winner: Cow<'a, str>,
 }
 
+/// A battle's two model names (borrowed from the line when unescaped) and its outcome.
+type ParsedBattle<'a> = (Cow<'a, str>, Cow<'a, str>, Outcome);
+
 fn outcome_of(w: &str) -> Option<Outcome> {
     Winner::parse(w).map(Outcome::from)
 }
@@ -98,7 +101,7 @@ fn fast_battles(path: &Path) -> Option<RankData> {
             .split(|&b| b == b'\n')
             .filter(|l| l.iter().any(|b| !b.is_ascii_whitespace()))
             .collect();
-        let parsed: Vec<Option<(Cow<'_, str>, Cow<'_, str>, Outcome)>> = lines
+        let parsed: Vec<Option<ParsedBattle<'_>>> = lines
             .par_iter()
             .map(|l| {
                 let b: BattleRef<'_> = serde_json::from_slice(l).ok()?;
@@ -153,16 +156,14 @@ pub fn load(
         && opts.read.format.is_none_or(|f| f == Format::Jsonl)
         && opts.renames.is_empty()
         && covariates.is_empty();
-    if plain {
-        if let Some(data) = fast_battles(path) {
-            if data.pairs.votes.is_empty() {
-                return Err(Error::Invalid(format!("{}: no votes", path.display())));
-            }
-            return Ok(Loaded {
-                data,
-                ..Default::default()
-            });
+    if plain && let Some(data) = fast_battles(path) {
+        if data.pairs.votes.is_empty() {
+            return Err(Error::Invalid(format!("{}: no votes", path.display())));
         }
+        return Ok(Loaded {
+            data,
+            ..Default::default()
+        });
     }
     load_general(path, opts, on_bad, covariates)
 }

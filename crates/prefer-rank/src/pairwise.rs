@@ -312,10 +312,10 @@ fn standard_errors<M: PairModel + ?Sized>(
             if let Some(p) = pos[j] {
                 g.push((p, -term.gd));
             }
-            if tau.is_some() {
-                if let Some(p) = pos[n] {
-                    g.push((p, term.gt));
-                }
+            if tau.is_some()
+                && let Some(p) = pos[n]
+            {
+                g.push((p, term.gt));
             }
             for &(a, ga) in &g {
                 for &(b, gb) in &g {

@@ -30,7 +30,7 @@ pub struct RankVote {
 
 impl RankVote {
     /// The choice events of this ranking: (chosen items, the set chosen from).
-    pub fn choices(&self) -> Vec<(Vec<u32>, Vec<u32>)> {
+    pub fn choices(&self) -> Vec<Choice> {
         let mut order: Vec<usize> = (0..self.items.len()).collect();
         order.sort_by_key(|&k| self.ranks[k]);
         let mut out = Vec::new();
@@ -119,6 +119,9 @@ pub struct PlFit {
     /// Newton iterations.
     pub iterations: usize,
 }
+
+/// One choice: the items chosen and the set they were chosen from.
+pub type Choice = (Vec<u32>, Vec<u32>);
 
 /// A choice event with a weight (bootstrap multiplicity).
 struct Event<'a> {
@@ -212,7 +215,7 @@ pub fn fit(
     let implied = implied_counts(n, votes);
     check_identifiable(&implied, names)?;
     crate::bt::check_bounded(&implied, names, cfg.l2)?;
-    let choices: Vec<(Vec<(Vec<u32>, Vec<u32>)>, f64)> = votes
+    let choices: Vec<(Vec<Choice>, f64)> = votes
         .iter()
         .enumerate()
         .map(|(k, v)| (v.choices(), weights.map_or(1.0, |w| w[k])))
@@ -364,9 +367,9 @@ mod tests {
             .collect();
         let f = fit(&rv, &names, None, &PlConfig::default()).unwrap();
         // 20k full 4-way rankings: utilities are known to a few Elo points.
-        for i in 0..8 {
+        for (i, t) in truth.iter().enumerate() {
             assert!(
-                (f.ratings[i] - truth[i]).abs() < 12.0,
+                (f.ratings[i] - t).abs() < 12.0,
                 "{i}: {} vs {}",
                 f.ratings[i],
                 truth[i]

@@ -284,8 +284,8 @@ mod tests {
         );
         let k = cfg.scale.factor();
         let mean_t = truth.iter().sum::<f64>() / 4.0;
-        for i in 0..4 {
-            let want = 1000.0 + k * (truth[i] - mean_t);
+        for (i, t) in truth.iter().enumerate() {
+            let want = 1000.0 + k * (t - mean_t);
             assert!(
                 (f.ratings[i] - want).abs() < 15.0,
                 "{i}: {} vs {want}",

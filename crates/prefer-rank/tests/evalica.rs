@@ -4,6 +4,8 @@
 //! bradley_terry scores are strengths normalised to sum 1; elo is online with K = 4,
 //! initial 1000, scale 400, base 10, in file order.
 
+#![allow(clippy::unwrap_used)]
+
 use std::collections::HashMap;
 use std::path::PathBuf;
 

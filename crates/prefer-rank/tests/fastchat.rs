@@ -2,6 +2,8 @@
 //! (fixtures/fastchat: the generator, the script that ran FastChat's own code, and its
 //! output; see the README there for FastChat's conventions).
 
+#![allow(clippy::unwrap_used)]
+
 use std::collections::HashMap;
 use std::path::PathBuf;
 

@@ -2,6 +2,8 @@
 //! (hand-solved games, the LP, the certified regularized equilibrium) and known ground
 //! truths (votes sampled from a known matrix).
 
+#![allow(clippy::unwrap_used)]
+
 mod game {
     use prefer_data::Battle;
     use prefer_rank::game::egpo::{EgpoConfig, stable_eta};

@@ -1,6 +1,8 @@
 //! Recovery of known ground truth: ratings fitted to votes simulated from hidden
 //! strengths come back in the right order (Kendall's tau) and close (RMSE).
 
+#![allow(clippy::unwrap_used)]
+
 use prefer_data::synth::{BattleSpec, battles, kwise};
 use prefer_rank::bt::BtConfig;
 use prefer_rank::elo::EloConfig;
