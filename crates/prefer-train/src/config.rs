@@ -487,6 +487,7 @@ impl TrainConfig {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)] // a failed unwrap is the test's verdict
 mod tests {
     use super::*;
 

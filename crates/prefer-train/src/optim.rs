@@ -491,6 +491,7 @@ impl AdamW {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)] // a failed unwrap is the test's verdict
 mod tests {
     use super::*;
     use candle_core::Device;

@@ -375,16 +375,19 @@ impl Trainer {
             self.state.step = step;
             let mut ckpt = None;
             let mut eval = None;
-            if step % self.cfg.run.log_every == 0 || step == total {
+            if step.is_multiple_of(self.cfg.run.log_every) || step == total {
                 log.write(&m)?;
             }
-            if self.cfg.run.eval_every > 0 && step % self.cfg.run.eval_every == 0 && step < total {
-                if let Some(e) = self.evaluate_split(Split::Eval, step)? {
-                    log.write(&e)?;
-                    eval = Some(e);
-                }
+            if self.cfg.run.eval_every > 0
+                && step.is_multiple_of(self.cfg.run.eval_every)
+                && step < total
+                && let Some(e) = self.evaluate_split(Split::Eval, step)?
+            {
+                log.write(&e)?;
+                eval = Some(e);
             }
-            if step == total || (self.cfg.run.save_every > 0 && step % self.cfg.run.save_every == 0)
+            if step == total
+                || (self.cfg.run.save_every > 0 && step.is_multiple_of(self.cfg.run.save_every))
             {
                 ckpt = Some(self.save_checkpoint()?);
             }
@@ -557,7 +560,7 @@ impl Trainer {
         let (Reference::Live(r), Some(s)) = (&self.reference, &self.cfg.reference.sync) else {
             return Ok(());
         };
-        if step % s.steps != 0 {
+        if !step.is_multiple_of(s.steps) {
             return Ok(());
         }
         for ((_, rv), pv) in r.vars()?.iter().zip(self.opt.vars()) {
