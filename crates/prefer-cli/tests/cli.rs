@@ -31,7 +31,11 @@ fn validate_names_line_and_field_and_exits_1() {
     .unwrap();
     let o = prefer(&["data", "validate", "p.jsonl"], dir.path());
     assert_eq!(o.status.code(), Some(1), "{}", text(&o));
-    assert!(text(&o).contains("p.jsonl:2: field `rejected`: is identical to chosen"), "{}", text(&o));
+    assert!(
+        text(&o).contains("p.jsonl:2: field `rejected`: is identical to chosen"),
+        "{}",
+        text(&o)
+    );
     let o = prefer(&["data", "validate", "missing.jsonl"], dir.path());
     assert_eq!(o.status.code(), Some(2));
     assert!(text(&o).contains("missing.jsonl"), "{}", text(&o));
@@ -47,9 +51,16 @@ fn convert_stops_at_bad_record_leaving_no_output_or_skips_into_side_file() {
     .unwrap();
     let o = prefer(&["data", "convert", "b.jsonl", "b.csv"], dir.path());
     assert_eq!(o.status.code(), Some(2), "{}", text(&o));
-    assert!(text(&o).contains("b.jsonl:2: field `model_b`"), "{}", text(&o));
+    assert!(
+        text(&o).contains("b.jsonl:2: field `model_b`"),
+        "{}",
+        text(&o)
+    );
     assert!(!dir.path().join("b.csv").exists());
-    let o = prefer(&["data", "convert", "b.jsonl", "b.csv", "--skip-invalid"], dir.path());
+    let o = prefer(
+        &["data", "convert", "b.jsonl", "b.csv", "--skip-invalid"],
+        dir.path(),
+    );
     assert!(o.status.success(), "{}", text(&o));
     let csv = std::fs::read_to_string(dir.path().join("b.csv")).unwrap();
     assert_eq!(csv.lines().count(), 3, "{csv}");
@@ -72,13 +83,38 @@ fn ratings_to_pairs_to_unpaired_and_split() {
         }
     }
     std::fs::write(dir.path().join("r.jsonl"), lines).unwrap();
-    let o = prefer(&["data", "convert", "r.jsonl", "p.parquet", "--to", "pair", "--pairs", "all"], dir.path());
+    let o = prefer(
+        &[
+            "data",
+            "convert",
+            "r.jsonl",
+            "p.parquet",
+            "--to",
+            "pair",
+            "--pairs",
+            "all",
+        ],
+        dir.path(),
+    );
     assert!(o.status.success(), "{}", text(&o));
-    let o = prefer(&["data", "convert", "p.parquet", "u.jsonl", "--to", "unpaired"], dir.path());
+    let o = prefer(
+        &[
+            "data",
+            "convert",
+            "p.parquet",
+            "u.jsonl",
+            "--to",
+            "unpaired",
+        ],
+        dir.path(),
+    );
     assert!(o.status.success(), "{}", text(&o));
     let u = std::fs::read_to_string(dir.path().join("u.jsonl")).unwrap();
     assert_eq!(u.lines().count(), 20 * 3 * 2);
-    let o = prefer(&["data", "split", "p.parquet", "--out-dir", "s"], dir.path());
+    let o = prefer(
+        &["data", "split", "p.parquet", "--out-dir", "s"],
+        dir.path(),
+    );
     assert!(o.status.success(), "{}", text(&o));
     let o = prefer(&["data", "stats", "s/train.parquet", "--json"], dir.path());
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
@@ -99,4 +135,96 @@ fn demo_runs_and_its_labels_beat_chance() {
     let out = text(&o);
     assert!(out.contains("3 invalid"), "{out}");
     assert!(dir.path().join("d/pairs.parquet").exists());
+}
+
+fn shared_data() -> Option<std::path::PathBuf> {
+    let d = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data");
+    if d.is_dir() {
+        Some(d)
+    } else {
+        eprintln!("skipped: {} is absent", d.display());
+        None
+    }
+}
+
+#[test]
+fn rank_fit_pandalm_and_football_leaderboards() {
+    let Some(d) = shared_data() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let votes = d.join("pandalm/votes_pandalm.csv");
+    let o = prefer(
+        &[
+            "rank",
+            "fit",
+            votes.to_str().unwrap(),
+            "--ci",
+            "sandwich",
+            "--format",
+            "json",
+            "--plot",
+            "r.svg",
+        ],
+        dir.path(),
+    );
+    assert!(o.status.success(), "{}", text(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let rows = v["rows"].as_array().unwrap();
+    assert_eq!(rows.len(), 5);
+    // llama-7b wins most of its human-judged comparisons in PandaLM's test set.
+    assert_eq!(rows[0]["model"], "llama-7b");
+    assert!(
+        rows.iter()
+            .all(|r| r["lower"].as_f64().unwrap() < r["rating"].as_f64().unwrap())
+    );
+    assert!(
+        std::fs::read_to_string(dir.path().join("r.svg"))
+            .unwrap()
+            .contains("llama-7b")
+    );
+
+    let football = d.join("football/results.csv");
+    let o = prefer(&["rank", "fit", football.to_str().unwrap()], dir.path());
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        text(&o).contains("disconnected components") && text(&o).contains("Aymara"),
+        "{}",
+        text(&o)
+    );
+    let o = prefer(
+        &[
+            "rank",
+            "fit",
+            football.to_str().unwrap(),
+            "--largest-component",
+            "--l2",
+            "1",
+            "--format",
+            "csv",
+        ],
+        dir.path(),
+    );
+    assert!(o.status.success(), "{}", text(&o));
+    let csv = String::from_utf8_lossy(&o.stdout).to_string();
+    assert_eq!(csv.lines().count(), 1 + 334);
+}
+
+#[test]
+fn rank_fit_rejects_bad_votes_clearly() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("v.jsonl"),
+        "{\"model_a\":\"x\",\"model_b\":\"y\",\"winner\":\"model_a\"}\n{\"model_a\":\"x\",\"model_b\":\"y\",\"winner\":\"draw!\"}\n",
+    )
+    .unwrap();
+    let o = prefer(&["rank", "fit", "v.jsonl"], dir.path());
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        text(&o).contains("v.jsonl:2: field `winner`"),
+        "{}",
+        text(&o)
+    );
+    std::fs::write(dir.path().join("e.jsonl"), "").unwrap();
+    let o = prefer(&["rank", "fit", "e.jsonl"], dir.path());
+    assert_eq!(o.status.code(), Some(2));
+    assert!(text(&o).contains("no votes"), "{}", text(&o));
 }
