@@ -681,6 +681,45 @@ pub mod blocking {
         })
     }
 
+    /// Runs `votes` battles through an arena in this process, on `db` (no HTTP): the
+    /// demo outputs are imported when the arena has none, each battle is judged by
+    /// `judge`, and the leaderboard is returned after a full refit. For the demo and
+    /// for simulations; a vote the arena refuses is an error.
+    ///
+    /// # Errors
+    /// The database, or a refused vote.
+    pub fn simulate(
+        db: &str,
+        cfg: ArenaConfig,
+        votes: usize,
+        mut judge: impl FnMut(&super::BattleView) -> crate::battle::VoteBody,
+    ) -> Result<super::BoardView> {
+        runtime()?.block_on(async {
+            let arena = Arena::open(db, cfg).await?;
+            if arena.inner.catalog().outputs.is_empty() {
+                arena
+                    .import(crate::demo::outputs())
+                    .await
+                    .map_err(|e| Error::Invalid(e.to_string()))?;
+            }
+            for _ in 0..votes {
+                let battle = arena
+                    .new_battle()
+                    .await
+                    .map_err(|e| Error::Invalid(e.to_string()))?;
+                let body = judge(&battle);
+                arena
+                    .vote(&battle.battle_id, body)
+                    .await
+                    .map_err(|e| Error::Invalid(e.to_string()))?;
+            }
+            arena.refit_now().await;
+            let board = arena.leaderboard();
+            arena.inner.db.close().await;
+            Ok(board)
+        })
+    }
+
     /// Exports every vote to `out` (.jsonl, .csv or .parquet); returns the records written.
     ///
     /// # Errors

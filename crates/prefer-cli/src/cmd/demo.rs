@@ -36,6 +36,12 @@ pub struct Args {
     /// Skip the reward-model stage (heads on sentence embeddings, GPM, PAL, LM reward model).
     #[arg(long)]
     pub skip_reward: bool,
+    /// Skip the arena stage.
+    #[arg(long)]
+    pub skip_arena: bool,
+    /// Votes the arena stage's simulated voters cast.
+    #[arg(long, default_value_t = 300)]
+    pub arena_votes: usize,
     /// Training prompts of the training stage (a few minutes on 2 cores at 48).
     #[arg(long, default_value_t = 48)]
     pub train_prompts: usize,
@@ -52,10 +58,16 @@ fn stage(n: usize, title: &str) {
 pub fn run(a: &Args) -> anyhow::Result<ExitCode> {
     let t0 = Instant::now();
     std::fs::create_dir_all(&a.out).with_context(|| format!("creating {}", a.out.display()))?;
-    println!("prefer demo: generated data with a known ground truth, files in {}", a.out.display());
+    println!(
+        "prefer demo: generated data with a known ground truth, files in {}",
+        a.out.display()
+    );
 
     // 1. Generate ratings (UltraFeedback-like) and plant a few bad records.
-    stage(1, "generate rated responses (4 per prompt, hidden quality known)");
+    stage(
+        1,
+        "generate rated responses (4 per prompt, hidden quality known)",
+    );
     let ratings = synth::ratings(a.prompts, 4, 0.6, a.seed);
     let quality: HashMap<String, f64> = ratings
         .iter()
@@ -87,7 +99,10 @@ pub fn run(a: &Args) -> anyhow::Result<ExitCode> {
 
     // 3. Convert ratings -> pairs (UltraFeedback binarization), skipping bad records
     //    into a side file, writing Parquet.
-    stage(3, "convert ratings -> pairs (best vs random lower), Parquet, bad records to a side file");
+    stage(
+        3,
+        "convert ratings -> pairs (best vs random lower), Parquet, bad records to a side file",
+    );
     let pairs_path = a.out.join("pairs.parquet");
     let rejects_path = a.out.join("pairs.rejected.jsonl");
     let mut out = RecordWriter::create(&pairs_path, &WriteOptions::default())?;
@@ -127,7 +142,10 @@ pub fn run(a: &Args) -> anyhow::Result<ExitCode> {
         let item = item?;
         stats.add(&item.record);
         if let Record::Pair(p) = &item.record {
-            let (qc, qr) = (quality.get(&p.chosen.flat()), quality.get(&p.rejected.flat()));
+            let (qc, qr) = (
+                quality.get(&p.chosen.flat()),
+                quality.get(&p.rejected.flat()),
+            );
             if let (Some(qc), Some(qr)) = (qc, qr) {
                 total += 1;
                 if qc > qr {
@@ -169,7 +187,10 @@ pub fn run(a: &Args) -> anyhow::Result<ExitCode> {
     }
     println!("    train {} pairs, test {} pairs", counts[0], counts[1]);
 
-    stage(6, "rate models from votes: Bradley-Terry with bootstrap intervals vs the truth");
+    stage(
+        6,
+        "rate models from votes: Bradley-Terry with bootstrap intervals vs the truth",
+    );
     super::demo_rank::run(&a.out, a.seed)?;
 
     if !a.skip_train {
@@ -177,8 +198,19 @@ pub fn run(a: &Args) -> anyhow::Result<ExitCode> {
     }
 
     if !a.skip_reward {
-        stage(8, "reward models: heads on sentence embeddings, GPM vs BT, PAL vs BT, an LM reward model");
+        stage(
+            8,
+            "reward models: heads on sentence embeddings, GPM vs BT, PAL vs BT, an LM reward model",
+        );
         super::demo_reward::run(&a.out, &a.model, a.seed)?;
+    }
+
+    if !a.skip_arena {
+        stage(
+            9,
+            "the arena on its embedded SQLite database: simulated voters, live leaderboard, export",
+        );
+        super::demo_arena::run(&a.out, a.seed, a.arena_votes)?;
     }
 
     println!("\ndone in {:.1} s", t0.elapsed().as_secs_f64());

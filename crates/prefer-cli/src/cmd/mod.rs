@@ -3,6 +3,7 @@
 pub mod arena;
 pub mod data;
 pub mod demo;
+pub mod demo_arena;
 pub mod demo_reward;
 pub mod demo_train;
 pub mod demo_rank;
