@@ -173,11 +173,7 @@ pub fn agreement(judges: &[String], labels: &[Vec<Option<Verdict>>]) -> Result<A
     let unanimity = if full.is_empty() {
         f64::NAN
     } else {
-        counts
-            .iter()
-            .filter(|c| c.contains(&(m as f64)))
-            .count() as f64
-            / full.len() as f64
+        counts.iter().filter(|c| c.contains(&(m as f64))).count() as f64 / full.len() as f64
     };
     Ok(Agreement {
         judges: judges.to_vec(),

@@ -44,5 +44,5 @@ pub use ranking::{PairLogps, RankingConfig, RankingReport, ranking_report};
 pub use report::{EvalConfig, Report, evaluate};
 pub use texts::{
     EmbedOptions, TextPair, TextRating, embed_pairs, embed_ratings, ratings_from_pairs, read_pairs,
-    read_ratings, scored_from_texts, with_meta,
+    read_pairs_skipping, read_ratings, scored_from_texts, with_meta,
 };

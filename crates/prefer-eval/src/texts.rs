@@ -73,9 +73,30 @@ fn meta_f64(p: &Pair, k: &str) -> Option<f64> {
 /// transcripts (HH-RLHF) are split at the last shared `\n\nAssistant:`. A bad record is an
 /// error naming it; an empty file is an error naming the file.
 pub fn read_pairs(path: &Path, opts: &OpenOptions) -> Result<Vec<TextPair>> {
+    let (pairs, bad) = read_pairs_skipping(path, opts)?;
+    match bad.into_iter().next() {
+        Some(e) => Err(Error::Data(e)),
+        None => Ok(pairs),
+    }
+}
+
+/// [`read_pairs`], but records that fail prefer-data's checks (an empty response, chosen
+/// identical to rejected, ...) are skipped and returned as messages naming them.
+pub fn read_pairs_skipping(
+    path: &Path,
+    opts: &OpenOptions,
+) -> Result<(Vec<TextPair>, Vec<String>)> {
     let mut out = Vec::new();
+    let mut bad = Vec::new();
     for item in Dataset::open(path, opts)? {
-        let item = item?;
+        let item = match item {
+            Ok(i) => i,
+            Err(prefer_data::Error::Record(e)) => {
+                bad.push(e.to_string());
+                continue;
+            }
+            Err(e) => return Err(Error::Data(e.to_string())),
+        };
         let loc = item.loc.to_string();
         let p = match item.record {
             Record::Pair(p) => p,
@@ -122,12 +143,19 @@ pub fn read_pairs(path: &Path, opts: &OpenOptions) -> Result<Vec<TextPair>> {
         });
     }
     if out.is_empty() {
-        return Err(Error::Data(format!(
-            "{}: no pairs to evaluate (the file is empty)",
-            path.display()
-        )));
+        return Err(Error::Data(match bad.first() {
+            None => format!(
+                "{}: no pairs to evaluate (the file is empty)",
+                path.display()
+            ),
+            Some(e) => format!(
+                "{}: no valid pairs ({} invalid; first: {e})",
+                path.display(),
+                bad.len()
+            ),
+        }));
     }
-    Ok(out)
+    Ok((out, bad))
 }
 
 /// Pairs whose scores are in the file (`score_chosen`/`score_rejected` or the other
@@ -200,6 +228,7 @@ fn embed(
 ) -> Result<Embeddings> {
     let eo = EncodeOptions {
         batch_size: opts.batch_size,
+        ..Default::default()
     };
     Ok(match cache {
         Some(c) => c.embed(enc, texts, &eo)?,
@@ -233,9 +262,8 @@ pub fn embed_pairs(
             .iter()
             .map(|p| p.context.clone().unwrap_or_default())
             .collect();
-        data.context = Some(
-            embed(enc, &mut cache, &ctx, opts)?.to_tensor(&candle_core::Device::Cpu)?,
-        );
+        data.context =
+            Some(embed(enc, &mut cache, &ctx, opts)?.to_tensor(&candle_core::Device::Cpu)?);
     }
     if pairs.iter().any(|p| p.user.is_some()) {
         data.user = Some(

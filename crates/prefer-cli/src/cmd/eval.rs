@@ -168,6 +168,9 @@ pub struct EmbedArgs {
     /// Texts per forward.
     #[arg(long, default_value_t = 32)]
     pub batch_size: usize,
+    /// Most padded tokens per forward.
+    #[arg(long, default_value_t = 2048)]
+    pub max_batch_tokens: usize,
     /// Embed at most this many distinct texts (benchmarks).
     #[arg(long)]
     pub limit: Option<usize>,
@@ -253,7 +256,7 @@ fn score_with(
 }
 
 fn pairs(a: &PairsArgs) -> anyhow::Result<ExitCode> {
-    let texts = read_pairs(&a.data, &OpenOptions::default())?;
+    let texts = super::reward::read_valid(&a.data)?;
     let (name, scored): (String, Vec<ScoredPair>) = match &a.model {
         Some(m) => {
             let z = score_with(
@@ -521,7 +524,7 @@ fn embed(a: &EmbedArgs) -> anyhow::Result<ExitCode> {
     let mut texts: Vec<String> = Vec::new();
     let mut seen = std::collections::HashSet::new();
     for d in &a.data {
-        for p in read_pairs(d, &OpenOptions::default())? {
+        for p in super::reward::read_valid(d)? {
             for t in [p.prompt, p.chosen, p.rejected] {
                 if !t.trim().is_empty() && seen.insert(t.clone()) {
                     texts.push(t);
@@ -546,6 +549,7 @@ fn embed(a: &EmbedArgs) -> anyhow::Result<ExitCode> {
     let t0 = Instant::now();
     let opts = EncodeOptions {
         batch_size: a.batch_size,
+        max_batch_tokens: a.max_batch_tokens,
     };
     match &a.cache {
         Some(c) => {

@@ -13,7 +13,7 @@ use prefer_data::OpenOptions;
 use prefer_data::split::Splitter;
 use prefer_eval::{
     EmbedOptions, EvalConfig, TextPair, embed_pairs, embed_ratings, evaluate, ratings_from_pairs,
-    read_pairs, read_ratings, with_meta,
+    read_pairs_skipping, read_ratings, with_meta,
 };
 use prefer_nn::encoder::{EmbeddingCache, SentenceEncoder, default_minilm_dir};
 use prefer_nn::reward::{
@@ -202,13 +202,26 @@ fn log_line(kind: &str, log: &TrainLog) {
     }
 }
 
+/// Reads the pairs of a file, skipping (and reporting) records that fail the data checks.
+pub fn read_valid(path: &Path) -> anyhow::Result<Vec<TextPair>> {
+    let (pairs, bad) = read_pairs_skipping(path, &OpenOptions::default())?;
+    if let Some(first) = bad.first() {
+        println!(
+            "  skipped {} invalid record(s) of {}; first: {first}",
+            bad.len(),
+            path.display()
+        );
+    }
+    Ok(pairs)
+}
+
 /// Runs `prefer train reward`.
 pub fn run(a: &Args) -> anyhow::Result<ExitCode> {
     let t0 = Instant::now();
     std::fs::create_dir_all(&a.out).with_context(|| format!("creating {}", a.out.display()))?;
-    let all = read_pairs(&a.train, &OpenOptions::default())?;
+    let all = read_valid(&a.train)?;
     let (train, held) = match &a.eval {
-        Some(e) => (all, read_pairs(e, &OpenOptions::default())?),
+        Some(e) => (all, read_valid(e)?),
         None => split_by_prompt(all, a.holdout, a.seed)?,
     };
     if train.is_empty() {
@@ -306,7 +319,7 @@ pub fn run(a: &Args) -> anyhow::Result<ExitCode> {
             let rp = a.ratings.clone().unwrap_or_else(|| a.train.clone());
             let mut ratings = match read_ratings(&rp, &OpenOptions::default()) {
                 Ok(r) => r,
-                Err(_) => ratings_from_pairs(&read_pairs(&rp, &OpenOptions::default())?, false)?,
+                Err(_) => ratings_from_pairs(&read_valid(&rp)?, false)?,
             };
             if a.length_attribute {
                 for r in &mut ratings {

@@ -96,13 +96,20 @@ impl Embeddings {
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct EncodeOptions {
-    /// Texts per forward (default 32, sentence-transformers' default).
+    /// Most texts per forward (default 32, sentence-transformers' default).
     pub batch_size: usize,
+    /// Most padded tokens per forward (default 2048): long texts go in smaller batches, so
+    /// the activations of one forward stay a few MB and their memory is reused instead of
+    /// being mapped and zeroed by the OS anew for every operation.
+    pub max_batch_tokens: usize,
 }
 
 impl Default for EncodeOptions {
     fn default() -> Self {
-        EncodeOptions { batch_size: 32 }
+        EncodeOptions {
+            batch_size: 32,
+            max_batch_tokens: 2048,
+        }
     }
 }
 
@@ -336,7 +343,18 @@ impl SentenceEncoder {
         let mut order: Vec<usize> = (0..texts.len()).collect();
         order.sort_by_key(|&i| std::cmp::Reverse(ids[i].len()));
         let bs = opts.batch_size.max(1);
-        for chunk in order.chunks(bs) {
+        // Batches of texts sorted by length (longest first): at most `bs` texts and
+        // `max_batch_tokens` padded tokens each (at least one text).
+        let mut chunks: Vec<&[usize]> = Vec::new();
+        let mut start = 0;
+        while start < order.len() {
+            let t = ids[order[start]].len().max(1);
+            let fit = (opts.max_batch_tokens / t).clamp(1, bs);
+            let end = (start + fit).min(order.len());
+            chunks.push(&order[start..end]);
+            start = end;
+        }
+        for chunk in chunks {
             let t = chunk
                 .iter()
                 .map(|&i| ids[i].len())
@@ -441,8 +459,20 @@ mod tests {
             "a much longer sentence, with commas; and more words",
             "x",
         ];
-        let all = enc.encode(&texts, &EncodeOptions { batch_size: 3 })?;
-        let ones = enc.encode(&texts, &EncodeOptions { batch_size: 1 })?;
+        let all = enc.encode(
+            &texts,
+            &EncodeOptions {
+                batch_size: 3,
+                ..Default::default()
+            },
+        )?;
+        let ones = enc.encode(
+            &texts,
+            &EncodeOptions {
+                batch_size: 1,
+                ..Default::default()
+            },
+        )?;
         assert_eq!(all.len(), 3);
         for i in 0..3 {
             let n: f32 = all.row(i).iter().map(|x| x * x).sum();
@@ -494,7 +524,13 @@ mod tests {
             .iter()
             .map(|c| c["text"].as_str().unwrap_or_default().to_string())
             .collect();
-        let got = enc.encode(&texts, &EncodeOptions { batch_size: 3 })?;
+        let got = enc.encode(
+            &texts,
+            &EncodeOptions {
+                batch_size: 3,
+                max_batch_tokens: 300,
+            },
+        )?;
         let mut worst = 0f32;
         for (i, c) in cases.iter().enumerate() {
             let ids: Vec<u32> = c["input_ids"]
