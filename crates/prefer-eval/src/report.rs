@@ -45,6 +45,8 @@ pub struct Report {
     pub n: usize,
     /// Pairwise accuracy.
     pub accuracy: f64,
+    /// 95% Wilson score interval of the accuracy (pairs as independent trials).
+    pub accuracy_ci: (f64, f64),
     /// RewardBench-style sections (when every pair has a subset).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sections: Option<SectionReport>,
@@ -69,11 +71,24 @@ pub fn evaluate(name: &str, pairs: &[ScoredPair], cfg: &EvalConfig) -> Result<Re
         name: name.into(),
         n: pairs.len(),
         accuracy: acc,
+        accuracy_ci: wilson(acc, pairs.len(), 1.959_963_984_540_054),
         sections,
         calibration: calibration(pairs, cfg.bins)?,
         by_source: by_source(pairs, cfg.ties),
         length: length_bias(pairs, cfg.length_threshold, cfg.ties)?,
     })
+}
+
+/// The Wilson score interval of a proportion `p` of `n` trials at normal quantile `z`.
+pub fn wilson(p: f64, n: usize, z: f64) -> (f64, f64) {
+    if n == 0 {
+        return (f64::NAN, f64::NAN);
+    }
+    let n = n as f64;
+    let z2 = z * z;
+    let centre = (p + z2 / (2.0 * n)) / (1.0 + z2 / n);
+    let half = z / (1.0 + z2 / n) * (p * (1.0 - p) / n + z2 / (4.0 * n * n)).sqrt();
+    (centre - half, centre + half)
 }
 
 fn pct(x: f64) -> String {
@@ -91,7 +106,15 @@ impl Report {
         let mut line = |a: &str, b: String| s.push_str(&format!("  {a:<34} {b}\n"));
         line("evaluated", self.name.clone());
         line("pairs", self.n.to_string());
-        line("pairwise accuracy", pct(self.accuracy));
+        line(
+            "pairwise accuracy",
+            format!(
+                "{} (95% CI {} to {})",
+                pct(self.accuracy),
+                pct(self.accuracy_ci.0),
+                pct(self.accuracy_ci.1)
+            ),
+        );
         line(
             "expected calibration error",
             format!("{:.3}", self.calibration.ece),
@@ -209,6 +232,18 @@ mod tests {
             .collect();
         let r = evaluate("test", &pairs, &EvalConfig::default())?;
         assert_eq!(r.accuracy, 0.75);
+        // Wilson interval of 30/40: scipy 1.x `binomtest(30, 40).proportion_ci(method=
+        // "wilson")` gives (0.5980603857923197, 0.858128813609037).
+        assert!(
+            (r.accuracy_ci.0 - 0.598_060_385_792_319_7).abs() < 1e-9,
+            "{:?}",
+            r.accuracy_ci
+        );
+        assert!(
+            (r.accuracy_ci.1 - 0.858_128_813_609_037).abs() < 1e-9,
+            "{:?}",
+            r.accuracy_ci
+        );
         let sec = r.sections.as_ref().map(|s| s.score).unwrap_or(f64::NAN);
         // Chat: alpacaeval-easy all right (odd i) → 100; Reasoning: hep-go 1/2 → 50.
         assert!((sec - (100.0 + 50.0) / 4.0).abs() < 1e-9, "{sec}");

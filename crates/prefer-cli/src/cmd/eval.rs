@@ -574,3 +574,67 @@ fn embed(a: &EmbedArgs) -> anyhow::Result<ExitCode> {
     );
     Ok(ExitCode::SUCCESS)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(data: PathBuf, json: Option<PathBuf>) -> PairsArgs {
+        PairsArgs {
+            data,
+            model: None,
+            encoder: None,
+            cache: None,
+            sections: None,
+            json,
+            plots: None,
+            plot_format: "svg".into(),
+            unknown_user: UnknownUserArg::Error,
+        }
+    }
+
+    #[test]
+    fn scores_a_file_in_rewardbench_layout() -> anyhow::Result<()> {
+        // RewardBench's filtered layout (prompt, chosen, rejected, subset, id) with a
+        // model's scores in `score_chosen` / `score_rejected`.
+        let dir = tempfile::tempdir()?;
+        let f = dir.path().join("rb.jsonl");
+        let mut lines = String::new();
+        for (i, (subset, sc, sr)) in [
+            ("alpacaeval-easy", 2.0, 1.0),
+            ("alpacaeval-easy", 0.0, 1.0),
+            ("hep-go", 3.0, -1.0),
+            ("math-prm", 1.0, 1.0),
+            ("refusals-dangerous", 0.5, 0.1),
+        ]
+        .iter()
+        .enumerate()
+        {
+            lines += &serde_json::json!({"id": i, "prompt": "p", "chosen": format!("good {i}"), "rejected": format!("bad {i}"),
+                "subset": subset, "score_chosen": sc, "score_rejected": sr}).to_string();
+            lines.push('\n');
+        }
+        std::fs::write(&f, lines)?;
+        let out = dir.path().join("report.json");
+        pairs(&args(f.clone(), Some(out.clone())))?;
+        // Empty groups (NaN) are written as null: read the JSON as values.
+        let r: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&out)?)?;
+        let s = r["sections"]["score"].as_f64().unwrap_or(f64::NAN);
+        // Chat 50 (alpacaeval-easy 1/2), Chat Hard 0 (absent), Safety 100,
+        // Reasoning (math-prm tie = wrong, weight 984; hep-go right, weight 164).
+        let reasoning = 100.0 * 164.0 / (984.0 + 164.0);
+        assert!(
+            (s - (50.0 + 0.0 + 100.0 + reasoning) / 4.0).abs() < 1e-9,
+            "{s}"
+        );
+        // An empty file is an error naming it, not a panic.
+        let empty = dir.path().join("empty.jsonl");
+        std::fs::write(&empty, "")?;
+        let e = pairs(&args(empty, None))
+            .err()
+            .map(|e| format!("{e:#}"))
+            .unwrap_or_default();
+        assert!(e.contains("empty.jsonl") && e.contains("no pairs"), "{e}");
+        Ok(())
+    }
+}

@@ -111,6 +111,10 @@ pub struct Args {
     /// Personalized models: what to do with user ids unseen in training.
     #[arg(long, value_enum, default_value = "error")]
     pub unknown_user: UnknownUserArg,
+    /// Also write the training embeddings (prompt, chosen, rejected) as safetensors here,
+    /// for the PyTorch peer of the head benchmark (bench/eval/peer_head.py).
+    #[arg(long)]
+    pub dump_embeddings: Option<PathBuf>,
 }
 
 /// `--unknown-user`
@@ -193,18 +197,26 @@ pub fn open_encoder(
 fn log_line(kind: &str, log: &TrainLog) {
     if let (Some(a), Some(b)) = (log.epoch_loss.first(), log.epoch_loss.last()) {
         let secs: f64 = log.epoch_seconds.iter().sum();
-        let per = secs / log.epoch_seconds.len().max(1) as f64;
+        let mut e = log.epoch_seconds.clone();
+        e.sort_by(f64::total_cmp);
+        let median = e.get(e.len() / 2).copied().unwrap_or(f64::NAN);
         println!(
-            "  {kind}: {} epochs, loss {a:.4} -> {b:.4}, {secs:.2} s ({:.1} ms/epoch)",
+            "  {kind}: {} epochs, loss {a:.4} -> {b:.4}, {secs:.2} s (median {:.1} ms/epoch)",
             log.epoch_loss.len(),
-            1000.0 * per
+            1000.0 * median
         );
     }
 }
 
 /// Reads the pairs of a file, skipping (and reporting) records that fail the data checks.
 pub fn read_valid(path: &Path) -> anyhow::Result<Vec<TextPair>> {
-    let (pairs, bad) = read_pairs_skipping(path, &OpenOptions::default())?;
+    // RewardBench (and other exports) use integer ids, which prefer-data's string `id`
+    // rejects; the id is not used here, so it is kept under another name.
+    let opts = OpenOptions {
+        renames: vec![("record_id".into(), "id".into())],
+        ..Default::default()
+    };
+    let (pairs, bad) = read_pairs_skipping(path, &opts)?;
     if let Some(first) = bad.first() {
         println!(
             "  skipped {} invalid record(s) of {}; first: {first}",
@@ -262,6 +274,17 @@ pub fn run(a: &Args) -> anyhow::Result<ExitCode> {
         cache.path().display(),
         te.elapsed().as_secs_f64()
     );
+    if let Some(f) = &a.dump_embeddings {
+        prefer_nn::model::save_safetensors(
+            f,
+            &[
+                ("prompt".to_string(), train_d.prompt.clone()),
+                ("chosen".to_string(), train_d.chosen.clone()),
+                ("rejected".to_string(), train_d.rejected.clone()),
+            ],
+        )?;
+        println!("  wrote the training embeddings to {}", f.display());
+    }
     let stamp = Some(EncoderStamp {
         name: enc.name().into(),
         fingerprint: enc.fingerprint().into(),
