@@ -25,6 +25,7 @@ pub mod leaderboard;
 pub mod linalg;
 pub mod load;
 pub mod matchmaking;
+pub mod newton;
 pub mod pairwise;
 pub mod pl;
 pub mod simple;

@@ -9,8 +9,9 @@
 //! strengths are defined up to a constant: the last item is held at 0 while solving and
 //! the result is centered.
 
-use crate::error::{Error, Result};
-use crate::linalg::{Matrix, solve_spd_ridged, spd_inverse};
+use crate::error::Result;
+use crate::linalg::{Matrix, spd_inverse};
+use crate::newton;
 use crate::votes::PairCounts;
 
 /// Log-probability of one outcome and its derivatives with respect to (d, τ).
@@ -198,64 +199,51 @@ pub fn fit<M: PairModel + ?Sized>(
         }
         f
     };
-    let mut obj = evaluate(counts, model, &theta, tau, cfg.l2);
-    let mut iterations = 0;
-    let mut last_step = f64::INFINITY;
-    while iterations < cfg.max_iter {
-        iterations += 1;
-        let k = free.len();
-        let mut neg_h = Matrix::zeros(k);
-        let mut g = vec![0.0; k];
+    // Solve in the free coordinates x; `unpack` maps them to (θ, τ).
+    let unpack = |x: &[f64]| -> (Vec<f64>, Option<f64>) {
+        let mut th = vec![0.0; n];
+        let mut ta = None;
         for (a, &fa) in free.iter().enumerate() {
-            g[a] = obj.grad[fa];
-            for (b, &fb) in free.iter().enumerate() {
-                neg_h.set(a, b, -obj.hess.get(fa, fb));
+            if fa < n {
+                th[fa] = x[a];
+            } else {
+                ta = Some(x[a]);
             }
         }
-        let step = solve_spd_ridged(&neg_h, &g)
-            .ok_or_else(|| Error::Numeric("the Newton system is singular".into()))?;
-        // Backtracking: the largest step (1, 1/2, ...) that does not lower the objective
-        // and keeps τ in its domain.
-        let mut alpha = 1.0;
-        let mut accepted = None;
-        for _ in 0..60 {
-            let mut th = theta.clone();
-            let mut ta = tau;
+        (th, ta)
+    };
+    let x0: Vec<f64> = free
+        .iter()
+        .map(|&f| if f < n { theta[f] } else { tau.unwrap_or(0.0) })
+        .collect();
+    let max = newton::maximize(
+        x0,
+        |x| {
+            let (th, ta) = unpack(x);
+            let o = evaluate(counts, model, &th, ta, cfg.l2);
+            let mut hess = Matrix::zeros(free.len());
             for (a, &fa) in free.iter().enumerate() {
-                if fa < n {
-                    th[fa] += alpha * step[a];
-                } else if let Some(t) = ta.as_mut() {
-                    *t += alpha * step[a];
+                for (b, &fb) in free.iter().enumerate() {
+                    hess.set(a, b, o.hess.get(fa, fb));
                 }
             }
-            if ta.is_none_or(|t| model.tau_valid(t)) {
-                let o = evaluate(counts, model, &th, ta, cfg.l2);
-                if o.value.is_finite() && o.value >= obj.value - 1e-12 * obj.value.abs().max(1.0) {
-                    accepted = Some((th, ta, o));
-                    break;
-                }
+            newton::Eval {
+                value: o.value,
+                grad: free.iter().map(|&f| o.grad[f]).collect(),
+                hess,
             }
-            alpha *= 0.5;
-        }
-        let Some((th, ta, o)) = accepted else {
-            return Err(Error::Numeric(format!(
-                "no ascent direction at Newton iteration {iterations}"
-            )));
-        };
-        last_step = step.iter().fold(0.0f64, |m, s| m.max((alpha * s).abs()));
-        theta = th;
-        tau = ta;
-        obj = o;
-        if last_step < cfg.tol {
-            break;
-        }
-    }
-    if last_step >= cfg.tol {
-        return Err(Error::Numeric(format!(
-            "did not converge in {} Newton iterations (last step {last_step:.3e})",
-            cfg.max_iter
-        )));
-    }
+        },
+        |x| unpack(x).1.is_none_or(|t| model.tau_valid(t)),
+        newton::Stop {
+            tol: cfg.tol,
+            max_iter: cfg.max_iter,
+        },
+    )?;
+    let (theta_new, tau_new) = unpack(&max.x);
+    theta = theta_new;
+    tau = tau_new;
+    let obj = evaluate(counts, model, &theta, tau, cfg.l2);
+    let (iterations, last_step) = (max.iterations, max.last_step);
     let (std_errors, sandwich_std_errors) = if cfg.std_errors {
         standard_errors(counts, model, &theta, tau, cfg.l2, &free, cfg.anchor)
     } else {

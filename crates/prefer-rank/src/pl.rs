@@ -16,7 +16,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::bt::to_ratings;
 use crate::error::{Error, Result};
-use crate::linalg::{Matrix, solve_spd_ridged};
+use crate::linalg::Matrix;
+use crate::newton;
 use crate::votes::{Outcome, PairCounts, Vote, check_identifiable};
 
 /// One ranking: the items shown and the rank each got (1 = best; equal = tie).
@@ -231,58 +232,40 @@ pub fn fit(
         })
         .filter(|e| e.weight > 0.0)
         .collect();
-    let reduced = cfg.l2 == 0.0;
-    let free = n - usize::from(reduced);
-    let mut u = vec![0.0; n];
-    let (mut value, mut ll, mut g, mut h) = objective(&events, &u, cfg.l2, true);
-    let mut iterations = 0;
-    let mut last = f64::INFINITY;
-    while iterations < cfg.max_iter {
-        iterations += 1;
-        let Some(hm) = h.take() else { break };
-        let mut neg = Matrix::zeros(free);
-        for a in 0..free {
-            for b in 0..free {
-                neg.set(a, b, -hm.get(a, b));
-            }
-        }
-        let step = solve_spd_ridged(&neg, &g[..free])
-            .ok_or_else(|| Error::Numeric("Plackett-Luce: singular Newton system".into()))?;
-        let mut alpha = 1.0;
-        let mut accepted = None;
-        for _ in 0..60 {
-            let mut cand = u.clone();
+    // Without a prior the last utility is held at 0 (the gauge).
+    let free = n - usize::from(cfg.l2 == 0.0);
+    let full = |x: &[f64]| -> Vec<f64> {
+        let mut u = x.to_vec();
+        u.resize(n, 0.0);
+        u
+    };
+    let max = newton::maximize(
+        vec![0.0; free],
+        |x| {
+            let (value, _, g, h) = objective(&events, &full(x), cfg.l2, true);
+            let h = h.unwrap_or_else(|| Matrix::zeros(n));
+            let mut hess = Matrix::zeros(free);
             for a in 0..free {
-                cand[a] += alpha * step[a];
+                for b in 0..free {
+                    hess.set(a, b, h.get(a, b));
+                }
             }
-            let (v2, ll2, g2, h2) = objective(&events, &cand, cfg.l2, true);
-            if v2.is_finite() && v2 >= value - 1e-12 * value.abs().max(1.0) {
-                accepted = Some((cand, v2, ll2, g2, h2));
-                break;
+            newton::Eval {
+                value,
+                grad: g[..free].to_vec(),
+                hess,
             }
-            alpha *= 0.5;
-        }
-        let Some((cand, v2, ll2, g2, h2)) = accepted else {
-            return Err(Error::Numeric(format!(
-                "Plackett-Luce: no ascent direction at iteration {iterations}"
-            )));
-        };
-        last = step.iter().fold(0.0f64, |m, s| m.max((alpha * s).abs()));
-        u = cand;
-        value = v2;
-        ll = ll2;
-        g = g2;
-        h = h2;
-        if last < cfg.tol {
-            break;
-        }
-    }
-    if last >= cfg.tol {
-        return Err(Error::Numeric(format!(
-            "Plackett-Luce did not converge in {} iterations (last step {last:.3e})",
-            cfg.max_iter
-        )));
-    }
+        },
+        |_| true,
+        newton::Stop {
+            tol: cfg.tol,
+            max_iter: cfg.max_iter,
+        },
+    )
+    .map_err(|e| Error::Numeric(format!("Plackett-Luce: {e}")))?;
+    let u = full(&max.x);
+    let (_, ll, _, _) = objective(&events, &u, cfg.l2, false);
+    let iterations = max.iterations;
     let mean = u.iter().sum::<f64>() / n as f64;
     let utility: Vec<f64> = u.iter().map(|x| x - mean).collect();
     Ok(PlFit {

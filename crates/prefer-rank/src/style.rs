@@ -16,7 +16,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::bt::{Scale, to_ratings};
 use crate::error::{Error, Result};
-use crate::linalg::{Matrix, solve_spd_ridged};
+use crate::linalg::Matrix;
+use crate::newton;
 use crate::pairwise::{log_sigmoid, sigmoid};
 use crate::votes::{Outcome, PairCounts, Vote, check_identifiable};
 
@@ -116,7 +117,7 @@ pub fn fit(
     // Parameters: θ_0..θ_{n-2} (θ_{n-1} = 0), then β.
     let free_theta = n - 1;
     let dim = free_theta + k;
-    let mut params = vec![0.0; dim];
+    let params = vec![0.0; dim];
     let theta_of = |p: &[f64], i: usize| if i < free_theta { p[i] } else { 0.0 };
     // Rows: (a, b, x-sign, weight, outcome as win for a).
     let eval = |p: &[f64], hess: bool| -> (f64, Vec<f64>, Option<Matrix>) {
@@ -174,50 +175,28 @@ pub fn fit(
         }
         (value, g, h)
     };
-    let (mut value, mut g, mut h) = eval(&params, true);
-    let mut last = f64::INFINITY;
-    for it in 0..cfg.max_iter {
-        let Some(hm) = h.take() else { break };
-        let mut neg = hm.clone();
-        neg.data.iter_mut().for_each(|x| *x = -*x);
-        let step = solve_spd_ridged(&neg, &g)
-            .ok_or_else(|| Error::Numeric("style control: singular Newton system".into()))?;
-        let mut alpha = 1.0;
-        let mut accepted = None;
-        for _ in 0..60 {
-            let cand: Vec<f64> = params
-                .iter()
-                .zip(&step)
-                .map(|(p, s)| p + alpha * s)
-                .collect();
-            let (v2, g2, h2) = eval(&cand, true);
-            if v2.is_finite() && v2 >= value - 1e-12 * value.abs().max(1.0) {
-                accepted = Some((cand, v2, g2, h2));
-                break;
+    let params = newton::maximize(
+        params,
+        |p| {
+            let (value, grad, hess) = eval(p, true);
+            newton::Eval {
+                value,
+                grad,
+                hess: hess.unwrap_or_else(|| Matrix::zeros(dim)),
             }
-            alpha *= 0.5;
-        }
-        let Some((cand, v2, g2, h2)) = accepted else {
-            return Err(Error::Numeric(format!(
-                "style control: no ascent direction at iteration {it}"
-            )));
-        };
-        last = step.iter().fold(0.0f64, |m, s| m.max((alpha * s).abs()));
-        params = cand;
-        value = v2;
-        g = g2;
-        h = h2;
-        if last < cfg.tol {
-            break;
-        }
-    }
-    if last >= cfg.tol {
-        return Err(Error::Numeric(format!(
-            "style control did not converge in {} iterations; an item that won or lost every \
-             vote needs a prior (--l2)",
-            cfg.max_iter
-        )));
-    }
+        },
+        |_| true,
+        newton::Stop {
+            tol: cfg.tol,
+            max_iter: cfg.max_iter,
+        },
+    )
+    .map_err(|e| {
+        Error::Numeric(format!(
+            "style control: {e}; an item that won or lost every vote needs a prior (--l2)"
+        ))
+    })?
+    .x;
     let theta: Vec<f64> = (0..n).map(|i| theta_of(&params, i)).collect();
     let mean = theta.iter().sum::<f64>() / n as f64;
     let centered: Vec<f64> = theta.iter().map(|t| t - mean).collect();
