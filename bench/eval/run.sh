@@ -18,18 +18,20 @@ MODEL="${PREFER_MINILM:-$HOME/.cache/prefer/models/all-MiniLM-L6-v2}"
 UF=../shared/data/ultrafeedback
 mkdir -p "$OUT"
 echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs); load $(cut -d' ' -f1-3 /proc/loadavg)"
-$P eval embed --data $UF/train_clean.jsonl $UF/eval_clean.jsonl --limit "$N" --dump-texts "$OUT/texts.jsonl" >/dev/null
-for threads in 1 2; do
+$P eval embed --data $UF/train_clean.jsonl $UF/eval_clean.jsonl --limit "$N" --dump-texts "$OUT/texts.jsonl" --cache "$OUT/uf-emb.safetensors" >/dev/null
+for threads in ${THREADS:-1 2}; do
   for r in $(seq "$ROUNDS"); do
     echo "== embed, $threads thread(s), round $r"
-    CANDLE_NUM_THREADS=$threads RAYON_NUM_THREADS=$threads \
-      $P eval embed --data $UF/train_clean.jsonl $UF/eval_clean.jsonl --limit "$N"
+    # prefer: whole batches per thread (--threads), each batch's matmuls on one core.
+    CANDLE_NUM_THREADS=1 RAYON_NUM_THREADS=1 \
+      $P eval embed --data $UF/train_clean.jsonl $UF/eval_clean.jsonl --limit "$N" --threads $threads | grep -v skipped
     OMP_NUM_THREADS=$threads MKL_NUM_THREADS=$threads OMP_WAIT_POLICY=PASSIVE TOKENIZERS_PARALLELISM=false \
-      $PY bench/eval/peer_embed.py --texts "$OUT/texts.jsonl" --model "$MODEL" --threads $threads 2>&1 >/dev/null | grep -v '^Loading'
+      $PY bench/eval/peer_embed.py --texts "$OUT/texts.jsonl" --model "$MODEL" --threads $threads 2>&1 >/dev/null | grep -v '^Loading\|Token indices'
   done
 done
 echo "== reward head (BT, linear on [e(y), e(x)*e(y)], 30 epochs, batch 64), 1 thread"
 for r in $(seq "$ROUNDS"); do
+  # (the first round also embeds the ~3,600 texts of the training file into the cache)
   CANDLE_NUM_THREADS=1 RAYON_NUM_THREADS=1 $P train reward --model bt --train $UF/train_clean.jsonl --holdout 0 \
     --cache "$OUT/uf-emb.safetensors" --out "$OUT/head-run" --dump-embeddings "$OUT/head-emb.safetensors" | grep 'ms/epoch'
   OMP_NUM_THREADS=1 OMP_WAIT_POLICY=PASSIVE $PY bench/eval/peer_head.py --emb "$OUT/head-emb.safetensors" --threads 1 2>&1 >/dev/null

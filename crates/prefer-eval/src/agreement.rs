@@ -283,6 +283,44 @@ mod tests {
     }
 
     #[test]
+    fn pandalm_annotators_match_numpy() -> Result<()> {
+        let f = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../../shared/data/pandalm/testset-v1.json");
+        if !f.exists() {
+            println!("skipped: {} absent", f.display());
+            return Ok(());
+        }
+        let judges: Vec<String> = (1..=3).map(|i| format!("annotator{i}")).collect();
+        let a = agreement(&judges, &read_verdicts(&f, &judges)?)?;
+        // tests/fixtures/pandalm_agreement.py (numpy), printed to 6 decimals.
+        const TOL: f64 = 1e-6;
+        let want = [
+            (0, 1, 0.912913, 0.852023),
+            (0, 2, 0.928929, 0.878944),
+            (1, 2, 0.917918, 0.861661),
+        ];
+        for (i, j, c, k) in want {
+            assert!(
+                (a.consistency[i][j] - c).abs() < TOL,
+                "{i},{j}: {}",
+                a.consistency[i][j]
+            );
+            assert!(
+                (a.cohen_kappa[i][j] - k).abs() < TOL,
+                "{i},{j}: {}",
+                a.cohen_kappa[i][j]
+            );
+        }
+        assert!(
+            (a.fleiss_kappa - 0.864175).abs() < TOL,
+            "{}",
+            a.fleiss_kappa
+        );
+        assert!((a.unanimity - 0.879880).abs() < TOL, "{}", a.unanimity);
+        Ok(())
+    }
+
+    #[test]
     fn rates_and_kappas_on_a_small_table() -> Result<()> {
         use Verdict::*;
         let l = vec![

@@ -200,6 +200,8 @@ pub struct EmbedOptions {
     pub prompt_tail_chars: usize,
     /// Texts per forward (default 32).
     pub batch_size: usize,
+    /// Encoder threads (default: `PREFER_ENCODER_THREADS`, else 1).
+    pub threads: usize,
 }
 
 impl Default for EmbedOptions {
@@ -207,6 +209,10 @@ impl Default for EmbedOptions {
         EmbedOptions {
             prompt_tail_chars: 1000,
             batch_size: 32,
+            threads: std::env::var("PREFER_ENCODER_THREADS")
+                .ok()
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(1),
         }
     }
 }
@@ -228,6 +234,7 @@ fn embed(
 ) -> Result<Embeddings> {
     let eo = EncodeOptions {
         batch_size: opts.batch_size,
+        threads: opts.threads,
         ..Default::default()
     };
     Ok(match cache {

@@ -171,6 +171,9 @@ pub struct EmbedArgs {
     /// Most padded tokens per forward.
     #[arg(long, default_value_t = 2048)]
     pub max_batch_tokens: usize,
+    /// Encoder threads, each running whole batches (pair with CANDLE_NUM_THREADS=1).
+    #[arg(long, default_value_t = 1)]
+    pub threads: usize,
     /// Embed at most this many distinct texts (benchmarks).
     #[arg(long)]
     pub limit: Option<usize>,
@@ -550,6 +553,7 @@ fn embed(a: &EmbedArgs) -> anyhow::Result<ExitCode> {
     let opts = EncodeOptions {
         batch_size: a.batch_size,
         max_batch_tokens: a.max_batch_tokens,
+        threads: a.threads,
     };
     match &a.cache {
         Some(c) => {

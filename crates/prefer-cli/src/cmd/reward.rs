@@ -70,6 +70,10 @@ pub struct Args {
     /// Fraction of the training file held out when there is no `--eval` (0 = none).
     #[arg(long, default_value_t = 0.2)]
     pub holdout: f64,
+    /// What the held-out split keeps together: `prompt` (all pairs of a prompt on one
+    /// side) or `pair` (each pair on its own, for data whose prompts repeat by design).
+    #[arg(long, value_enum, default_value = "prompt")]
+    pub split_by: SplitBy,
     /// Output folder (reward.json + model.safetensors, or a transformers folder for lm).
     #[arg(long)]
     pub out: PathBuf,
@@ -117,6 +121,15 @@ pub struct Args {
     pub dump_embeddings: Option<PathBuf>,
 }
 
+/// `--split-by`
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum SplitBy {
+    /// A hash of the prompt.
+    Prompt,
+    /// A hash of the whole pair.
+    Pair,
+}
+
 /// `--unknown-user`
 #[derive(Debug, Clone, Copy, ValueEnum)]
 pub enum UnknownUserArg {
@@ -140,6 +153,7 @@ pub fn split_by_prompt(
     pairs: Vec<TextPair>,
     holdout: f64,
     seed: u64,
+    by: SplitBy,
 ) -> anyhow::Result<(Vec<TextPair>, Vec<TextPair>)> {
     if holdout <= 0.0 {
         return Ok((pairs, Vec::new()));
@@ -147,11 +161,10 @@ pub fn split_by_prompt(
     let sp = Splitter::new(&[1.0 - holdout, holdout], seed).map_err(anyhow::Error::msg)?;
     let (mut a, mut b) = (Vec::new(), Vec::new());
     for p in pairs {
-        let key = format!(
-            "{}{}",
-            p.prompt,
-            if p.prompt.is_empty() { &p.chosen } else { "" }
-        );
+        let key = match by {
+            SplitBy::Prompt if !p.prompt.is_empty() => p.prompt.clone(),
+            _ => format!("{}\u{1}{}\u{1}{}", p.prompt, p.chosen, p.rejected),
+        };
         if sp.assign(key.as_bytes()) == 0 {
             a.push(p)
         } else {
@@ -234,7 +247,7 @@ pub fn run(a: &Args) -> anyhow::Result<ExitCode> {
     let all = read_valid(&a.train)?;
     let (train, held) = match &a.eval {
         Some(e) => (all, read_valid(e)?),
-        None => split_by_prompt(all, a.holdout, a.seed)?,
+        None => split_by_prompt(all, a.holdout, a.seed, a.split_by)?,
     };
     if train.is_empty() {
         bail!(

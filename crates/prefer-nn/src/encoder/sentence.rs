@@ -102,6 +102,9 @@ pub struct EncodeOptions {
     /// the activations of one forward stay a few MB and their memory is reused instead of
     /// being mapped and zeroed by the OS anew for every operation.
     pub max_batch_tokens: usize,
+    /// Worker threads, each encoding whole batches (default 1). Run them with
+    /// `CANDLE_NUM_THREADS=1` so each batch's matmuls stay on one core.
+    pub threads: usize,
 }
 
 impl Default for EncodeOptions {
@@ -109,6 +112,7 @@ impl Default for EncodeOptions {
         EncodeOptions {
             batch_size: 32,
             max_batch_tokens: 2048,
+            threads: 1,
         }
     }
 }
@@ -354,7 +358,7 @@ impl SentenceEncoder {
             chunks.push(&order[start..end]);
             start = end;
         }
-        for chunk in chunks {
+        let run = |chunk: &[usize]| -> Result<Vec<Vec<f32>>> {
             let t = chunk
                 .iter()
                 .map(|&i| ids[i].len())
@@ -383,8 +387,50 @@ impl SentenceEncoder {
             } else {
                 pooled
             };
-            let rows = pooled.to_vec2::<f32>()?;
-            for (r, &i) in chunk.iter().enumerate() {
+            Ok(pooled.to_vec2::<f32>()?)
+        };
+        let threads = opts.threads.max(1).min(chunks.len());
+        let results: Vec<(usize, Vec<Vec<f32>>)> = if threads <= 1 {
+            chunks
+                .iter()
+                .enumerate()
+                .map(|(k, c)| Ok((k, run(c)?)))
+                .collect::<Result<_>>()?
+        } else {
+            // Data parallel: each worker takes the next batch (longest first), so the
+            // matmuls stay single-threaded and no core waits on another.
+            let next = std::sync::atomic::AtomicUsize::new(0);
+            let parts: Vec<Result<Vec<(usize, Vec<Vec<f32>>)>>> = std::thread::scope(|sc| {
+                let handles: Vec<_> = (0..threads)
+                    .map(|_| {
+                        sc.spawn(|| -> Result<Vec<(usize, Vec<Vec<f32>>)>> {
+                            let mut mine = Vec::new();
+                            loop {
+                                let k = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                                let Some(c) = chunks.get(k) else { break };
+                                mine.push((k, run(c)?));
+                            }
+                            Ok(mine)
+                        })
+                    })
+                    .collect();
+                handles
+                    .into_iter()
+                    .map(|h| {
+                        h.join().unwrap_or_else(|_| {
+                            Err(Error::Invalid("an encoder thread panicked".into()))
+                        })
+                    })
+                    .collect()
+            });
+            let mut all = Vec::new();
+            for p in parts {
+                all.extend(p?);
+            }
+            all
+        };
+        for (k, rows) in results {
+            for (r, &i) in chunks[k].iter().enumerate() {
                 out.data[i * dim..(i + 1) * dim].copy_from_slice(&rows[r]);
             }
         }
@@ -529,6 +575,7 @@ mod tests {
             &EncodeOptions {
                 batch_size: 3,
                 max_batch_tokens: 300,
+                threads: 2,
             },
         )?;
         let mut worst = 0f32;
