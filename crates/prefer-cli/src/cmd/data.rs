@@ -6,8 +6,8 @@ use std::process::ExitCode;
 use anyhow::{Context, bail};
 use clap::{Args, Subcommand, ValueEnum};
 use prefer_data::convert::{
-    Binarizer, PairMode, RankPairs, ScoreBy, aggregate_pairs, explicit_prompt,
-    kwise_to_battles, pair_to_chat, pair_to_unpaired, ranking_to_pairs,
+    Binarizer, PairMode, RankPairs, ScoreBy, aggregate_pairs, explicit_prompt, kwise_to_battles,
+    pair_to_chat, pair_to_unpaired, ranking_to_pairs,
 };
 use prefer_data::split::{SplitKey, Splitter};
 use prefer_data::stats::StatsBuilder;
@@ -276,12 +276,12 @@ fn validate(a: &ValidateArgs) -> anyhow::Result<ExitCode> {
         r.finish()?;
     }
     if bad as usize > a.max_errors {
-        println!("... and {} more (--max-errors)", bad as usize - a.max_errors);
+        println!(
+            "... and {} more (--max-errors)",
+            bad as usize - a.max_errors
+        );
     }
-    println!(
-        "{} records: {good} valid, {bad} invalid",
-        good + bad
-    );
+    println!("{} records: {good} valid, {bad} invalid", good + bad);
     Ok(if bad == 0 {
         ExitCode::SUCCESS
     } else {
@@ -314,7 +314,9 @@ impl Rejects {
     fn reject(&mut self, e: RecordError) -> anyhow::Result<()> {
         match self.writer.as_mut() {
             Some(w) => Ok(w.reject(&e)?),
-            None => bail!("{e}\n(pass --skip-invalid to write bad records to a side file and go on)"),
+            None => {
+                bail!("{e}\n(pass --skip-invalid to write bad records to a side file and go on)")
+            }
         }
     }
 
@@ -335,7 +337,11 @@ impl Rejects {
     }
 }
 
-fn record_error(item_loc: &prefer_data::Location, msg: impl Into<String>, rec: &Record) -> RecordError {
+fn record_error(
+    item_loc: &prefer_data::Location,
+    msg: impl Into<String>,
+    rec: &Record,
+) -> RecordError {
     let mut e = RecordError::record(item_loc.clone(), msg);
     e.raw = serde_json::to_string(&rec.to_value()).ok();
     e
@@ -392,10 +398,10 @@ fn convert(a: &ConvertArgs) -> anyhow::Result<ExitCode> {
 
     // The pair stage: explicit prompt, chat, then either write or hold for merging.
     let emit_pair = |p: Pair,
-                         loc: &prefer_data::Location,
-                         out: &mut RecordWriter,
-                         rejects: &mut Rejects,
-                         held: &mut Vec<Pair>|
+                     loc: &prefer_data::Location,
+                     out: &mut RecordWriter,
+                     rejects: &mut Rejects,
+                     held: &mut Vec<Pair>|
      -> anyhow::Result<()> {
         let mut p = p;
         if a.explicit_prompt {
@@ -452,7 +458,9 @@ fn convert(a: &ConvertArgs) -> anyhow::Result<ExitCode> {
                     out.write(&Record::Unpaired(u))?;
                 }
             }
-            (Record::Pair(p), Shape::Pair) => emit_pair(p, &loc, &mut out, &mut rejects, &mut held)?,
+            (Record::Pair(p), Shape::Pair) => {
+                emit_pair(p, &loc, &mut out, &mut rejects, &mut held)?
+            }
             (r, _) => out.write(&r)?,
         }
     }
@@ -463,7 +471,8 @@ fn convert(a: &ConvertArgs) -> anyhow::Result<ExitCode> {
         }
     }
     if a.merge_annotators {
-        let (merged, left_out) = aggregate_pairs(std::mem::take(&mut held), a.input.aggregate.into());
+        let (merged, left_out) =
+            aggregate_pairs(std::mem::take(&mut held), a.input.aggregate.into());
         for (p, why) in left_out {
             let loc = prefer_data::Location::new(&a.input_file, prefer_data::Pos::File);
             rejects.reject(record_error(&loc, why, &Record::Pair(p)))?;
@@ -481,7 +490,10 @@ fn convert(a: &ConvertArgs) -> anyhow::Result<ExitCode> {
         a.output_file.display()
     );
     if rejected > 0 {
-        eprintln!("rejected {rejected} records, each with its reason, in {}", rejects_path.display());
+        eprintln!(
+            "rejected {rejected} records, each with its reason, in {}",
+            rejects_path.display()
+        );
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -529,7 +541,12 @@ fn split(a: &SplitArgs) -> anyhow::Result<ExitCode> {
     let mut writers = a
         .names
         .iter()
-        .map(|n| RecordWriter::create(&a.out_dir.join(format!("{n}.{ext}")), &WriteOptions::default()))
+        .map(|n| {
+            RecordWriter::create(
+                &a.out_dir.join(format!("{n}.{ext}")),
+                &WriteOptions::default(),
+            )
+        })
         .collect::<Result<Vec<_>, _>>()?;
     let mut rejects = Rejects::new(a.skip_invalid, a.out_dir.join("rejected.jsonl"))?;
     let mut pos = 0u64;
@@ -559,7 +576,10 @@ fn split(a: &SplitArgs) -> anyhow::Result<ExitCode> {
         rows.push(vec![
             name.clone(),
             w.count().to_string(),
-            a.out_dir.join(format!("{name}.{ext}")).display().to_string(),
+            a.out_dir
+                .join(format!("{name}.{ext}"))
+                .display()
+                .to_string(),
         ]);
         w.finish()?;
     }
@@ -638,7 +658,10 @@ fn stats(a: &StatsArgs) -> anyhow::Result<ExitCode> {
                 ]
             })
             .collect();
-        print_table(&["field", "count", "mean", "min", "p50", "p90", "p99", "max"], &rows);
+        print_table(
+            &["field", "count", "mean", "min", "p50", "p90", "p99", "max"],
+            &rows,
+        );
     }
     for (title, map) in [
         ("source", &s.by_source),

@@ -92,9 +92,14 @@ impl GpmConfig {
 ///
 /// # Quickstart
 /// ```
-/// use prefer_nn::reward::{Gpm, GpmConfig, pairwise_accuracy, synth};
-/// let data = synth::cyclic_pairs(600, 4, 6.0, 1)?;       // rock-paper-scissors preferences
-/// let cfg = GpmConfig { value_dim: 2, ..Default::default() };
+/// use prefer_nn::reward::{FeatureMap, Gpm, GpmConfig, TrainConfig, pairwise_accuracy, synth};
+/// let data = synth::cyclic_pairs(4000, 8, 6.0, 1)?;      // rock-paper-scissors preferences
+/// let cfg = GpmConfig {
+///     value_dim: 2,
+///     features: FeatureMap::Response,
+///     train: TrainConfig { lr: 0.01, epochs: 25, ..Default::default() },
+///     ..Default::default()
+/// };
 /// let (gpm, _) = Gpm::fit(&data, &cfg)?;
 /// assert!(pairwise_accuracy(&gpm.pair_logits(&data)?) > 0.8);
 /// # Ok::<(), prefer_nn::Error>(())
