@@ -446,10 +446,60 @@ pub fn logps_from_logits(logits: &Tensor, batch: &SeqBatch) -> Result<SeqLogps> 
     })
 }
 
-/// One forward of `model` over `batch`, then [`logps_from_logits`].
+/// One forward of `model` over `batch`: the same as [`logps_from_logits`] of the full
+/// logits, but the LM head runs only at the positions that predict a completion token
+/// (as TRL's `fused_lm_head`), so the `[n, t, vocab]` logits of prompt and padding
+/// positions are never built: on pairs whose prompt is half the tokens this halves the
+/// head's time and memory, forward and backward.
 pub fn sequence_logps(model: &CausalLm, batch: &SeqBatch) -> Result<SeqLogps> {
-    let logits = model.forward_rows(&batch.input_ids, &batch.real)?;
-    logps_from_logits(&logits, batch)
+    let hidden = model.hidden_rows(&batch.input_ids, &batch.real)?;
+    let (n, t, h) = hidden.dims3()?;
+    // Position i predicts token i + 1: keep the positions whose next token is scored.
+    let (mut pos, mut row_of, mut labels) = (Vec::new(), Vec::new(), Vec::new());
+    for (r, (row, comp)) in batch.rows.iter().zip(&batch.completion).enumerate() {
+        for i in 0..t.saturating_sub(1) {
+            if comp[i + 1] {
+                pos.push((r * t + i) as u32);
+                row_of.push(r as u32);
+                labels.push(row[i + 1]);
+            }
+        }
+    }
+    if pos.is_empty() {
+        // Nothing to score: the full path gives the zeros, still tied to the graph.
+        return logps_from_logits(&model.lm_head(&hidden)?, batch);
+    }
+    let dev = hidden.device();
+    let m = pos.len();
+    let pos = Tensor::from_vec(pos, m, dev)?;
+    let row_of = Tensor::from_vec(row_of, m, dev)?;
+    let labels = Tensor::from_vec(labels, m, dev)?;
+    let picked = hidden.reshape((n * t, h))?.index_select(&pos, 0)?;
+    let logits = model.lm_head(&picked)?;
+    let logits = match logits.dtype() {
+        DType::F32 | DType::F64 => logits,
+        _ => logits.to_dtype(DType::F32)?,
+    };
+    let (dt, v) = (logits.dtype(), logits.dim(1)?);
+    let lp = ops::token_logps(&logits, &labels)?; // [m]
+    let per_token = Tensor::zeros(n * t, dt, dev)?
+        .index_add(&pos, &lp, 0)?
+        .reshape((n, t))?;
+    let sum = Tensor::zeros(n, dt, dev)?.index_add(&row_of, &lp, 0)?;
+    let count: Vec<f64> = batch
+        .completion
+        .iter()
+        .map(|c| c.iter().skip(1).filter(|&&x| x).count() as f64)
+        .collect();
+    let count = Tensor::from_vec(count, n, dev)?.to_dtype(dt)?;
+    let mean_logit = (logits.detach().sum(D::Minus1)? / v as f64)?;
+    let logits_sum = Tensor::zeros(n, dt, dev)?.index_add(&row_of, &mean_logit, 0)?;
+    Ok(SeqLogps {
+        sum,
+        count,
+        per_token,
+        logits_sum,
+    })
 }
 
 /// What one forward over a [`PairBatch`] gives a preference loss.

@@ -648,8 +648,14 @@ impl CausalLm {
 
     /// Full-sequence logits with the padding given as per-row flags (see [`Self::forward`]).
     pub fn forward_rows(&self, input_ids: &Tensor, real: &[Vec<bool>]) -> Result<Tensor> {
-        let hidden = self.hidden(input_ids, real, None)?;
+        let hidden = self.hidden_rows(input_ids, real)?;
         self.lm_head(&hidden)
+    }
+
+    /// Final hidden states with the padding given as per-row flags (see
+    /// [`Self::forward_hidden`]).
+    pub fn hidden_rows(&self, input_ids: &Tensor, real: &[Vec<bool>]) -> Result<Tensor> {
+        self.hidden(input_ids, real, None)
     }
 
     /// Final hidden states of every position (after the last RMSNorm), e.g. for a

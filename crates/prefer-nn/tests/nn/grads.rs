@@ -150,3 +150,48 @@ fn gradients_match_central_finite_differences() -> prefer_nn::Result<()> {
     }
     Ok(())
 }
+
+/// `sequence_logps` runs the LM head on completion positions only; it must give what
+/// the full `[n, t, vocab]` logits give, values and gradients (f64, both paddings, tied
+/// and untied heads).
+#[test]
+fn completion_only_head_equals_the_full_logits_path() -> prefer_nn::Result<()> {
+    use prefer_nn::logprobs::{logps_from_logits, sequence_logps};
+    let close = |a: &Tensor, b: &Tensor, what: &str| -> prefer_nn::Result<()> {
+        let a = a.flatten_all()?.to_vec1::<f64>()?;
+        let b = b.flatten_all()?.to_vec1::<f64>()?;
+        assert_eq!(a.len(), b.len(), "{what}");
+        for (x, y) in a.iter().zip(&b) {
+            assert!(
+                (x - y).abs() <= 1e-12 * (1.0 + y.abs()),
+                "{what}: {x} vs {y}"
+            );
+        }
+        Ok(())
+    };
+    for cfg in configs() {
+        for side in [PaddingSide::Right, PaddingSide::Left] {
+            let m = model(&cfg, DType::F64, 11)?;
+            let b = &batch(&m, side)?.seqs;
+            let fast = sequence_logps(&m, b)?;
+            let full = logps_from_logits(&m.forward_rows(&b.input_ids, b.real())?, b)?;
+            close(&fast.sum, &full.sum, "sum")?;
+            close(&fast.count, &full.count, "count")?;
+            close(&fast.per_token, &full.per_token, "per_token")?;
+            close(&fast.logits_sum, &full.logits_sum, "logits_sum")?;
+            // A loss that reads the sums and the per-token values.
+            let l = |o: &prefer_nn::logprobs::SeqLogps| -> prefer_nn::Result<Tensor> {
+                Ok(((o.sum.sqr()?.sum_all()? * 0.5)? + o.per_token.exp()?.sum_all()?)?)
+            };
+            let (gf, gs) = (l(&fast)?.backward()?, l(&full)?.backward()?);
+            for (name, var) in m.vars()? {
+                let (a, b) = (gf.get(&var), gs.get(&var));
+                let (Some(a), Some(b)) = (a, b) else {
+                    panic!("{name}: gradient on one path only");
+                };
+                close(a, b, &name)?;
+            }
+        }
+    }
+    Ok(())
+}
