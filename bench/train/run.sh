@@ -23,6 +23,7 @@ for cfg in tiny smollm; do
   (cd bench/train && "$PY" peer_torch.py "$cfg" "$steps") | tee -a "$OUT"
   (cd bench/train && "$PY" peer_trl.py "$cfg" "$steps" 2>/dev/null | tail -1) | tee -a "$OUT"
   "$BIN" "$cfg" "$steps" cached | tee -a "$OUT"
+  "$BIN" "$cfg" "$steps" live ckpt | tee -a "$OUT"
 done
 "$PY" - "$OUT" <<'PYEOF'
 import json, sys

@@ -7,7 +7,8 @@
 //! ```
 //! Arguments: config (`tiny`: hidden 256, 4 layers, vocab 8000, 4 pairs of 128 tokens;
 //! `smollm`: SmolLM-135M's shape, 2 pairs of 256 tokens), timed steps, reference
-//! (`live`: a frozen copy run every step, as the peers do; `cached`: precomputed).
+//! (`live`: a frozen copy run every step, as the peers do; `cached`: precomputed), and
+//! `ckpt` as a fourth argument for gradient checkpointing.
 //! Prints one JSON line: step times, peak resident memory, tokens/s, matmul GFLOP/s.
 
 use std::time::Instant;
@@ -53,6 +54,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "cached" => ReferenceMode::Cached,
         _ => ReferenceMode::Live,
     };
+    let ckpt = args.get(4).is_some_and(|a| a == "ckpt");
     let (cfg, pairs, len) = match which.as_str() {
         "smollm" => {
             let mut c = ModelConfig::tiny(49152, 576, 30, 9, 3);
@@ -101,6 +103,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     tc.run.max_steps = Some((steps + 1) as u64);
     tc.optim.lr = 1e-6;
     tc.reference.mode = mode;
+    tc.model.gradient_checkpointing = ckpt;
     let mut t = Trainer::with_model(tc, model, Examples::Pairs(ex), None)?;
     let mut times = Vec::new();
     let mut loss = 0.0;
@@ -119,7 +122,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!(
         "{}",
         serde_json::json!({
-            "impl": format!("prefer ({} reference)", if mode == ReferenceMode::Live { "live" } else { "cached" }),
+            "impl": format!(
+                "prefer ({} reference{})",
+                if mode == ReferenceMode::Live { "live" } else { "cached" },
+                if ckpt { ", checkpointed" } else { "" }
+            ),
             "config": which, "params": n_params, "pairs": pairs, "seq_len": len,
             "step_s_median": median, "step_s_all": times, "peak_rss_mb": peak_rss_mb(),
             "tokens_per_s": tokens / median, "matmul_gflops": gflops, "last_loss": loss,

@@ -69,6 +69,10 @@ pub struct ModelSection {
     pub tokenizer: Option<PathBuf>,
     /// Parameter dtype while training (default f32).
     pub dtype: Dtype,
+    /// Keep only each layer's input in the forward and recompute the layers one at a
+    /// time in the backward (default false): activation memory of about one layer
+    /// instead of all, for one more forward of the layers. TRL's `gradient_checkpointing`.
+    pub gradient_checkpointing: bool,
 }
 
 /// A parameter dtype.

@@ -170,7 +170,7 @@ impl Trainer {
     /// A run on an already loaded (trainable) policy and tokenized examples.
     pub fn with_model(
         cfg: TrainConfig,
-        policy: CausalLm,
+        mut policy: CausalLm,
         train: Examples,
         eval: Option<Examples>,
     ) -> Result<Self> {
@@ -195,6 +195,9 @@ impl Trainer {
         }
         if !policy.is_trainable() {
             return Err(Error::Config("the policy must be loaded trainable".into()));
+        }
+        if cfg.model.gradient_checkpointing {
+            policy.set_gradient_checkpointing(true);
         }
         std::fs::create_dir_all(&cfg.run.out_dir).map_err(io_err(&cfg.run.out_dir))?;
         let opt = AdamW::new(policy.vars()?, cfg.optim)?;
@@ -496,6 +499,7 @@ impl Trainer {
         let n = idx.len();
         let mut avg = Averager::default();
         acc.clear();
+        self.policy.discard_checkpoints();
         // SFT: the token mean over the whole step.
         let step_tokens = match &self.train {
             Examples::Seqs(v) => {
@@ -515,7 +519,12 @@ impl Trainer {
             if !lv.is_finite() {
                 return Err(self.non_finite(step, "loss", lv));
             }
-            acc.add(&loss.backward()?, self.opt.vars())?;
+            let grads = loss.backward()?;
+            acc.add(&grads, self.opt.vars())?;
+            // With gradient checkpointing the layers' gradients come now, layer by layer.
+            let vars = self.opt.vars();
+            self.policy
+                .backward_checkpointed(&grads, |g| acc.add(g, vars))?;
         }
         let mut m = Metrics::default();
         let means = avg.means();
@@ -820,6 +829,7 @@ impl Trainer {
         let idx: Vec<usize> = (0..n).collect();
         for micro in idx.chunks(bs) {
             let _ = self.forward(split, micro, 1.0, 1.0, &mut avg)?;
+            self.policy.discard_checkpoints();
         }
         let mut m = avg.means();
         if let Examples::Pairs(_) = self.examples(split)? {

@@ -722,3 +722,73 @@ fn rule_pairs_from_stories260k_prefer_the_higher_score() -> Result<()> {
     }
     Ok(())
 }
+
+/// Gradient checkpointing changes where activations live, not the run: the same metrics
+/// and weights as without it (f64), for DPO with a live reference and KTO (whose KL
+/// completions make a second forward per micro-batch), micro-batches of 2.
+#[test]
+fn gradient_checkpointing_gives_the_same_run() -> Result<()> {
+    let ups: Vec<UnpairedExample> = random_pairs(8, 3)
+        .into_iter()
+        .enumerate()
+        .map(|(i, p)| UnpairedExample {
+            kl_seq: SeqIds {
+                prompt: p.ids.prompt.clone(),
+                completion: p.ids.rejected,
+            },
+            seq: SeqIds {
+                prompt: p.ids.prompt,
+                completion: p.ids.chosen,
+            },
+            label: i % 3 != 0,
+        })
+        .collect();
+    let cases = [
+        (dpo(), Examples::Pairs(random_pairs(8, 2))),
+        (
+            Objective::Kto {
+                loss: UnpairedLoss::default(),
+            },
+            Examples::Unpaired(ups),
+        ),
+    ];
+    for (objective, ex) in cases {
+        let mut out = Vec::new();
+        for ckpt in [false, true] {
+            let d = tempfile::tempdir().map_err(|e| Error::Config(e.to_string()))?;
+            let mut c = base_cfg(d.path(), objective.clone());
+            c.reference.mode = ReferenceMode::Live;
+            c.model.gradient_checkpointing = ckpt;
+            c.run.batch_size = 2;
+            c.run.grad_accum = 2;
+            c.run.max_steps = Some(3);
+            let t = run(c, tiny(DType::F64, 4)?, ex.clone())?;
+            assert_eq!(t.policy().gradient_checkpointing(), ckpt);
+            let m = std::fs::read_to_string(t.metrics_path())
+                .map_err(|e| Error::Config(e.to_string()))?;
+            out.push((m, params(t.policy())?));
+        }
+        let (a, b) = (&out[0], &out[1]);
+        assert_eq!(a.0.lines().count(), 3);
+        for (x, y) in a.0.lines().zip(b.0.lines()) {
+            let x: serde_json::Value =
+                serde_json::from_str(x).map_err(|e| Error::Config(e.to_string()))?;
+            let y: serde_json::Value =
+                serde_json::from_str(y).map_err(|e| Error::Config(e.to_string()))?;
+            for k in ["loss", "grad_norm"] {
+                let (p, q) = (
+                    x[k].as_f64().unwrap_or(f64::NAN),
+                    y[k].as_f64().unwrap_or(f64::NAN),
+                );
+                assert!((p - q).abs() < 1e-10 * p.abs().max(1.0), "{k}: {p} vs {q}");
+            }
+        }
+        for (p, q) in a.1.iter().zip(&b.1) {
+            assert!(
+                (p - q).abs() < 1e-10 * p.abs().max(1.0),
+                "weights: {p} vs {q}"
+            );
+        }
+    }
+    Ok(())
+}

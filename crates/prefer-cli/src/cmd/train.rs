@@ -106,6 +106,10 @@ pub struct RunArgs {
     /// Any other key: `--set schedule.decay=cosine` (repeatable).
     #[arg(long = "set", value_name = "KEY=VALUE")]
     pub sets: Vec<String>,
+    /// Recompute each layer in the backward instead of keeping its activations
+    /// (`model.gradient_checkpointing`): less memory, one more forward of the layers.
+    #[arg(long)]
+    pub gradient_checkpointing: bool,
     /// Continue from the newest checkpoint in the output folder.
     #[arg(long)]
     pub resume: bool,
@@ -179,6 +183,9 @@ pub fn resolve(a: &RunArgs, method: &str) -> anyhow::Result<TrainConfig> {
     }
     if let Some(v) = a.eval_every {
         put("run.eval_every", v.to_string());
+    }
+    if a.gradient_checkpointing {
+        put("model.gradient_checkpointing", "true".into());
     }
     for s in &a.sets {
         let (k, v) = s

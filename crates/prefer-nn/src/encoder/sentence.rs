@@ -10,6 +10,9 @@ use super::bert::{Bert, BertConfig, l2_normalize, mean_pool};
 use super::fingerprint::Hasher;
 use crate::{Error, Result};
 
+/// One batch's index and its embeddings, as a worker returns them.
+type BatchRows = (usize, Vec<Vec<f32>>);
+
 /// How token states become one vector (sentence-transformers' `Pooling` modes).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -400,10 +403,10 @@ impl SentenceEncoder {
             // Data parallel: each worker takes the next batch (longest first), so the
             // matmuls stay single-threaded and no core waits on another.
             let next = std::sync::atomic::AtomicUsize::new(0);
-            let parts: Vec<Result<Vec<(usize, Vec<Vec<f32>>)>>> = std::thread::scope(|sc| {
+            let parts: Vec<Result<Vec<BatchRows>>> = std::thread::scope(|sc| {
                 let handles: Vec<_> = (0..threads)
                     .map(|_| {
-                        sc.spawn(|| -> Result<Vec<(usize, Vec<Vec<f32>>)>> {
+                        sc.spawn(|| -> Result<Vec<BatchRows>> {
                             let mut mine = Vec::new();
                             loop {
                                 let k = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);

@@ -175,6 +175,21 @@ pub struct CausalLm {
     varmap: Option<VarMap>,
     /// Every parameter with its Hugging Face name, in a fixed order.
     params: Vec<(String, Tensor)>,
+    /// Gradient checkpointing (see [`CausalLm::set_gradient_checkpointing`]).
+    checkpointing: bool,
+    /// Checkpointed forwards waiting for their backward (shared by clones).
+    pending: std::sync::Arc<std::sync::Mutex<Vec<Checkpoint>>>,
+}
+
+/// What a checkpointed forward keeps: each layer's input and what the layers need to
+/// run again; `top` is the last layer's output as a fresh variable, where the loss's
+/// gradient arrives.
+struct Checkpoint {
+    ids: Tensor,
+    shape: (usize, usize, usize),
+    rope: (Tensor, Tensor, Tensor),
+    inputs: Vec<Tensor>,
+    top: Var,
 }
 
 impl std::fmt::Debug for CausalLm {
@@ -366,6 +381,8 @@ impl CausalLm {
             inv_freq,
             varmap,
             params,
+            checkpointing: false,
+            pending: Default::default(),
         })
     }
 
@@ -563,6 +580,57 @@ impl CausalLm {
         let mask = self.attention_mask(&key_real, past, t)?;
 
         let h = self.cfg.hidden_size;
+        let x = self.embed.index_select(&flat_ids, 0)?.reshape((b, t, h))?;
+        let rope = (cos, sin, mask);
+        let x = if self.checkpointing && self.varmap.is_some() && cache.is_none() {
+            // Keep only each layer's input; the layers' graphs are rebuilt one at a time
+            // by `backward_checkpointed`.
+            let mut inputs = Vec::with_capacity(self.layers.len());
+            let mut x = x.detach();
+            for li in 0..self.layers.len() {
+                let next = self.block(li, &x, &rope, None)?.detach();
+                inputs.push(std::mem::replace(&mut x, next));
+            }
+            let top = Var::from_tensor(&x)?;
+            let out = top.as_tensor().clone();
+            self.pending
+                .lock()
+                .map_err(|_| Error::Invalid("checkpoint list poisoned".into()))?
+                .push(Checkpoint {
+                    ids: flat_ids,
+                    shape: (b, t, h),
+                    rope,
+                    inputs,
+                    top,
+                });
+            out
+        } else {
+            let mut x = x;
+            for li in 0..self.layers.len() {
+                x = self.block(li, &x, &rope, cache.as_deref_mut())?;
+            }
+            x
+        };
+        if let Some(c) = cache {
+            for (r, row) in real.iter().enumerate() {
+                c.real[r].extend_from_slice(row);
+                c.seen[r] += row.iter().filter(|&&x| x).count() as u32;
+            }
+        }
+        ops::rms_norm(&x, &self.norm, self.cfg.rms_norm_eps)
+    }
+
+    /// Decoder layer `li`: attention and MLP with their residuals. `cache`: keys and
+    /// values of earlier positions, extended in place.
+    fn block(
+        &self,
+        li: usize,
+        x: &Tensor,
+        (cos, sin, mask): &(Tensor, Tensor, Tensor),
+        cache: Option<&mut KvCache>,
+    ) -> Result<Tensor> {
+        let layer = &self.layers[li];
+        let (b, t, _) = x.dims3()?;
         let (nh, nkv, d) = (
             self.cfg.num_attention_heads,
             self.cfg.kv_heads(),
@@ -571,50 +639,110 @@ impl CausalLm {
         let rep = nh / nkv;
         let scale = 1.0 / (d as f64).sqrt();
         let eps = self.cfg.rms_norm_eps;
-
-        let mut x = self.embed.index_select(&flat_ids, 0)?.reshape((b, t, h))?;
-        for (li, layer) in self.layers.iter().enumerate() {
-            let hn = ops::rms_norm(&x, &layer.ln1, eps)?;
-            let q = layer.q.forward(&hn)?.reshape((b, t, nh, d))?;
-            let k = layer.k.forward(&hn)?.reshape((b, t, nkv, d))?;
-            let v = layer.v.forward(&hn)?.reshape((b, t, nkv, d))?;
-            let q = ops::rope(&q, &cos, &sin)?;
-            let k = ops::rope(&k, &cos, &sin)?;
-            let q = (q.transpose(1, 2)?.contiguous()? * scale)?; // [b, nh, t, d]
-            let mut k = k.transpose(1, 2)?.contiguous()?; // [b, nkv, t, d]
-            let mut v = v.transpose(1, 2)?.contiguous()?;
-            if let Some(c) = cache.as_deref_mut() {
-                if let Some((pk, pv)) = &c.kv[li] {
-                    k = Tensor::cat(&[pk, &k], 2)?;
-                    v = Tensor::cat(&[pv, &v], 2)?;
-                }
-                c.kv[li] = Some((k.clone(), v.clone()));
-            }
-            let tk = k.dim(2)?;
-            // Grouped-query attention without repeating K/V: the `rep` query heads that
-            // share a K/V head are stacked along the sequence axis.
-            let qg = q.reshape((b, nkv, rep * t, d))?;
-            let scores = qg.matmul(&k.t()?)?.reshape((b, nh, t, tk))?;
-            let scores = scores.broadcast_add(&mask)?;
-            let p = ops::softmax_last_dim(&scores)?.reshape((b, nkv, rep * t, tk))?;
-            let o = p
-                .matmul(&v)?
-                .reshape((b, nh, t, d))?
-                .transpose(1, 2)?
-                .reshape((b, t, nh * d))?;
-            x = (x + layer.o.forward(&o)?)?;
-            let hn = ops::rms_norm(&x, &layer.ln2, eps)?;
-            let g = candle_nn::ops::silu(&layer.gate.forward(&hn)?)?;
-            let u = layer.up.forward(&hn)?;
-            x = (x + layer.down.forward(&(g * u)?)?)?;
-        }
+        let hn = ops::rms_norm(x, &layer.ln1, eps)?;
+        let q = layer.q.forward(&hn)?.reshape((b, t, nh, d))?;
+        let k = layer.k.forward(&hn)?.reshape((b, t, nkv, d))?;
+        let v = layer.v.forward(&hn)?.reshape((b, t, nkv, d))?;
+        let q = ops::rope(&q, cos, sin)?;
+        let k = ops::rope(&k, cos, sin)?;
+        let q = (q.transpose(1, 2)?.contiguous()? * scale)?; // [b, nh, t, d]
+        let mut k = k.transpose(1, 2)?.contiguous()?; // [b, nkv, t, d]
+        let mut v = v.transpose(1, 2)?.contiguous()?;
         if let Some(c) = cache {
-            for (r, row) in real.iter().enumerate() {
-                c.real[r].extend_from_slice(row);
-                c.seen[r] += row.iter().filter(|&&x| x).count() as u32;
+            if let Some((pk, pv)) = &c.kv[li] {
+                k = Tensor::cat(&[pk, &k], 2)?;
+                v = Tensor::cat(&[pv, &v], 2)?;
             }
+            c.kv[li] = Some((k.clone(), v.clone()));
         }
-        ops::rms_norm(&x, &self.norm, eps)
+        let tk = k.dim(2)?;
+        // Grouped-query attention without repeating K/V: the `rep` query heads that
+        // share a K/V head are stacked along the sequence axis.
+        let qg = q.reshape((b, nkv, rep * t, d))?;
+        let scores = qg.matmul(&k.t()?)?.reshape((b, nh, t, tk))?;
+        let scores = scores.broadcast_add(mask)?;
+        let p = ops::softmax_last_dim(&scores)?.reshape((b, nkv, rep * t, tk))?;
+        let o = p
+            .matmul(&v)?
+            .reshape((b, nh, t, d))?
+            .transpose(1, 2)?
+            .reshape((b, t, nh * d))?;
+        let x = (x + layer.o.forward(&o)?)?;
+        let hn = ops::rms_norm(&x, &layer.ln2, eps)?;
+        let g = candle_nn::ops::silu(&layer.gate.forward(&hn)?)?;
+        let u = layer.up.forward(&hn)?;
+        Ok((x + layer.down.forward(&(g * u)?)?)?)
+    }
+
+    /// Turns gradient checkpointing on or off (off by default). On, a training forward
+    /// keeps only each layer's input instead of every activation of every layer, and
+    /// [`Self::backward_checkpointed`] rebuilds one layer's graph at a time: activation
+    /// memory falls from all layers' to about one layer's, for one more forward of the
+    /// layers (transformers' `gradient_checkpointing_enable`).
+    pub fn set_gradient_checkpointing(&mut self, on: bool) {
+        self.checkpointing = on;
+    }
+
+    /// Whether gradient checkpointing is on.
+    pub fn gradient_checkpointing(&self) -> bool {
+        self.checkpointing
+    }
+
+    /// Forgets the checkpoints of forwards that will not be backpropagated (evaluation).
+    pub fn discard_checkpoints(&self) {
+        if let Ok(mut p) = self.pending.lock() {
+            p.clear();
+        }
+    }
+
+    /// With gradient checkpointing on: after `grads = loss.backward()`, carries the
+    /// gradient through the layers of every checkpointed forward since the last call,
+    /// newest first, and hands `sink` the parameter gradients piece by piece (one
+    /// [`GradStore`](candle_core::backprop::GradStore) per layer, then the embedding).
+    /// `grads` itself holds the gradients of the final norm and the LM head. Without
+    /// checkpoints this does nothing.
+    pub fn backward_checkpointed<E: From<Error>>(
+        &self,
+        grads: &candle_core::backprop::GradStore,
+        mut sink: impl FnMut(&candle_core::backprop::GradStore) -> std::result::Result<(), E>,
+    ) -> std::result::Result<(), E> {
+        let pending = std::mem::take(
+            &mut *self
+                .pending
+                .lock()
+                .map_err(|_| Error::Invalid("checkpoint list poisoned".into()))?,
+        );
+        let nn = |e: candle_core::Error| E::from(Error::from(e));
+        for c in pending.into_iter().rev() {
+            // A forward whose output did not reach the loss has no gradient to carry.
+            let Some(mut g) = grads.get(c.top.as_tensor()).map(Tensor::detach) else {
+                continue;
+            };
+            for (li, x) in c.inputs.iter().enumerate().rev() {
+                let input = Var::from_tensor(x).map_err(nn)?;
+                let out = self.block(li, input.as_tensor(), &c.rope, None)?;
+                // d/dθ Σ out ⊙ g = (∂out/∂θ)ᵀ g: the vector-Jacobian product of the layer.
+                let layer_grads = (out * &g)
+                    .and_then(|v| v.sum_all())
+                    .and_then(|v| v.backward())
+                    .map_err(nn)?;
+                g = layer_grads
+                    .get(input.as_tensor())
+                    .map(Tensor::detach)
+                    .ok_or_else(|| Error::Invalid(format!("layer {li}: no input gradient")))?;
+                sink(&layer_grads)?;
+            }
+            let embed_grads = self
+                .embed
+                .index_select(&c.ids, 0)
+                .and_then(|x0| x0.reshape(c.shape))
+                .and_then(|x0| x0 * &g)
+                .and_then(|v| v.sum_all())
+                .and_then(|v| v.backward())
+                .map_err(nn)?;
+            sink(&embed_grads)?;
+        }
+        Ok(())
     }
 
     /// Logits from final hidden states.

@@ -195,3 +195,64 @@ fn completion_only_head_equals_the_full_logits_path() -> prefer_nn::Result<()> {
     }
     Ok(())
 }
+
+/// Gradient checkpointing: the loss's backward gives the head's gradients, then
+/// `backward_checkpointed` rebuilds each layer; together they must equal the plain
+/// backward (f64; two forwards before one backward; tied and untied heads).
+#[test]
+fn checkpointed_backward_equals_the_plain_backward() -> prefer_nn::Result<()> {
+    for cfg in configs() {
+        for side in [PaddingSide::Right, PaddingSide::Left] {
+            let plain = model(&cfg, DType::F64, 5)?;
+            let mut ckpt = plain.clone();
+            ckpt.set_gradient_checkpointing(true);
+            let b = batch(&plain, side)?;
+            // Two forwards feed one loss (as KTO's KL batch does).
+            let two = |m: &prefer_nn::model::CausalLm| -> prefer_nn::Result<Tensor> {
+                Ok((loss(m, &b)? + (loss(m, &b)? * 0.5)?)?)
+            };
+            let want = two(&plain)?.backward()?;
+            let l = two(&ckpt)?;
+            let head = l.backward()?;
+            let vars = ckpt.vars()?;
+            let mut got: Vec<Option<Tensor>> = vec![None; vars.len()];
+            let mut add = |g: &candle_core::backprop::GradStore| -> prefer_nn::Result<()> {
+                for ((_, v), slot) in vars.iter().zip(got.iter_mut()) {
+                    if let Some(x) = g.get(v) {
+                        *slot = Some(match slot.take() {
+                            None => x.clone(),
+                            Some(a) => (a + x)?,
+                        });
+                    }
+                }
+                Ok(())
+            };
+            add(&head)?;
+            ckpt.backward_checkpointed(&head, &mut add)?;
+            for ((name, v), g) in vars.iter().zip(&got) {
+                let w = want.get(v).expect("plain gradient");
+                let g = g
+                    .as_ref()
+                    .unwrap_or_else(|| panic!("{name}: no checkpointed gradient"));
+                let (w, g) = (
+                    w.flatten_all()?.to_vec1::<f64>()?,
+                    g.flatten_all()?.to_vec1::<f64>()?,
+                );
+                for (a, e) in g.iter().zip(&w) {
+                    assert!(
+                        (a - e).abs() <= 1e-11 * (1.0 + e.abs()),
+                        "{name}: {a} vs {e}"
+                    );
+                }
+            }
+            // The pending checkpoints were consumed: a second call adds nothing.
+            let mut calls = 0;
+            ckpt.backward_checkpointed(&head, |_| -> prefer_nn::Result<()> {
+                calls += 1;
+                Ok(())
+            })?;
+            assert_eq!(calls, 0);
+        }
+    }
+    Ok(())
+}
