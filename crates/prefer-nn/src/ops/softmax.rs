@@ -26,16 +26,20 @@ struct Softmax;
 fn fwd<T: Real>(x: &[T], n: usize) -> Vec<T> {
     let mut out = vec![T::ZERO; x.len()];
     for (xr, yr) in x.chunks_exact(n).zip(out.chunks_exact_mut(n)) {
-        let mut m = T::NEG_INF;
-        for &v in xr {
-            if v > m {
-                m = v;
+        let m = super::row_max(xr);
+        for (y, &v) in yr.iter_mut().zip(xr) {
+            *y = (v - m).exp_le0();
+        }
+        let mut acc = [T::ZERO; 8];
+        let chunks = yr.chunks_exact(8);
+        let mut s = chunks.remainder().iter().fold(T::ZERO, |a, &y| a + y);
+        for c in chunks {
+            for (a, &y) in acc.iter_mut().zip(c) {
+                *a += y;
             }
         }
-        let mut s = T::ZERO;
-        for (y, &v) in yr.iter_mut().zip(xr) {
-            *y = (v - m).exp();
-            s += *y;
+        for a in acc {
+            s += a;
         }
         let inv = T::ONE / s;
         for y in yr.iter_mut() {

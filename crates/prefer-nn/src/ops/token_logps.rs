@@ -43,17 +43,8 @@ pub fn token_logps(logits: &Tensor, labels: &Tensor) -> Result<Tensor> {
 struct TokenLogps;
 
 fn lse<T: Real>(row: &[T]) -> T {
-    let mut m = T::NEG_INF;
-    for &v in row {
-        if v > m {
-            m = v;
-        }
-    }
-    let mut s = T::ZERO;
-    for &v in row {
-        s += (v - m).exp();
-    }
-    m + s.ln()
+    let m = super::row_max(row);
+    m + super::sum_exp(row, m).ln()
 }
 
 fn fwd<T: Real>(x: &[T], labels: &[u32], v: usize) -> Vec<T> {
@@ -117,7 +108,7 @@ fn bwd<T: Real>(x: &[T], labels: &[u32], dy_y: &[T], v: usize) -> Vec<T> {
     {
         let z = row[l as usize] - yi;
         for (oj, &xj) in o.iter_mut().zip(row) {
-            *oj = -(g * (xj - z).exp());
+            *oj = -(g * (xj - z).exp_le0());
         }
         o[l as usize] += g;
     }
