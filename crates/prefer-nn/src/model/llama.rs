@@ -80,14 +80,15 @@ struct Linear {
 
 impl Linear {
     /// `x W^T + b`, flattened to 2-D first so the backward builds one weight gradient
-    /// (candle's batched matmul would build one per batch element).
+    /// (candle's batched matmul would build one per batch element); a few rows (a
+    /// decoding step) go through [`ops::rows_matmul`].
     fn forward(&self, x: &Tensor) -> Result<Tensor> {
         let dims = x.dims().to_vec();
         let (last, lead) = dims
             .split_last()
             .ok_or_else(|| Error::Invalid("linear: scalar input".into()))?;
         let m: usize = lead.iter().product();
-        let y = x.reshape((m, *last))?.matmul(&self.w.t()?)?;
+        let y = ops::rows_matmul(&x.reshape((m, *last))?, &self.w)?;
         let y = match &self.b {
             Some(b) => y.broadcast_add(b)?,
             None => y,

@@ -21,11 +21,13 @@
 
 mod rms_norm;
 mod rope;
+mod rows_matmul;
 mod softmax;
 mod token_logps;
 
 pub use rms_norm::rms_norm;
 pub use rope::rope;
+pub use rows_matmul::{MAX_ROWS, rows_matmul};
 pub use softmax::softmax_last_dim;
 pub use token_logps::token_logps;
 
@@ -104,7 +106,7 @@ pub(crate) fn exp_le0_f32(x: f32) -> f32 {
     p = p * r + 8.333_452e-3;
     p = p * r + 4.166_579_6e-2;
     p = p * r + 1.666_666_5e-1;
-    p = p * r + 5.000_000_1e-1;
+    p = p * r + 0.5;
     let er = p * r * r + r + 1.0;
     let n_int = t.to_bits() as i32 - 0x4B40_0000;
     let scale = f32::from_bits(((n_int + 127) << 23) as u32);
