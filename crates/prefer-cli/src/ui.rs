@@ -116,7 +116,7 @@ pub fn parse_shape(s: &str) -> anyhow::Result<Shape> {
 /// the file is big enough to wait for.
 pub fn progress_for(ds: &Dataset, what: &str) -> ProgressBar {
     let p = ds.progress();
-    let bar = if p.total < (8 << 20) {
+    if p.total < (8 << 20) {
         ProgressBar::hidden()
     } else {
         let b = ProgressBar::with_draw_target(Some(p.total), ProgressDrawTarget::stderr());
@@ -130,8 +130,7 @@ pub fn progress_for(ds: &Dataset, what: &str) -> ProgressBar {
         b.set_message(what.to_string());
         b.enable_steady_tick(Duration::from_millis(200));
         b
-    };
-    bar
+    }
 }
 
 /// Updates `bar` from the dataset's reader.

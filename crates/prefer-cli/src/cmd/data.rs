@@ -224,11 +224,7 @@ fn describe(ds: &mut Dataset) -> anyhow::Result<String> {
 fn inspect(a: &InspectArgs) -> anyhow::Result<ExitCode> {
     let mut ds = a.input.open(&a.file)?;
     println!("{}", describe(&mut ds)?);
-    let mut shown = 0;
-    for item in ds.by_ref() {
-        if shown >= a.count {
-            break;
-        }
+    for item in ds.by_ref().take(a.count) {
         match item {
             Ok(Item { loc, record }) => {
                 println!("\n# {loc}");
@@ -237,7 +233,6 @@ fn inspect(a: &InspectArgs) -> anyhow::Result<ExitCode> {
             Err(Error::Record(e)) => println!("\n# bad record: {e}"),
             Err(e) => return Err(e.into()),
         }
-        shown += 1;
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -251,7 +246,7 @@ fn validate(a: &ValidateArgs) -> anyhow::Result<ExitCode> {
     let mut n = 0u64;
     while let Some(item) = ds.next() {
         n += 1;
-        if n % 4096 == 0 {
+        if n.is_multiple_of(4096) {
             tick(&bar, &ds);
         }
         match item {
@@ -325,10 +320,10 @@ impl Rejects {
             Some(w) => {
                 let n = w.count();
                 w.finish()?;
-                if n == 0 {
-                    if let Some(p) = &self.path {
-                        let _ = std::fs::remove_file(p);
-                    }
+                if n == 0
+                    && let Some(p) = &self.path
+                {
+                    let _ = std::fs::remove_file(p);
                 }
                 Ok(n)
             }
@@ -422,7 +417,7 @@ fn convert(a: &ConvertArgs) -> anyhow::Result<ExitCode> {
 
     while let Some(item) = ds.next() {
         n += 1;
-        if n % 4096 == 0 {
+        if n.is_multiple_of(4096) {
             tick(&bar, &ds);
         }
         let Item { loc, record } = match item {
@@ -610,7 +605,7 @@ fn stats(a: &StatsArgs) -> anyhow::Result<ExitCode> {
     let (mut bad, mut n) = (0u64, 0u64);
     while let Some(item) = ds.next() {
         n += 1;
-        if n % 4096 == 0 {
+        if n.is_multiple_of(4096) {
             tick(&bar, &ds);
         }
         match item {

@@ -32,7 +32,7 @@ pub enum Command {
         prefer rank fit ../shared/data/pandalm/votes_pandalm.csv --ci sandwich --plot ratings.png\n  \
         prefer rank fit kwise.jsonl --method pl --format csv -o board.csv\n  \
         prefer rank fit arena.jsonl --style conv_metadata.sum_assistant_a_tokens,conv_metadata.sum_assistant_b_tokens")]
-    Fit(FitArgs),
+    Fit(Box<FitArgs>),
     /// Simulate the K-Sort Arena convergence experiment (Elo on random pairs vs K-Sort
     /// with matchmaking) and report votes-to-converge.
     #[command(after_help = "Examples:\n  prefer rank simulate\n  \
@@ -609,7 +609,7 @@ fn median_converged(
     }
     c.sort_unstable();
     let mid = c[c.len() / 2];
-    (mid != usize::MAX).then_some(if c.len() % 2 == 0 {
+    (mid != usize::MAX).then_some(if c.len().is_multiple_of(2) {
         let lo = c[c.len() / 2 - 1];
         if lo == usize::MAX {
             mid as f64
