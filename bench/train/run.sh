@@ -12,6 +12,9 @@ STEPS_SMOLLM=${2:-3}
 PY=${PREFER_REFVENV:-/work/refvenv}/bin/python
 # One thread everywhere; candle's pool busy-waits (see ../shared/notes/candle-training.md).
 export CANDLE_NUM_THREADS=1 RAYON_NUM_THREADS=1 OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 OMP_WAIT_POLICY=PASSIVE
+# The benchmark example uses the `prefer` binary's allocator (mimalloc) with the setting
+# the binary gives itself at start-up (crates/prefer-cli/src/main.rs).
+export MIMALLOC_PURGE_DELAY=-1
 # NO_BUILD=1 reuses the binary already built (when the tree is mid-edit).
 [ -n "${NO_BUILD:-}" ] || cargo build --release -q -p prefer-train --example bench_dpo_step
 BIN=target/release/examples/bench_dpo_step

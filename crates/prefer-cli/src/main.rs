@@ -71,7 +71,38 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     }
 }
 
+/// mimalloc hands freed memory back to the OS after 10 ms, and the kernel zeroes it again
+/// when it is next allocated. A training step frees and reallocates gigabytes of
+/// activations, so that zeroing was a fifth of a SmolLM-sized DPO step (docs/training.md).
+/// mimalloc reads its options from the environment only at start-up, so the process
+/// re-executes itself once with `MIMALLOC_PURGE_DELAY=-1` (keep freed memory for reuse),
+/// unless the variable is already set (then the user's value stands). If the re-execution
+/// cannot happen, this process simply goes on.
+#[cfg(unix)]
+fn keep_freed_memory() {
+    use std::os::unix::process::CommandExt;
+    const VAR: &str = "MIMALLOC_PURGE_DELAY";
+    if std::env::var_os(VAR).is_some() {
+        return;
+    }
+    let Ok(exe) = std::env::current_exe() else {
+        return;
+    };
+    let mut args = std::env::args_os();
+    let arg0 = args.next().unwrap_or_else(|| exe.clone().into_os_string());
+    // `exec` returns only when it failed.
+    let _ = std::process::Command::new(&exe)
+        .arg0(arg0)
+        .args(args)
+        .env(VAR, "-1")
+        .exec();
+}
+
+#[cfg(not(unix))]
+fn keep_freed_memory() {}
+
 fn main() -> ExitCode {
+    keep_freed_memory();
     let cli = Cli::parse();
     match run(cli) {
         Ok(code) => code,

@@ -21,6 +21,10 @@ use prefer_train::data::{Examples, PairExample};
 use prefer_train::trainer::Trainer;
 use rand::{Rng, SeedableRng};
 
+// The allocator of the `prefer` binary, so the step is measured as users run it.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn peak_rss_mb() -> f64 {
     std::fs::read_to_string("/proc/self/status")
         .ok()
