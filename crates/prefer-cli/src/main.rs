@@ -10,7 +10,7 @@ use std::process::ExitCode;
 
 // Reading and converting large files allocates and frees many short strings from two
 // threads; mimalloc cut the data benchmark's system time (page faults, trims) markedly
-// against glibc's allocator (docs/benchmarks.md).
+// against glibc's allocator (docs/data.md).
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
