@@ -248,7 +248,7 @@ impl EmbeddingCache {
         if let Some(dir) = self.path.parent().filter(|p| !p.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir).map_err(|e| bad(dir, e))?;
         }
-        super::write_atomic(&self.path, &bytes)?;
+        crate::model::write_atomic(&self.path, &bytes)?;
         self.dirty = false;
         Ok(())
     }

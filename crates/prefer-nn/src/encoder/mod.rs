@@ -33,9 +33,10 @@ pub use cache::{CacheHeader, EmbeddingCache, text_key};
 pub use fingerprint::{Hasher, hash128};
 pub use sentence::{Embeddings, EncodeOptions, Pooling, SentenceEncoder};
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
-use crate::{Error, Result};
+#[cfg(test)]
+use crate::Result;
 
 /// Where `scripts/fetch_minilm.sh` puts all-MiniLM-L6-v2: `$PREFER_MINILM` when set, else
 /// `$HOME/.cache/prefer/models/all-MiniLM-L6-v2`.
@@ -47,20 +48,6 @@ pub fn default_minilm_dir() -> PathBuf {
     home.join(".cache/prefer/models/all-MiniLM-L6-v2")
 }
 
-/// Writes a file atomically: a temporary file in the same folder, then a rename.
-pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    let dir = path
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let tmp = dir.join(format!(".{name}.tmp{}", std::process::id()));
-    std::fs::write(&tmp, bytes).map_err(|e| Error::File(format!("{}: {e}", tmp.display())))?;
-    std::fs::rename(&tmp, path).map_err(|e| Error::File(format!("{}: {e}", path.display())))
-}
 
 /// The message of an expected error (tests).
 #[cfg(test)]

@@ -9,7 +9,7 @@ use rand::SeedableRng;
 use rand_distr::Distribution;
 
 use super::config::ModelConfig;
-use super::weights::{WeightFiles, save_safetensors};
+use super::weights::{WeightFiles, save_safetensors, write_atomic};
 use crate::ops;
 use crate::{Error, Result};
 
@@ -902,17 +902,3 @@ impl CausalLm {
     }
 }
 
-/// Writes a file atomically: a temporary file in the same folder, then a rename.
-pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    let dir = path
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let tmp = dir.join(format!(".{name}.tmp{}", std::process::id()));
-    std::fs::write(&tmp, bytes).map_err(|e| Error::File(format!("{}: {e}", tmp.display())))?;
-    std::fs::rename(&tmp, path).map_err(|e| Error::File(format!("{}: {e}", path.display())))
-}

@@ -275,15 +275,7 @@ pub fn save_safetensors(path: &Path, tensors: &[(String, Tensor)]) -> Result<()>
     while (hbytes.len() + 8) % 8 != 0 {
         hbytes.push(b' ');
     }
-    let dir = path
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    let fname = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let tmp = dir.join(format!(".{fname}.tmp{}", std::process::id()));
+    let tmp = tmp_path(path);
     let write = || -> Result<()> {
         let f = std::fs::File::create(&tmp).map_err(|e| file_err(&tmp, e))?;
         let mut w = std::io::BufWriter::new(f);
@@ -303,6 +295,27 @@ pub fn save_safetensors(path: &Path, tensors: &[(String, Tensor)]) -> Result<()>
         return Err(e);
     }
     std::fs::rename(&tmp, path).map_err(|e| file_err(path, e))
+}
+
+/// The temporary name a file is written under before its rename: hidden, in the same
+/// folder (so the rename stays on one file system), unique to this process.
+fn tmp_path(path: &Path) -> std::path::PathBuf {
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    dir.join(format!(".{name}.tmp{}", std::process::id()))
+}
+
+/// Writes a file atomically: a temporary file in the same folder, then a rename.
+pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+    let tmp = tmp_path(path);
+    std::fs::write(&tmp, bytes).map_err(|e| Error::File(format!("{}: {e}", tmp.display())))?;
+    std::fs::rename(&tmp, path).map_err(|e| Error::File(format!("{}: {e}", path.display())))
 }
 
 /// Little-endian bytes of a tensor (row-major).

@@ -358,7 +358,7 @@ impl LmRewardModel {
             }
         }
         let text = serde_json::to_string_pretty(&v).map_err(|e| Error::Config(e.to_string()))?;
-        crate::encoder::write_atomic(&cfg_path, text.as_bytes())
+        crate::model::write_atomic(&cfg_path, text.as_bytes())
     }
 
     /// Loads a folder written by [`Self::save_pretrained`] (or any

@@ -226,7 +226,7 @@ impl RewardModel {
             .collect::<Result<_>>()?;
         crate::model::save_safetensors(&dir.join("model.safetensors"), &tensors)?;
         let text = serde_json::to_string_pretty(&card).map_err(|e| Error::Config(e.to_string()))?;
-        crate::encoder::write_atomic(&dir.join("reward.json"), text.as_bytes())
+        crate::model::write_atomic(&dir.join("reward.json"), text.as_bytes())
     }
 
     /// Reads a folder written by [`Self::save`].
