@@ -31,6 +31,26 @@ fn tiny(dtype: DType, seed: u64) -> Result<CausalLm> {
     )?)
 }
 
+/// KTO examples from [`random_pairs`]: the chosen side labelled (two of three desirable),
+/// the rejected side as the KL completion.
+fn random_unpaired(n: usize, seed: u64) -> Vec<UnpairedExample> {
+    random_pairs(n, seed)
+        .into_iter()
+        .enumerate()
+        .map(|(i, p)| UnpairedExample {
+            kl_seq: SeqIds {
+                prompt: p.ids.prompt.clone(),
+                completion: p.ids.rejected,
+            },
+            seq: SeqIds {
+                prompt: p.ids.prompt,
+                completion: p.ids.chosen,
+            },
+            label: i % 3 != 0,
+        })
+        .collect()
+}
+
 fn random_pairs(n: usize, seed: u64) -> Vec<PairExample> {
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
     let mut seq = |lo: usize, hi: usize| -> Vec<u32> {
@@ -264,29 +284,11 @@ fn resume_after_a_kill_writes_the_same_metrics() -> Result<()> {
     resume_case(dpo(), pairs.clone(), ReferenceMode::Cached, 6)?;
     resume_case(dpo(), pairs, ReferenceMode::Live, 4)?;
     // KTO, whose examples carry KL completions.
-    let ups: Vec<UnpairedExample> = random_pairs(12, 7)
-        .into_iter()
-        .enumerate()
-        .map(|(i, p)| {
-            let seq = SeqIds {
-                prompt: p.ids.prompt,
-                completion: p.ids.chosen,
-            };
-            UnpairedExample {
-                kl_seq: SeqIds {
-                    prompt: seq.prompt.clone(),
-                    completion: p.ids.rejected,
-                },
-                seq,
-                label: i % 3 != 0,
-            }
-        })
-        .collect();
     resume_case(
         Objective::Kto {
             loss: UnpairedLoss::default(),
         },
-        Examples::Unpaired(ups),
+        Examples::Unpaired(random_unpaired(12, 7)),
         ReferenceMode::Cached,
         7,
     )
@@ -728,28 +730,13 @@ fn rule_pairs_from_stories260k_prefer_the_higher_score() -> Result<()> {
 /// completions make a second forward per micro-batch), micro-batches of 2.
 #[test]
 fn gradient_checkpointing_gives_the_same_run() -> Result<()> {
-    let ups: Vec<UnpairedExample> = random_pairs(8, 3)
-        .into_iter()
-        .enumerate()
-        .map(|(i, p)| UnpairedExample {
-            kl_seq: SeqIds {
-                prompt: p.ids.prompt.clone(),
-                completion: p.ids.rejected,
-            },
-            seq: SeqIds {
-                prompt: p.ids.prompt,
-                completion: p.ids.chosen,
-            },
-            label: i % 3 != 0,
-        })
-        .collect();
     let cases = [
         (dpo(), Examples::Pairs(random_pairs(8, 2))),
         (
             Objective::Kto {
                 loss: UnpairedLoss::default(),
             },
-            Examples::Unpaired(ups),
+            Examples::Unpaired(random_unpaired(8, 3)),
         ),
     ];
     for (objective, ex) in cases {
