@@ -520,9 +520,9 @@ impl Trainer {
                 return Err(self.non_finite(step, "loss", lv));
             }
             let grads = loss.backward()?;
-            acc.add(&grads, self.opt.vars())?;
-            // With gradient checkpointing the layers' gradients come now, layer by layer.
             let vars = self.opt.vars();
+            acc.add(&grads, vars)?;
+            // With gradient checkpointing the layers' gradients come now, layer by layer.
             self.policy
                 .backward_checkpointed(&grads, |g| acc.add(g, vars))?;
         }

@@ -48,7 +48,6 @@ pub fn default_minilm_dir() -> PathBuf {
     home.join(".cache/prefer/models/all-MiniLM-L6-v2")
 }
 
-
 /// The message of an expected error (tests).
 #[cfg(test)]
 pub(crate) fn err_text<T: std::fmt::Debug>(r: Result<T>) -> String {

@@ -187,7 +187,6 @@ pub struct CausalLm {
 /// gradient arrives.
 struct Checkpoint {
     ids: Tensor,
-    shape: (usize, usize, usize),
     rope: (Tensor, Tensor, Tensor),
     inputs: Vec<Tensor>,
     top: Var,
@@ -599,7 +598,6 @@ impl CausalLm {
                 .map_err(|_| Error::Invalid("checkpoint list poisoned".into()))?
                 .push(Checkpoint {
                     ids: flat_ids,
-                    shape: (b, t, h),
                     rope,
                     inputs,
                     top,
@@ -736,7 +734,7 @@ impl CausalLm {
             let embed_grads = self
                 .embed
                 .index_select(&c.ids, 0)
-                .and_then(|x0| x0.reshape(c.shape))
+                .and_then(|x0| x0.reshape(c.top.shape()))
                 .and_then(|x0| x0 * &g)
                 .and_then(|v| v.sum_all())
                 .and_then(|v| v.backward())
@@ -901,4 +899,3 @@ impl CausalLm {
         Ok(())
     }
 }
-

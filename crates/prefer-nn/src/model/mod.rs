@@ -20,5 +20,5 @@ mod weights;
 
 pub use config::{Family, ModelConfig, RopeScaling, TokenIds};
 pub use llama::{CausalLm, InitConfig, KvCache, LoadOptions, parameter_shapes};
-pub use weights::{WeightFiles, save_safetensors};
 pub(crate) use weights::write_atomic;
+pub use weights::{WeightFiles, save_safetensors};
