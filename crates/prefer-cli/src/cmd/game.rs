@@ -19,7 +19,7 @@ use prefer_rank::game::selfplay::SelfPlayConfig;
 use prefer_rank::game::sppo::SppoConfig;
 use prefer_rank::game::votes::GroupBy;
 use prefer_rank::game::{
-    Feedback, Game, Iterate, Method, SolveOptions, Trace, VoteMatrixOptions, exact,
+    DEFAULT_TOL, Feedback, Game, Iterate, Method, SolveOptions, Trace, VoteMatrixOptions, exact,
     matrix_from_battles, measure, solve,
 };
 
@@ -149,7 +149,8 @@ pub struct SolveArgs {
     /// Iterations.
     #[arg(long, default_value_t = 2000)]
     pub iterations: usize,
-    /// Output the last iterate or the average (default: the method's).
+    /// Output the last iterate or the average (default: the method's). egpo outputs its
+    /// last iterate only (its paper's guarantee); the others accept both.
     #[arg(long, value_enum)]
     pub iterate: Option<IterateArg>,
     /// Nash-MD: a decreasing step η_t = min(η, 2/(τ(t+2))) instead of a constant one.
@@ -174,9 +175,14 @@ pub struct SolveArgs {
     /// Seed of the vote sampling.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
-    /// Stop once the target gap is below this.
-    #[arg(long, default_value_t = 0.0)]
+    /// The run has converged (`converged` in --json) when the target gap of the output
+    /// policy at the end (maxmin's gap, else the regularized exploitability for τ > 0,
+    /// else the exploitability) is at most this.
+    #[arg(long, default_value_t = DEFAULT_TOL)]
     pub tol: f64,
+    /// Stop as soon as the target gap is at most --tol instead of running every iteration.
+    #[arg(long)]
+    pub stop_at_tol: bool,
     /// Also compute the exact equilibrium and report the distance to it.
     #[arg(long)]
     pub exact: bool,
@@ -342,11 +348,9 @@ fn read_battles(path: &Path, read: &InputArgs) -> anyhow::Result<Vec<prefer_data
     Ok(out)
 }
 
+/// The method with its defaults and the flags; `--iterate` goes to
+/// [`SolveOptions::iterate`], which every method honours or refuses.
 fn build_method(a: &SolveArgs) -> Method {
-    let iterate = a.iterate.map(|i| match i {
-        IterateArg::Last => Iterate::Last,
-        IterateArg::Average => Iterate::Average,
-    });
     match a.method {
         MethodArg::NashMd => {
             let d = NashMdConfig::default();
@@ -372,21 +376,21 @@ fn build_method(a: &SolveArgs) -> Method {
             Method::Inpo(InpoConfig {
                 tau: a.tau.unwrap_or(d.tau),
                 eta: a.eta.unwrap_or(d.eta),
-                iterate: iterate.unwrap_or(d.iterate),
+                iterate: d.iterate,
             })
         }
         MethodArg::Sppo => {
             let d = SppoConfig::default();
             Method::Sppo(SppoConfig {
                 eta: a.eta.unwrap_or(d.eta),
-                iterate: iterate.unwrap_or(d.iterate),
+                iterate: d.iterate,
             })
         }
         MethodArg::Selfplay => {
             let d = SelfPlayConfig::default();
             Method::SelfPlay(SelfPlayConfig {
                 eta: a.eta.unwrap_or(d.eta),
-                iterate: iterate.unwrap_or(d.iterate),
+                iterate: d.iterate,
             })
         }
         MethodArg::Maxmin => {
@@ -403,7 +407,7 @@ fn build_method(a: &SolveArgs) -> Method {
                 } else {
                     MaxMinUpdate::Extragradient
                 },
-                iterate: iterate.unwrap_or(d.iterate),
+                iterate: d.iterate,
             })
         }
     }
@@ -461,6 +465,14 @@ fn solve_cmd(a: &SolveArgs) -> anyhow::Result<ExitCode> {
     let game = load_game(&a.game)?;
     let method = build_method(a);
     method.validate()?;
+    let iterate = a.iterate.map(|i| match i {
+        IterateArg::Last => Iterate::Last,
+        IterateArg::Average => Iterate::Average,
+    });
+    if let Some(i) = iterate {
+        // Before any exact reference is computed: refuse an unsupported iterate at once.
+        method.check_iterate(i)?;
+    }
     let tau = method.tau();
     let mu = reference(&game, &a.reference)?;
     let is_maxmin = matches!(method, Method::MaxMin(_));
@@ -489,6 +501,8 @@ fn solve_cmd(a: &SolveArgs) -> anyhow::Result<ExitCode> {
             .map_or(Feedback::Exact, |v| Feedback::Votes { votes: v }),
         seed: a.seed,
         tol: a.tol,
+        stop_at_tol: a.stop_at_tol,
+        iterate,
         equilibrium: equilibrium.clone(),
         stop_on_divergence: true,
     };
@@ -502,7 +516,7 @@ fn solve_cmd(a: &SolveArgs) -> anyhow::Result<ExitCode> {
     }
     println!(
         "{} on {} responses{}: {} iterations{}",
-        describe(&method),
+        describe(&method, trace.iterate),
         game.n(),
         if game.groups().len() > 1 {
             format!(" ({} groups)", game.groups().len())
@@ -511,9 +525,9 @@ fn solve_cmd(a: &SolveArgs) -> anyhow::Result<ExitCode> {
         },
         trace.iterations,
         if trace.converged {
-            " (converged to --tol)"
+            format!(" (converged: target gap ≤ --tol = {})", fmt(a.tol))
         } else {
-            ""
+            format!(" (not converged: target gap > --tol = {})", fmt(a.tol))
         }
     );
     println!();
@@ -614,10 +628,11 @@ fn solve_cmd(a: &SolveArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn describe(m: &Method) -> String {
+/// The method's settings and the iterate its output policy is.
+fn describe(m: &Method, iterate: Iterate) -> String {
     match m {
         Method::NashMd(c) => format!(
-            "nash-md (τ = {}, η = {}, {} step)",
+            "nash-md (τ = {}, η = {}, {} step, {iterate} iterate)",
             c.tau,
             c.eta,
             match c.schedule {
@@ -625,15 +640,12 @@ fn describe(m: &Method) -> String {
                 Schedule::Decreasing => "decreasing",
             }
         ),
-        Method::Egpo(c) => format!("egpo (τ = {}, η = {})", c.tau, c.eta),
-        Method::Inpo(c) => format!(
-            "inpo (τ = {}, η = {}, {:?} iterate)",
-            c.tau, c.eta, c.iterate
-        ),
-        Method::Sppo(c) => format!("sppo (η = {}, {:?} iterate)", c.eta, c.iterate),
-        Method::SelfPlay(c) => format!("selfplay (η = {}/√t, {:?} iterate)", c.eta, c.iterate),
+        Method::Egpo(c) => format!("egpo (τ = {}, η = {}, {iterate} iterate)", c.tau, c.eta),
+        Method::Inpo(c) => format!("inpo (τ = {}, η = {}, {iterate} iterate)", c.tau, c.eta),
+        Method::Sppo(c) => format!("sppo (η = {}, {iterate} iterate)", c.eta),
+        Method::SelfPlay(c) => format!("selfplay (η = {}/√t, {iterate} iterate)", c.eta),
         Method::MaxMin(c) => format!(
-            "maxmin (τ = {}, η = {}, {:?}, {:?})",
+            "maxmin (τ = {}, η = {}, {:?}, {:?}, {iterate} iterate)",
             c.tau, c.eta, c.opponent, c.update
         ),
     }
@@ -668,7 +680,7 @@ fn plot_trace(path: &Path, trace: &Trace, method: &Method) -> anyhow::Result<()>
         }
     }
     let chart = LineChart {
-        title: describe(method),
+        title: describe(method, trace.iterate),
         x_label: "iteration".into(),
         y_label: "gap".into(),
         series,

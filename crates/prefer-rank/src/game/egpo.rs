@@ -27,6 +27,12 @@ use super::{GameSolver, Oracle, check_finite, logs, md_step};
 use crate::Result;
 
 /// EGPO settings.
+///
+/// EGPO outputs its **last iterate only**: paper 27's results (linear convergence of
+/// `KL(π*_τ‖π_t)`, polynomial convergence to the original game's equilibrium as `τ → 0`)
+/// are all on the last iterate, which is the point of extragradient; averaging the
+/// iterates would only slow that down. Asking for [`super::Iterate::Average`]
+/// ([`super::SolveOptions::iterate`]) is an error naming egpo.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct EgpoConfig {

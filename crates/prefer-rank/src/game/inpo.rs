@@ -30,7 +30,12 @@ pub struct InpoConfig {
     pub tau: f64,
     /// Learning rate `η` (paper 48's `η`; default 0.5). `ητ` must be at most 1.
     pub eta: f64,
-    /// Output the last iterate (default) or the average (the no-regret guarantee).
+    /// Output the last iterate (default) or the average; both are supported. Paper 48's
+    /// analysis is of a no-regret learner, whose **average** `(1/t) Σ π_s` approaches the
+    /// equilibrium of the game it plays (`π*_τ`, or the Nash equilibrium at `τ = 0`);
+    /// with `τ > 0` its **last** iterate converges to `π*_τ` as well (the regularized game
+    /// is strongly monotone), and it is what the paper's algorithm outputs. At `τ = 0` the
+    /// last iterate cycles on intransitive games: use the average there.
     pub iterate: Iterate,
 }
 

@@ -74,7 +74,11 @@ pub struct MaxMinConfig {
     pub opponent: Opponent,
     /// Extragradient (default) or paper 41's worst-group steps.
     pub update: MaxMinUpdate,
-    /// Last iterate (default) or average.
+    /// Last iterate (default) or average; both are supported. Extragradient's last
+    /// iterate converges (as EGPO's, see [`super::egpo`]), and so does its average, more
+    /// slowly; paper 41's worst-group loop outputs its last policy, which oscillates
+    /// between the groups' favourites, while the average of its subgradient steps is what
+    /// converges: use the average with [`MaxMinUpdate::WorstGroup`].
     pub iterate: Iterate,
 }
 

@@ -192,8 +192,8 @@ pub trait GameSolver {
     /// A numeric failure (non-finite values).
     fn step(&mut self, oracle: &mut Oracle<'_>) -> Result<()>;
 
-    /// The policy the method outputs now (its last iterate, or its running average for
-    /// the methods whose guarantee is on the average).
+    /// The policy the method outputs now: its last iterate, or the running average of its
+    /// iterates, as the run's [`Iterate`] asks.
     fn policy(&self) -> &[f64];
 
     /// A duality gap of the method's own game when it is not the symmetric game of the
@@ -204,14 +204,35 @@ pub trait GameSolver {
 }
 
 /// Which iterate a method outputs.
+///
+/// Each method accepts only the iterates its paper proves something about or its
+/// algorithm outputs ([`Method::iterates`], with the reasons in each config's docs); asking
+/// for another is an [`Error::Config`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "snake_case")]
 pub enum Iterate {
     /// The current policy `π_t`.
     #[default]
     Last,
-    /// The running average `(1/t) Σ_{s=1..t} π_s` (the no-regret guarantee's output).
+    /// The running average `(1/t) Σ_{s=1..t} π_s` of the policies (not of their logits):
+    /// the no-regret guarantee's output.
     Average,
+}
+
+impl Iterate {
+    /// The name as the CLI and the serialized configs spell it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Iterate::Last => "last",
+            Iterate::Average => "average",
+        }
+    }
+}
+
+impl std::fmt::Display for Iterate {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
 }
 
 /// The solver families, each with its own configuration.
@@ -297,10 +318,11 @@ impl Method {
         self.traits(1.0).tau
     }
 
-    /// Checks the configuration.
+    /// Checks the configuration, its output iterate included.
     ///
     /// # Errors
-    /// A parameter out of range, saying which and why.
+    /// A parameter out of range, or an iterate the method does not support, saying which
+    /// and why.
     pub fn validate(&self) -> Result<()> {
         match self {
             Method::NashMd(c) => c.validate(),
@@ -309,7 +331,75 @@ impl Method {
             Method::Sppo(c) => c.validate(),
             Method::SelfPlay(c) => c.validate(),
             Method::MaxMin(c) => c.validate(),
+        }?;
+        self.check_iterate(self.iterate())
+    }
+
+    /// The iterates the method can output: those its paper proves a guarantee for or its
+    /// algorithm outputs (the arguments are in each config's docs; [`Method::check_iterate`]
+    /// says why another is refused).
+    pub fn iterates(&self) -> &'static [Iterate] {
+        match self {
+            Method::NashMd(_)
+            | Method::Inpo(_)
+            | Method::Sppo(_)
+            | Method::SelfPlay(_)
+            | Method::MaxMin(_) => &[Iterate::Last, Iterate::Average],
+            Method::Egpo(_) => &[Iterate::Last],
         }
+    }
+
+    /// The iterate the configuration asks for: its `iterate` field where it has one, else
+    /// the only one or the paper's (Nash-MD's last iterate; override it with
+    /// [`SolveOptions::iterate`]).
+    pub fn iterate(&self) -> Iterate {
+        match self {
+            Method::NashMd(_) | Method::Egpo(_) => Iterate::Last,
+            Method::Inpo(c) => c.iterate,
+            Method::Sppo(c) => c.iterate,
+            Method::SelfPlay(c) => c.iterate,
+            Method::MaxMin(c) => c.iterate,
+        }
+    }
+
+    /// Checks that the method supports outputting `iterate`.
+    ///
+    /// # Errors
+    /// [`Error::Config`] naming the method, the iterate, why it is refused and what the
+    /// method accepts.
+    pub fn check_iterate(&self, iterate: Iterate) -> Result<()> {
+        let ok = self.iterates();
+        if ok.contains(&iterate) {
+            return Ok(());
+        }
+        let why = match (self, iterate) {
+            (Method::Egpo(_), Iterate::Average) => {
+                "paper 27 proves last-iterate convergence (linear to π*_τ, polynomial to the \
+                 Nash equilibrium as τ → 0), and averaging its iterates only slows that down"
+            }
+            _ => "its paper gives no guarantee for it",
+        };
+        let accepts: Vec<&str> = ok.iter().map(|i| i.name()).collect();
+        Err(Error::Config(format!(
+            "{}: the {iterate} iterate is not supported: {why}; {} accepts: {}",
+            self.name(),
+            self.name(),
+            accepts.join(", ")
+        )))
+    }
+
+    /// This configuration with its output iterate set to `iterate` (for the methods whose
+    /// config has no `iterate` field, the caller passes it to the solver instead).
+    fn with_iterate(&self, iterate: Iterate) -> Method {
+        let mut m = self.clone();
+        match &mut m {
+            Method::NashMd(_) | Method::Egpo(_) => {}
+            Method::Inpo(c) => c.iterate = iterate,
+            Method::Sppo(c) => c.iterate = iterate,
+            Method::SelfPlay(c) => c.iterate = iterate,
+            Method::MaxMin(c) => c.iterate = iterate,
+        }
+        m
     }
 
     fn traits(&self, max_skew: f64) -> Traits {
@@ -359,9 +449,11 @@ impl Method {
         }
     }
 
-    fn start(&self, game: &Game, mu: &[f64], init: &[f64]) -> Result<Running> {
+    /// The running state; `iterate` has been checked and, for the configs that carry one,
+    /// set by [`Method::with_iterate`].
+    fn start(&self, game: &Game, mu: &[f64], init: &[f64], iterate: Iterate) -> Result<Running> {
         Ok(match self {
-            Method::NashMd(c) => Running::NashMd(nash_md::NashMd::new(c, mu, init)),
+            Method::NashMd(c) => Running::NashMd(nash_md::NashMd::new(c, mu, init, iterate)),
             Method::Egpo(c) => Running::Egpo(egpo::Egpo::new(c, mu, init)),
             Method::Inpo(c) => Running::Inpo(inpo::Inpo::new(c, mu, init)),
             Method::Sppo(c) => Running::Sppo(sppo::Sppo::new(c, init)),
@@ -389,9 +481,18 @@ pub struct SolveOptions {
     pub feedback: Feedback,
     /// Seed of the vote sampling.
     pub seed: u64,
-    /// Stop once the target gap (regularized exploitability for `τ > 0`, exploitability
-    /// otherwise, MaxMin's own gap) is below this; 0 (default) runs every iteration.
+    /// The tolerance on the target gap ([`Point::target`]: MaxMin's own gap, else the
+    /// regularized exploitability for `τ > 0`, else the exploitability): the run has
+    /// [`Trace::converged`] when the gap at its end is at most this (default
+    /// [`DEFAULT_TOL`]).
     pub tol: f64,
+    /// Stop as soon as the target gap is at most [`SolveOptions::tol`] (default false:
+    /// every iteration runs, so that curves of different methods stay comparable).
+    pub stop_at_tol: bool,
+    /// Which iterate to output, overriding the method's own choice (its config's
+    /// `iterate` where it has one, else [`Method::iterate`]); `None` (default) keeps it.
+    /// An iterate the method does not support ([`Method::iterates`]) is an error.
+    pub iterate: Option<Iterate>,
     /// An equilibrium to measure `KL(π*‖π_t)` against (see [`exact`]).
     pub equilibrium: Option<Vec<f64>>,
     /// Stop with an error when a method whose theory promises a shrinking gap sees it
@@ -409,12 +510,20 @@ impl Default for SolveOptions {
             init: None,
             feedback: Feedback::Exact,
             seed: 0,
-            tol: 0.0,
+            tol: DEFAULT_TOL,
+            stop_at_tol: false,
+            iterate: None,
             equilibrium: None,
             stop_on_divergence: true,
         }
     }
 }
+
+/// The default [`SolveOptions::tol`]: a policy whose best response wins by at most
+/// `10⁻⁶` more than ½ counts as an equilibrium (the exact methods reach round-off, about
+/// `10⁻¹⁵`; the averages of the no-regret methods stay near `10⁻³` and are reported as
+/// not converged).
+pub const DEFAULT_TOL: f64 = 1e-6;
 
 /// Checks that `p` is a distribution over `n` items (sums to 1 within 1e-6) and returns
 /// it renormalized.
@@ -528,9 +637,14 @@ pub struct Trace {
     pub tau: f64,
     /// The output policy.
     pub policy: Vec<f64>,
+    /// The iterate [`Trace::policy`] is (the method's, or [`SolveOptions::iterate`]).
+    #[serde(default)]
+    pub iterate: Iterate,
     /// Iterations run.
     pub iterations: usize,
-    /// Whether it stopped early because the target gap fell below `tol`.
+    /// Whether the target gap ([`Point::target`]) of the output policy at the end of the
+    /// run, the last point of [`Trace::points`], is at most [`SolveOptions::tol`], whether
+    /// or not the run stopped early ([`SolveOptions::stop_at_tol`]).
     pub converged: bool,
     /// The recorded measures, first at iteration 0.
     pub points: Vec<Point>,
@@ -607,7 +721,7 @@ pub fn time_steps(game: &Game, method: &Method, iterations: usize) -> Result<std
     method.validate()?;
     let n = game.n();
     let mu = vec![1.0 / n as f64; n];
-    let mut running = method.start(game, &mu, &mu)?;
+    let mut running = method.start(game, &mu, &mu, method.iterate())?;
     let mut oracle = Oracle::new(game, Feedback::Exact, 0);
     let start = std::time::Instant::now();
     for _ in 0..iterations {
@@ -618,8 +732,13 @@ pub fn time_steps(game: &Game, method: &Method, iterations: usize) -> Result<std
 
 /// How many recorded points a divergence must last before a run is stopped.
 const DIVERGE_RECORDS: usize = 5;
-/// Growth over the best gap seen that, with the gap staying above its starting value, is
-/// called divergence (the theory of the methods checked promises a decreasing gap).
+/// Growth that is called divergence (the theory of the methods checked promises a
+/// decreasing gap): over [`DIVERGE_RECORDS`] records the gap stays this many times above
+/// its start, and rises this many times above the best seen. Staying above the start
+/// alone is not enough: a converging last iterate may circle the equilibrium, its
+/// distance shrinking at every step, while its exploitability swings by a factor of two
+/// around a start that was already close (EGPO at `τ = 0`, `η = 0.5`, from the uniform
+/// policy on `[[.5,.9,.2],[.1,.5,.7],[.8,.3,.5]]`).
 const DIVERGE_FACTOR: f64 = 1.5;
 
 /// Runs `method` on `game` and records the measures.
@@ -630,6 +749,9 @@ const DIVERGE_FACTOR: f64 = 1.5;
 /// step size to blame.
 pub fn solve(game: &Game, method: &Method, opts: &SolveOptions) -> Result<Trace> {
     method.validate()?;
+    let iterate = opts.iterate.unwrap_or_else(|| method.iterate());
+    method.check_iterate(iterate)?;
+    let method = &method.with_iterate(iterate);
     let n = game.n();
     let t = method.traits(game.matrix().max_skew());
     opts.validate(n, t.tau)?;
@@ -641,7 +763,7 @@ pub fn solve(game: &Game, method: &Method, opts: &SolveOptions) -> Result<Trace>
         Some(p) => check_policy("the initial policy", p, n)?,
         None => mu.clone(),
     };
-    let mut running = method.start(game, &mu, &init)?;
+    let mut running = method.start(game, &mu, &init, iterate)?;
     let mut oracle = Oracle::new(game, opts.feedback, opts.seed);
     let every = if opts.record_every > 0 {
         opts.record_every
@@ -681,7 +803,6 @@ pub fn solve(game: &Game, method: &Method, opts: &SolveOptions) -> Result<Trace>
     let start_gap = points[0].target();
     let mut best = start_gap;
     let mut window = std::collections::VecDeque::with_capacity(DIVERGE_RECORDS + 1);
-    let mut converged = false;
     let mut diverged_at = None;
     let mut iterations = 0;
     for it in 1..=opts.iterations {
@@ -707,11 +828,11 @@ pub fn solve(game: &Game, method: &Method, opts: &SolveOptions) -> Result<Trace>
         }
         let low = window.iter().copied().fold(f64::INFINITY, f64::min);
         let high = window.iter().copied().fold(0.0, f64::max);
-        // Diverging: over the last records the gap never came back below its start and
+        // Diverging: over the last records the gap never came back near its start and
         // rose well above the best seen.
         if t.expects_decrease
             && window.len() == DIVERGE_RECORDS
-            && low > start_gap
+            && low > DIVERGE_FACTOR * start_gap
             && high > DIVERGE_FACTOR * best
             && low > opts.tol
             && diverged_at.is_none()
@@ -738,15 +859,18 @@ pub fn solve(game: &Game, method: &Method, opts: &SolveOptions) -> Result<Trace>
             }
         }
         best = best.min(gap);
-        if opts.tol > 0.0 && gap < opts.tol {
-            converged = true;
+        if opts.stop_at_tol && gap <= opts.tol {
             break;
         }
     }
+    // The last point is always recorded (at the final or the stopping iteration), so it
+    // measures the policy returned.
+    let converged = points.last().is_some_and(|p| p.target() <= opts.tol);
     Ok(Trace {
         method: t.name.into(),
         tau: t.tau,
         policy: running.solver().policy().to_vec(),
+        iterate,
         iterations,
         converged,
         points,

@@ -17,12 +17,29 @@
 //! `η ∝ log T/(τ T)` to reach `Õ(1/T)`). [`Schedule::Decreasing`] removes the bias with
 //! `η_t = min(η, 2/(τ (t + 2)))`.
 //!
+//! **Iterates.** Both are supported, chosen with [`super::SolveOptions::iterate`]
+//! (default last):
+//!
+//! - [`Iterate::Last`] is the output of paper 26's algorithm and of its Theorem 1 (last
+//!   iterate to `π*_τ`, for `τ > 0`). With `τ = 0` the theorem says nothing: the update is
+//!   then plain multiplicative weights, whose last iterate cycles around the equilibrium
+//!   of an intransitive game and drifts outward.
+//! - [`Iterate::Average`], `π̄_t = (1/t) Σ_{s=1..t} π_s` (of the policies, not of their
+//!   logits): with `τ = 0` Nash-MD is online mirror descent with the entropy (Hedge) fed
+//!   the rewards `P(y ≻ π_s)`, and since `P(π_s ≻ π_s) = ½` the exploitability of `π̄_t`
+//!   is exactly the learner's average regret, at most `ln n/(ηt) + η/8` for a constant
+//!   `η` (Hedge's bound for rewards in `[0, 1]`). This is the iterate to use for the
+//!   original game. With `τ > 0` the average tends to the last iterate's limit (the mean
+//!   of a convergent sequence), more slowly; paper 26's deep-learning variant also
+//!   outputs a mixture of past policies.
+//!
 //! One win-rate query per iteration.
 
 use serde::{Deserialize, Serialize};
 
+use super::inpo::Average;
 use super::measure::softmax_into;
-use super::{GameSolver, Oracle, check_finite, logs};
+use super::{GameSolver, Iterate, Oracle, check_finite, logs};
 use crate::{Error, Result};
 
 /// The step-size schedule.
@@ -37,11 +54,16 @@ pub enum Schedule {
 }
 
 /// Nash-MD settings.
+///
+/// The output iterate is not a field here: both are supported (the last, paper 26's, by
+/// default; the average, the no-regret guarantee at `τ = 0`; see the module docs) and
+/// [`super::SolveOptions::iterate`] picks one.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct NashMdConfig {
     /// Regularization toward the reference, `τ` in paper 26 (default 0.1). 0 makes
-    /// Nash-MD plain multiplicative weights, which cycles on intransitive games.
+    /// Nash-MD plain multiplicative weights, whose last iterate cycles on intransitive
+    /// games (its average converges).
     pub tau: f64,
     /// Learning rate `η` (paper 26's `η_t`; default 0.5). `ητ` must be at most 1.
     pub eta: f64,
@@ -119,11 +141,14 @@ pub struct NashMd {
     mix: Vec<f64>,
     w: Vec<f64>,
     t: usize,
+    iterate: Iterate,
+    avg: Average,
 }
 
 impl NashMd {
-    /// Starts at `init` with reference `mu` (both validated distributions).
-    pub fn new(cfg: &NashMdConfig, mu: &[f64], init: &[f64]) -> Self {
+    /// Starts at `init` with reference `mu` (both validated distributions), outputting
+    /// `iterate`.
+    pub fn new(cfg: &NashMdConfig, mu: &[f64], init: &[f64], iterate: Iterate) -> Self {
         let n = mu.len();
         Self {
             cfg: *cfg,
@@ -133,6 +158,8 @@ impl NashMd {
             mix: vec![0.0; n],
             w: vec![0.0; n],
             t: 0,
+            iterate,
+            avg: Average::new(init),
         }
     }
 }
@@ -159,11 +186,18 @@ impl GameSolver for NashMd {
         }
         softmax_into(&self.theta, &mut self.pi);
         self.t += 1;
-        check_finite("nash-md's policy", &self.pi, eta)
+        check_finite("nash-md's policy", &self.pi, eta)?;
+        if self.iterate == Iterate::Average {
+            self.avg.add(&self.pi);
+        }
+        Ok(())
     }
 
     fn policy(&self) -> &[f64] {
-        &self.pi
+        match self.iterate {
+            Iterate::Last => &self.pi,
+            Iterate::Average => self.avg.mean(),
+        }
     }
 }
 
@@ -249,6 +283,44 @@ mod tests {
         let end = tr.last().unwrap().kl_to_equilibrium.unwrap();
         // O(1/t): ten times the iterations, at least ~5x closer (loosely).
         assert!(end < mid / 5.0, "{mid} -> {end}");
+    }
+
+    #[test]
+    fn average_is_the_mean_of_the_policies_not_of_the_logits() {
+        use crate::game::{Feedback, Oracle};
+        let game = random_game(5, 8);
+        let n = 5;
+        let mu = vec![1.0 / n as f64; n];
+        let init = vec![0.4, 0.3, 0.15, 0.1, 0.05];
+        let cfg = NashMdConfig {
+            tau: 0.0,
+            eta: 0.5,
+            schedule: Schedule::Constant,
+        };
+        let mut last = NashMd::new(&cfg, &mu, &init, Iterate::Last);
+        let mut avg = NashMd::new(&cfg, &mu, &init, Iterate::Average);
+        assert_eq!(avg.policy(), &init[..], "before any step: π_0");
+        let mut oracle = Oracle::new(&game, Feedback::Exact, 0);
+        let mut sum = vec![0.0; n];
+        let mut logit_sum = vec![0.0; n];
+        let t = 200;
+        for _ in 0..t {
+            last.step(&mut oracle).unwrap();
+            avg.step(&mut oracle).unwrap();
+            for ((s, l), &p) in sum.iter_mut().zip(&mut logit_sum).zip(last.policy()) {
+                *s += p;
+                *l += p.ln();
+            }
+        }
+        let mean: Vec<f64> = sum.iter().map(|s| s / t as f64).collect();
+        // Summing the same numbers in the same order: equal up to the last division.
+        for (a, m) in avg.policy().iter().zip(&mean) {
+            assert!((a - m).abs() < 1e-15, "{:?} vs {mean:?}", avg.policy());
+        }
+        // The softmax of the mean logits (a geometric mean) is a different policy here.
+        let mut geo = vec![0.0; n];
+        softmax_into(&logit_sum, &mut geo);
+        assert!(crate::game::measure::l1(&geo, &mean) > 1e-3, "{geo:?}");
     }
 
     #[test]

@@ -29,7 +29,11 @@ use crate::Result;
 pub struct SelfPlayConfig {
     /// Base step `η` of the anytime schedule `η/√(t+1)` (default 1).
     pub eta: f64,
-    /// Output the average (default, the guarantee) or the last iterate.
+    /// Output the average (default) or the last iterate; both are supported. Paper 20's
+    /// guarantee is on the **average** of the self-play iterates (a minimax winner up to
+    /// the learner's average regret), the iterate to use on intransitive games; its
+    /// practical algorithm returns the policy of its RL learner, the **last** iterate,
+    /// which has no such guarantee but settles on a Condorcet winner when there is one.
     pub iterate: Iterate,
 }
 

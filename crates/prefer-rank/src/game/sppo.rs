@@ -25,7 +25,11 @@ use crate::Result;
 pub struct SppoConfig {
     /// Learning rate `η` (paper 29's `η`; default 0.5).
     pub eta: f64,
-    /// Output the last iterate (default, the practical algorithm) or the average.
+    /// Output the last iterate (default) or the average; both are supported. Paper 29's
+    /// theorem is on the **average** `(1/T) Σ π_t` (an `O(1/√T)`-approximate Nash
+    /// equilibrium for `η ∝ 1/√T`), the iterate to use on intransitive games; its
+    /// algorithm and experiments output the **last** iterate, which has no such guarantee
+    /// (on rock-paper-scissors it spirals outward) but finds a Condorcet winner.
     pub iterate: Iterate,
 }
 
