@@ -119,3 +119,119 @@ fn main() -> ExitCode {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use clap::CommandFactory;
+
+    use super::Cli;
+
+    /// Every `--long` and `-s` name (aliases included) that reaches `cmd`, mapped to the
+    /// ids of the arguments that claim it. After `Command::build`, a command's arguments
+    /// include the global ones propagated from its parents and clap's own `--help` and
+    /// `--version`, so this is exactly what the parser of that command sees.
+    fn flag_names(cmd: &clap::Command) -> BTreeMap<String, Vec<String>> {
+        let mut names: BTreeMap<String, Vec<String>> = BTreeMap::new();
+        for arg in cmd.get_arguments() {
+            let id = arg.get_id().to_string();
+            let longs = arg
+                .get_long()
+                .into_iter()
+                .chain(arg.get_all_aliases().unwrap_or_default());
+            for l in longs {
+                names.entry(format!("--{l}")).or_default().push(id.clone());
+            }
+            let shorts = arg
+                .get_short()
+                .into_iter()
+                .chain(arg.get_all_short_aliases().unwrap_or_default());
+            for s in shorts {
+                names.entry(format!("-{s}")).or_default().push(id.clone());
+            }
+        }
+        names
+    }
+
+    /// One line for each flag name, and each argument id, that more than one argument of
+    /// a command claims, in `cmd` and all its subcommands. A repeated id is the same bug
+    /// one step removed: clap keeps one value per id, so one of the two reads the other's.
+    fn repeated_flags(cmd: &clap::Command, path: &str, found: &mut Vec<String>) {
+        for (name, mut ids) in flag_names(cmd) {
+            ids.sort();
+            if ids.len() > 1 {
+                found.push(format!("`{path}`: {name} is claimed by {}", ids.join(", ")));
+            }
+        }
+        let mut ids: BTreeMap<String, usize> = BTreeMap::new();
+        for arg in cmd.get_arguments() {
+            *ids.entry(arg.get_id().to_string()).or_default() += 1;
+        }
+        for (id, n) in ids {
+            if n > 1 {
+                found.push(format!("`{path}`: {n} arguments have the id `{id}`"));
+            }
+        }
+        for sub in cmd.get_subcommands() {
+            repeated_flags(sub, &format!("{path} {}", sub.get_name()), found);
+        }
+    }
+
+    fn repeats_in(mut cmd: clap::Command) -> Vec<String> {
+        cmd.build();
+        let mut found = Vec::new();
+        repeated_flags(&cmd, cmd.get_name(), &mut found);
+        found
+    }
+
+    /// The walk itself: it sees a global flag where it is propagated, aliases, shorts,
+    /// clap's own `--help` and repeated ids, and passes a clean tree. Release only: in a
+    /// debug build clap's own assertions panic on the bad tree first.
+    #[cfg(not(debug_assertions))]
+    #[test]
+    fn the_walk_finds_repeats_reaching_a_subcommand() {
+        use clap::{Arg, ArgAction, Command};
+        let flag = |id: &'static str| Arg::new(id).action(ArgAction::SetTrue);
+        let clean = Command::new("t")
+            .arg(flag("verbose").long("verbose").short('v').global(true))
+            .subcommand(Command::new("s").arg(flag("quiet").long("quiet").short('q')));
+        assert_eq!(repeats_in(clean), Vec::<String>::new());
+        let bad = Command::new("t")
+            .arg(flag("verbose").long("verbose").global(true))
+            .subcommand(
+                Command::new("s")
+                    .arg(flag("loud").long("loud").alias("verbose").short('h'))
+                    .subcommand(Command::new("deep").arg(flag("quiet").long("verbose"))),
+            )
+            .subcommand(
+                Command::new("u")
+                    .arg(flag("a").long("same"))
+                    .arg(flag("b").long("same")),
+            )
+            .subcommand(
+                Command::new("v")
+                    .arg(flag("x").long("one"))
+                    .arg(flag("x").long("two")),
+            );
+        assert_eq!(
+            repeats_in(bad),
+            [
+                "`t s`: --verbose is claimed by loud, verbose",
+                "`t s`: -h is claimed by help, loud",
+                "`t s deep`: --verbose is claimed by quiet, verbose",
+                "`t u`: --same is claimed by a, b",
+                "`t v`: 2 arguments have the id `x`",
+            ]
+        );
+    }
+
+    /// Issue 11: `prefer rank fit` had two `--format` flags (output and input) and the
+    /// second could not be reached. clap's own check for this is a `debug_assert`, and the
+    /// tests run in release, so this walks the whole definition itself.
+    #[test]
+    fn no_command_repeats_a_flag() {
+        let found = repeats_in(Cli::command());
+        assert!(found.is_empty(), "repeated flags:\n{}", found.join("\n"));
+    }
+}

@@ -32,9 +32,10 @@ impl From<AggregateArg> for Aggregate {
 /// Flags that say how to read an input file.
 #[derive(Debug, Clone, Args)]
 pub struct InputArgs {
-    /// Input format (default: from the extension; .gz is decompressed).
+    /// Input format (default: from the extension; .gz is decompressed). Named apart from
+    /// the output `--format` some commands have (`prefer rank fit`).
     #[arg(long, value_name = "jsonl|json|parquet|csv|tsv")]
-    pub format: Option<String>,
+    pub input_format: Option<String>,
     /// Input layout (default: detected from the fields): native, pandalm, evalica,
     /// football, ultrafeedback, helpsteer2.
     #[arg(long)]
@@ -57,9 +58,9 @@ pub struct InputArgs {
 impl InputArgs {
     /// The library options these flags stand for.
     pub fn options(&self) -> anyhow::Result<OpenOptions> {
-        let format = match &self.format {
+        let format = match &self.input_format {
             Some(f) => Some(Format::parse(f).with_context(|| {
-                format!("unknown --format `{f}`: expected jsonl, json, parquet, csv or tsv")
+                format!("unknown --input-format `{f}`: expected jsonl, json, parquet, csv or tsv")
             })?),
             None => None,
         };

@@ -228,3 +228,69 @@ fn rank_fit_rejects_bad_votes_clearly() {
     assert_eq!(o.status.code(), Some(2));
     assert!(text(&o).contains("no votes"), "{}", text(&o));
 }
+
+// Issue 11: `rank fit` had an output `--format` and an input `--format`, and only the
+// first could be reached. The input one is `--input-format` everywhere now.
+#[test]
+fn rank_fit_input_format_reaches_the_reader() {
+    let dir = tempfile::tempdir().unwrap();
+    // JSONL battles under an extension that names no format.
+    std::fs::write(
+        dir.path().join("votes.txt"),
+        "{\"model_a\":\"x\",\"model_b\":\"y\",\"winner\":\"model_a\"}\n\
+         {\"model_a\":\"y\",\"model_b\":\"x\",\"winner\":\"model_b\"}\n\
+         {\"model_a\":\"x\",\"model_b\":\"y\",\"winner\":\"model_b\"}\n",
+    )
+    .unwrap();
+    let o = prefer(&["rank", "fit", "votes.txt"], dir.path());
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(
+        text(&o).contains("extension `.txt`") && text(&o).contains("--input-format"),
+        "{}",
+        text(&o)
+    );
+
+    // Read as JSONL, written as JSON: both format flags in one command.
+    let o = prefer(
+        &[
+            "rank",
+            "fit",
+            "votes.txt",
+            "--input-format",
+            "jsonl",
+            "--format",
+            "json",
+        ],
+        dir.path(),
+    );
+    assert!(o.status.success(), "{}", text(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let rows = v["rows"].as_array().unwrap();
+    // x won two of the three votes.
+    assert_eq!(rows.len(), 2, "{v}");
+    assert_eq!(rows[0]["model"], "x", "{v}");
+
+    // The value reaches the Parquet reader, which rejects a text file, instead of the
+    // parser refusing `parquet` as an output format.
+    let o = prefer(
+        &["rank", "fit", "votes.txt", "--input-format", "parquet"],
+        dir.path(),
+    );
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(
+        text(&o).contains("votes.txt: not a readable Parquet file"),
+        "{}",
+        text(&o)
+    );
+
+    let o = prefer(
+        &["rank", "fit", "votes.txt", "--input-format", "yaml"],
+        dir.path(),
+    );
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(
+        text(&o).contains("unknown --input-format `yaml`"),
+        "{}",
+        text(&o)
+    );
+}

@@ -65,8 +65,9 @@ impl Format {
                 return Err(Error::file(
                     path,
                     format!(
-                        "cannot tell the format from the extension `.{ext}`: expected .jsonl, \
-                         .json, .parquet, .csv or .tsv (optionally .gz), or pass --format"
+                        "cannot tell the format from the extension `.{ext}`: expected \
+                         .jsonl, .json, .parquet, .csv or .tsv (optionally .gz), or pass \
+                         --input-format"
                     ),
                 ));
             }
