@@ -1,8 +1,10 @@
 //! Records to token ids: pairs for the DPO family, labelled completions for KTO,
 //! completions for SFT; and the seeded order in which a run visits them.
 //!
-//! Prompts are tokenized with the tokenizer's special tokens (Llama: a BOS), completions
-//! without (TRL tokenizes the two separately in the same way). Pairs without a prompt
+//! A prompt and its completions are tokenized as TRL 1.x does
+//! ([`Encoder::prompt_and_completions`]): the prompt alone and the prompt + completion
+//! whole, the completion being what follows their common prefix (BOS from the tokenizer,
+//! EOS appended once to plain-text completions). Pairs without a prompt
 //! (hh-rlhf transcripts) are split at their last shared turn marker first
 //! ([`prefer_data::convert::explicit_prompt`]). Conversational records are rendered with
 //! the chat template when the tokenizer has one.
@@ -190,65 +192,151 @@ impl Encoder {
             .collect()
     }
 
-    /// Prompt ids (special tokens added; a chat prompt ends with the generation prompt).
-    pub fn prompt(&self, t: Option<&Text>) -> Result<Vec<u32>> {
+    /// The chat messages of a conversational record, or `None` for plain text or when
+    /// the tokenizer has no chat template (then turns are written as `\n\nRole: content`).
+    fn templated(&self, t: &Text) -> Option<Vec<ChatMessage>> {
         match t {
-            None => Ok(self.tok.bos_id().map(|b| vec![b]).unwrap_or_default()),
-            Some(Text::Plain(s)) => Ok(self.tok.encode(s, true)?),
-            Some(Text::Chat(m)) => {
-                if self.chat_template && self.tok.chat_template().is_some() {
-                    let msgs: Vec<ChatMessage> = m
-                        .iter()
-                        .map(|m| ChatMessage::new(&m.role, &m.content))
-                        .collect();
-                    Ok(self.tok.encode_chat(&msgs, true)?)
-                } else {
-                    Ok(self
-                        .tok
-                        .encode(&format!("{}\n\nAssistant:", Self::chat_text(m)), true)?)
-                }
-            }
+            Text::Chat(m) if self.chat_template && self.tok.chat_template().is_some() => Some(
+                m.iter()
+                    .map(|m| ChatMessage::new(&m.role, &m.content))
+                    .collect(),
+            ),
+            _ => None,
         }
     }
 
-    /// Completion ids (no special tokens; EOS is appended by the batch builder).
-    pub fn completion(&self, t: &Text) -> Result<Vec<u32>> {
+    /// A prompt as plain text (a conversation without a template: `\n\nRole: content`
+    /// turns, ending with `\n\nAssistant:`).
+    fn prompt_text(t: &Text) -> String {
         match t {
-            Text::Plain(s) => Ok(self.tok.encode(s, false)?),
+            Text::Plain(s) => s.clone(),
+            Text::Chat(m) => format!("{}\n\nAssistant:", Self::chat_text(m)),
+        }
+    }
+
+    /// A completion as plain text (the turns' contents, after a space).
+    fn completion_text(t: &Text) -> String {
+        match t {
+            Text::Plain(s) => s.clone(),
             Text::Chat(m) => {
                 let text = m
                     .iter()
                     .map(|m| m.content.as_str())
                     .collect::<Vec<_>>()
                     .join("\n\n");
-                Ok(self.tok.encode(&format!(" {text}"), false)?)
+                format!(" {text}")
             }
         }
     }
 
-    /// A pair's ids (its implicit prompt split off first).
+    /// Prompt ids alone (special tokens added; a chat prompt ends with the generation
+    /// prompt).
+    pub fn prompt(&self, t: Option<&Text>) -> Result<Vec<u32>> {
+        match t {
+            None => Ok(self.tok.bos_id().map(|b| vec![b]).unwrap_or_default()),
+            Some(t) => match self.templated(t) {
+                Some(msgs) => Ok(self.tok.encode_chat(&msgs, true)?),
+                None => Ok(self.tok.encode(&Self::prompt_text(t), true)?),
+            },
+        }
+    }
+
+    /// A prompt and its completions as TRL 1.x tokenizes them: the prompt alone and each
+    /// prompt + completion are tokenized whole (plain text: with the tokenizer's special
+    /// tokens, and EOS appended to the completion unless it ends with one; conversations:
+    /// rendered with the chat template, which writes its own special tokens), and the
+    /// completion is what follows the longest prefix that the tokenized prompt shares with
+    /// every tokenized prompt + completion (TRL's `common_prefix_length`).
+    ///
+    /// Tokenizing a completion on its own instead would differ wherever the tokenizer is
+    /// not additive at the boundary: a sentencepiece tokenizer (Llama 2, Mistral,
+    /// stories260K) prepends `▁` to every text it encodes, and words split differently
+    /// across the join. Where the tokenizer is additive (byte-level BPE), both give the
+    /// same ids, so nothing is special-cased by tokenizer name.
+    pub fn prompt_and_completions(
+        &self,
+        prompt: Option<&Text>,
+        completions: &[&Text],
+    ) -> Result<(Vec<u32>, Vec<Vec<u32>>)> {
+        let prompt_ids = self.prompt(prompt)?;
+        let chat_prompt = prompt.and_then(|p| self.templated(p));
+        let eos = self.tok.eos_id();
+        let mut full = Vec::with_capacity(completions.len());
+        for c in completions {
+            let ids = match (&chat_prompt, self.templated(c)) {
+                (Some(p), Some(cm)) => {
+                    let mut msgs = p.clone();
+                    msgs.extend(cm);
+                    self.tok.encode_chat(&msgs, false)?
+                }
+                (Some(p), None) => {
+                    let text = self.tok.apply_chat_template(p, true)?;
+                    self.plain_with_eos(&format!("{text}{}", Self::completion_text(c)), false, eos)?
+                }
+                (None, _) => {
+                    let text = match prompt {
+                        Some(p) => Self::prompt_text(p),
+                        None => String::new(),
+                    };
+                    self.plain_with_eos(&format!("{text}{}", Self::completion_text(c)), true, eos)?
+                }
+            };
+            full.push(ids);
+        }
+        let keep = full
+            .iter()
+            .map(|f| common_prefix_length(&prompt_ids, f))
+            .min()
+            .unwrap_or(prompt_ids.len());
+        let completions = full.into_iter().map(|f| f[keep..].to_vec()).collect();
+        let mut prompt_ids = prompt_ids;
+        prompt_ids.truncate(keep);
+        Ok((prompt_ids, completions))
+    }
+
+    /// Plain text to ids, with `eos` appended unless the ids end with it (TRL appends the
+    /// EOS text to plain completions).
+    fn plain_with_eos(&self, text: &str, special: bool, eos: Option<u32>) -> Result<Vec<u32>> {
+        let mut ids = self.tok.encode(text, special)?;
+        if let Some(e) = eos
+            && ids.last() != Some(&e)
+        {
+            ids.push(e);
+        }
+        Ok(ids)
+    }
+
+    /// A pair's ids (its implicit prompt split off first), tokenized as
+    /// [`prompt_and_completions`](Self::prompt_and_completions) does.
     pub fn pair(&self, p: Pair) -> std::result::Result<PairExample, String> {
         let p = explicit_prompt(p, &self.marker)?;
         let strength = p.ann.strength;
-        let enc = |r: Result<Vec<u32>>| r.map_err(|e| e.to_string());
+        let (prompt, mut c) = self
+            .prompt_and_completions(p.prompt.as_ref(), &[&p.chosen, &p.rejected])
+            .map_err(|e| e.to_string())?;
+        let rejected = c.pop().unwrap_or_default();
+        let chosen = c.pop().unwrap_or_default();
         Ok(PairExample {
             ids: PairIds {
-                prompt: enc(self.prompt(p.prompt.as_ref()))?,
-                chosen: enc(self.completion(&p.chosen))?,
-                rejected: enc(self.completion(&p.rejected))?,
+                prompt,
+                chosen,
+                rejected,
             },
             strength,
         })
     }
 
+    /// One prompt and one completion.
+    fn seq(&self, prompt: Option<&Text>, completion: &Text) -> Result<SeqIds> {
+        let (prompt, mut c) = self.prompt_and_completions(prompt, &[completion])?;
+        Ok(SeqIds {
+            prompt,
+            completion: c.pop().unwrap_or_default(),
+        })
+    }
+
     fn unpaired(&self, u: &Unpaired) -> Result<(SeqIds, bool)> {
-        Ok((
-            SeqIds {
-                prompt: self.prompt(u.prompt.as_ref())?,
-                completion: self.completion(&u.completion)?,
-            },
-            u.label,
-        ))
+        Ok((self.seq(u.prompt.as_ref(), &u.completion)?, u.label))
     }
 
     /// Reads and tokenizes a data file for `want`. Records of another usable shape are
@@ -311,13 +399,12 @@ impl Encoder {
                         }
                         return Err(rec_err(e));
                     }
+                    let refs: Vec<&Text> = r.responses.iter().collect();
+                    let (prompt, responses) =
+                        self.prompt_and_completions(r.prompt.as_ref(), &refs)?;
                     ranked.push(RankedExample {
-                        prompt: self.prompt(r.prompt.as_ref())?,
-                        responses: r
-                            .responses
-                            .iter()
-                            .map(|c| self.completion(c))
-                            .collect::<Result<_>>()?,
+                        prompt,
+                        responses,
                         rewards: scores,
                     });
                 }
@@ -367,10 +454,7 @@ impl Encoder {
                             }
                             Err(e) => return Err(rec_err(e)),
                         };
-                        seqs.push(SeqIds {
-                            prompt: self.prompt(p.prompt.as_ref())?,
-                            completion: self.completion(&p.chosen)?,
-                        });
+                        seqs.push(self.seq(p.prompt.as_ref(), &p.chosen)?);
                     }
                 }
             }
@@ -430,6 +514,11 @@ impl Encoder {
         }
         Ok((out, skipped))
     }
+}
+
+/// Number of leading ids `a` and `b` share (TRL's `common_prefix_length`).
+pub fn common_prefix_length(a: &[u32], b: &[u32]) -> usize {
+    a.iter().zip(b).take_while(|(x, y)| x == y).count()
 }
 
 /// The order of examples in epoch `epoch`: a seeded permutation (ChaCha8 seeded with

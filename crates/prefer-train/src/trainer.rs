@@ -131,7 +131,7 @@ pub fn load_tokenizer(cfg: &TrainConfig) -> Result<Tokenizer> {
 
 impl Trainer {
     /// Loads the model, tokenizes the data and prepares the reference (reading the cache
-    /// or computing and writing it). BOS/EOS ids left unset in `batch` come from the
+    /// or computing and writing it). A BOS id left unset in `batch` comes from the
     /// tokenizer.
     pub fn new(mut cfg: TrainConfig) -> Result<Self> {
         cfg.validate()?;
@@ -139,9 +139,9 @@ impl Trainer {
         if cfg.batch.bos_id.is_none() {
             cfg.batch.bos_id = tok.bos_id();
         }
-        if cfg.batch.eos_id.is_none() {
-            cfg.batch.eos_id = tok.eos_id();
-        }
+        // EOS is not filled in: the encoder appends it to plain-text completions and a
+        // chat template writes its own, as TRL does (a configured `batch.eos_id` is still
+        // appended to every completion that lacks it).
         let opts = LoadOptions::trainable().with_dtype(cfg.model.dtype.candle());
         let policy = CausalLm::load(&cfg.model.path, &opts)?;
         let enc = Encoder::new(tok, &cfg.data);
