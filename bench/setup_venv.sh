@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Recreate the Python reference venv used by the peers in bench/ and by the fixture
 # scripts under crates/*/tests/fixtures/. The venv lives OUTSIDE the repository
-# (default /work/refvenv; override with REFVENV=/path). Nothing here is committed.
+# (default: refvenv beside the repository folder; PREFER_REFVENV=/path or REFVENV=/path moves it). Nothing here is committed.
 #
 # Stages (other developers poll the marker files):
 #   1. light: numpy pandas pyarrow scipy scikit-learn evalica choix datasets, fschat
@@ -16,9 +16,11 @@
 #
 # Usage: bench/setup_venv.sh            # latest versions (what was installed first)
 #        bench/setup_venv.sh --pinned   # exact versions from bench/requirements-ref.txt
+#        bench/setup_venv.sh --ci       # only what the tests run (torch, transformers,
+#                                       # safetensors, numpy; pinned) -> $REFVENV/.ready-ci
 set -euo pipefail
-REFVENV="${REFVENV:-/work/refvenv}"
 HERE="$(cd "$(dirname "$0")" && pwd)"
+REFVENV="${PREFER_REFVENV:-${REFVENV:-$HERE/../../refvenv}}"
 PY="${PYTHON:-python3}"
 FASTCHAT_COMMITS="0e6d3e4beaab66f4d3f93db72541a4abab8af28d 5095615810cf613dba7f27dd155f571fcff976d8"
 
@@ -41,6 +43,19 @@ fastchat_src() {
     { echo "$c"; git --git-dir="$FASTCHAT_GIT" log -1 --format=%cd "$c"; } > "$d/COMMIT"
   done
 }
+
+if [ "${1:-}" = "--ci" ]; then
+  # What the test suite itself runs (checkpoints loaded by transformers); the rest of the
+  # peers are for fixtures and benchmarks. Versions as in requirements-ref.txt.
+  pins=()
+  for p in torch transformers safetensors numpy; do
+    pins+=("$(grep -i "^$p==" "$HERE/requirements-ref.txt")")
+  done
+  "${PIP[@]}" "${pins[@]}"
+  "$REFVENV/bin/python" -c "import torch, transformers, safetensors, numpy"
+  touch "$REFVENV/.ready-ci"
+  exit 0
+fi
 
 if [ "${1:-}" = "--pinned" ]; then
   "${PIP[@]}" -r "$HERE/requirements-ref.txt"

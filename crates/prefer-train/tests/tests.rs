@@ -487,11 +487,12 @@ fn mixtures_and_reference_free_losses_train() -> Result<()> {
     Ok(())
 }
 
-/// The Python of the reference venv (`bench/setup_venv.sh`), if installed.
+/// The Python of the reference venv (`bench/setup_venv.sh`), if installed:
+/// `$PREFER_REFVENV`, else `refvenv` beside the repository (the script's default).
 fn refvenv_python() -> Option<PathBuf> {
     let p = std::env::var_os("PREFER_REFVENV")
         .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from("/work/refvenv"))
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../refvenv"))
         .join("bin/python");
     p.exists().then_some(p)
 }
