@@ -137,13 +137,48 @@ impl Default for DataSection {
 }
 
 /// A pair loss or a weighted mixture of them (MPO; `[[{type = "sigmoid"}, 1.0], ...]`).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// Read by hand (not as an untagged enum), so that a wrong value names the loss, the
+/// field, what it accepts and the closest valid name ([`PairLoss::from_value`]).
+#[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(untagged)]
 pub enum LossSpec {
     /// One loss, e.g. `{ type = "sigmoid", beta = 0.1 }`.
     One(PairLoss),
     /// Σ w·ℓ, e.g. `[[{ type = "sigmoid" }, 1.0], [{ type = "sft" }, 0.2]]` (RPO).
     Mixture(Mixture),
+}
+
+impl<'de> Deserialize<'de> for LossSpec {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        use serde::de::Error as _;
+        let v = serde_json::Value::deserialize(d)?;
+        match &v {
+            serde_json::Value::Array(terms) => {
+                let mut out = Vec::with_capacity(terms.len());
+                for (i, t) in terms.iter().enumerate() {
+                    let pair = t.as_array().filter(|p| p.len() == 2).ok_or_else(|| {
+                        D::Error::custom(format!(
+                            "loss mixture term {i}: must be [loss, weight], e.g. [{{ type = \"sft\" }}, 0.2]; got {t}"
+                        ))
+                    })?;
+                    let loss = PairLoss::from_value(&pair[0])
+                        .map_err(|e| D::Error::custom(format!("loss mixture term {i}: {e}")))?;
+                    let w = pair[1].as_f64().ok_or_else(|| {
+                        D::Error::custom(format!(
+                            "loss mixture term {i} ({}): the weight {} is not a number",
+                            loss.name(),
+                            pair[1]
+                        ))
+                    })?;
+                    out.push((loss, w));
+                }
+                Ok(LossSpec::Mixture(Mixture::new(out)))
+            }
+            _ => PairLoss::from_value(&v)
+                .map(LossSpec::One)
+                .map_err(D::Error::custom),
+        }
+    }
 }
 
 impl Default for LossSpec {
@@ -535,6 +570,60 @@ mod tests {
         ));
         let e = cfg.set("optim.lrr", "1").unwrap_err().to_string();
         assert!(e.contains("lrr"), "{e}");
+        Ok(())
+    }
+
+    /// What a TRL user writes works; what is wrong is named, never as an untagged enum.
+    #[test]
+    fn loss_takes_trl_names_and_explains_mistakes() -> Result<()> {
+        use prefer_nn::loss::{AotUnpairedConfig, IpoConfig};
+        let mut cfg = TrainConfig::default();
+        cfg.set("objective.loss", r#"{"type":"ipo","beta":0.2}"#)?;
+        assert_eq!(
+            cfg.objective,
+            Objective::Dpo {
+                loss: LossSpec::One(PairLoss::Ipo(IpoConfig {
+                    tau: 0.2,
+                    ..Default::default()
+                }))
+            }
+        );
+        cfg.set("objective.loss", r#"{"type":"aot_pair"}"#)?;
+        assert_eq!(
+            cfg.objective,
+            Objective::Dpo {
+                loss: LossSpec::One(PairLoss::AotUnpaired(AotUnpairedConfig::default()))
+            }
+        );
+        for (value, want) in [
+            (
+                r#"{"type":"ipo","betta":0.1}"#,
+                ["`ipo`", "`betta`", "did you mean `beta`"],
+            ),
+            (
+                r#"{"type":"sigmod"}"#,
+                ["`sigmod`", "accepts", "did you mean `sigmoid`"],
+            ),
+            (
+                r#"[[{"type":"sigmoid"}, 1.0], [{"type":"sft","bta":1}, 0.2]]"#,
+                ["term 1", "`sft`", "`bta`"],
+            ),
+            (
+                r#"{"type":"hinge","beta":"x"}"#,
+                ["`hinge`", "invalid type", "beta"],
+            ),
+        ] {
+            let e = cfg.set("objective.loss", value).unwrap_err().to_string();
+            for w in want {
+                assert!(e.contains(w), "{value}: {e} lacks {w}");
+            }
+            assert!(!e.contains("untagged"), "{e}");
+        }
+        assert!(
+            PairLoss::help().contains("ipo: tau = 0.1 (TRL: beta)"),
+            "{}",
+            PairLoss::help()
+        );
         Ok(())
     }
 

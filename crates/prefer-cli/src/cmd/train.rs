@@ -17,6 +17,20 @@ use prefer_train::config::TrainConfig;
 use prefer_train::rollout::{self, Lexicon};
 use prefer_train::trainer::Trainer;
 
+/// `prefer train dpo --help`: the examples, then every loss type with its parameters
+/// and defaults (TRL's `loss_type` names; TRL's field names are accepted where ours differ).
+fn dpo_long_help() -> String {
+    format!(
+        "Examples:\n  \
+        prefer train dpo --model ../shared/models/stories260K --train pairs.jsonl --out runs/dpo --lr 1e-3 --steps 100\n  \
+        prefer train dpo --config dpo.toml --loss '{{\"type\": \"ipo\", \"beta\": 0.5}}' --resume\n  \
+        prefer train dpo --config dpo.toml --loss '[[{{\"type\": \"sigmoid\"}}, 1.0], [{{\"type\": \"sft\"}}, 0.2]]'\n\
+        Threads: on a loaded machine set CANDLE_NUM_THREADS=1 (candle's pool busy-waits).\n\n\
+        Loss types (--loss '{{\"type\": NAME, PARAM: VALUE}}'), parameters and defaults:\n{}",
+        prefer_nn::loss::PairLoss::help()
+    )
+}
+
 /// `prefer train ...`
 #[derive(Debug, Subcommand)]
 pub enum Command {
@@ -28,7 +42,8 @@ pub enum Command {
         prefer train dpo --model ../shared/models/stories260K --train pairs.jsonl --out runs/dpo --lr 1e-3 --steps 100\n  \
         prefer train dpo --config dpo.toml --loss '{\"type\": \"ipo\", \"tau\": 0.5}' --resume\n  \
         prefer train dpo --config dpo.toml --loss '[[{\"type\": \"sigmoid\"}, 1.0], [{\"type\": \"sft\"}, 0.2]]'\n\
-        Threads: on a loaded machine set CANDLE_NUM_THREADS=1 (candle's pool busy-waits).")]
+        Threads: on a loaded machine set CANDLE_NUM_THREADS=1 (candle's pool busy-waits).",
+        after_long_help = dpo_long_help())]
     Dpo(RunArgs),
     /// Unpaired preference optimization (KTO; also APO-zero-unpaired and BCO via
     /// `--loss`). Pairs are split into a desirable and an undesirable completion.

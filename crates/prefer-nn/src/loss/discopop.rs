@@ -22,6 +22,7 @@ pub struct DiscopopConfig {
     /// β, the inverse temperature; default 0.1 (TRL).
     pub beta: f64,
     /// τ, the temperature of the mixing weight σ(z/τ); default 0.05 (TRL and the paper).
+    #[serde(alias = "discopop_tau")]
     pub tau: f64,
 }
 

@@ -22,6 +22,7 @@ pub struct ExoPairConfig {
     pub beta: f64,
     /// ε, the label smoothing of the target distribution; default 1e-3 (the paper's value;
     /// TRL's shared `label_smoothing` defaults to 0, which it rejects for EXO). In (0, 1).
+    #[serde(alias = "label_smoothing")]
     pub epsilon: f64,
 }
 

@@ -20,6 +20,7 @@ use crate::error::Result;
 #[serde(default, deny_unknown_fields)]
 pub struct IpoConfig {
     /// τ, the regularisation strength (TRL's `beta`); default 0.1. The target margin is 1/(2τ).
+    #[serde(alias = "beta")]
     pub tau: f64,
     /// Divide each log-ratio by its completion length (TRL); default true.
     pub normalize_length: bool,

@@ -160,7 +160,9 @@ pub enum PairLoss {
     SppoHard(SppoHardConfig),
     /// AOT on paired data; batch-coupled ([`AotConfig`]).
     Aot(AotConfig),
-    /// AOT on unpaired data; batch-coupled ([`AotUnpairedConfig`]).
+    /// AOT on unpaired data; batch-coupled ([`AotUnpairedConfig`]). `aot_pair` is TRL
+    /// 0.x's name for the same computation (sorted chosen and rejected log-ratios).
+    #[serde(alias = "aot_pair")]
     AotUnpaired(AotUnpairedConfig),
     /// APO-zero ([`ApoZeroConfig`]).
     ApoZero(ApoZeroConfig),
@@ -281,6 +283,183 @@ impl PairLoss {
             Self::Orpo(_) => "orpo",
             Self::SoftPreference(_) => "soft_preference",
         }
+    }
+}
+
+/// Every `type` a [`PairLoss`] accepts, with TRL's older names as aliases.
+pub const PAIR_LOSS_NAMES: [&str; 19] = [
+    "sigmoid",
+    "hinge",
+    "ipo",
+    "exo_pair",
+    "nca_pair",
+    "robust",
+    "bco_pair",
+    "sppo_hard",
+    "aot",
+    "aot_unpaired",
+    "apo_zero",
+    "apo_down",
+    "discopop",
+    "sft",
+    "sigmoid_norm",
+    "simpo",
+    "cpo",
+    "orpo",
+    "soft_preference",
+];
+
+/// Field aliases: (loss type, TRL's name, our field).
+const FIELD_ALIASES: [(&str, &str, &str); 3] = [
+    ("ipo", "beta", "tau"),
+    ("discopop", "discopop_tau", "tau"),
+    ("exo_pair", "label_smoothing", "epsilon"),
+];
+
+/// Type aliases: (TRL's older name, ours).
+const TYPE_ALIASES: [(&str, &str); 1] = [("aot_pair", "aot_unpaired")];
+
+/// Levenshtein distance (for "did you mean").
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut prev = row[0];
+        row[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let cur = row[j + 1];
+            row[j + 1] = (prev + usize::from(ca != *cb)).min(row[j] + 1).min(cur + 1);
+            prev = cur;
+        }
+    }
+    row[b.len()]
+}
+
+/// The closest of `names` to `got`, when close enough to be a likely typo.
+fn closest<'a>(got: &str, names: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
+    names
+        .into_iter()
+        .map(|n| (edit_distance(got, n), n))
+        .filter(|(d, n)| *d <= (n.len() / 2).max(2))
+        .min()
+        .map(|(_, n)| n)
+}
+
+impl PairLoss {
+    /// The loss called `name` (or a TRL alias) with its defaults.
+    pub fn from_name(name: &str) -> Option<PairLoss> {
+        serde_json::from_value(serde_json::json!({ "type": name })).ok()
+    }
+
+    /// The parameters of this loss with their current values (the defaults for
+    /// [`from_name`](Self::from_name)).
+    pub fn params(&self) -> Vec<(String, serde_json::Value)> {
+        match serde_json::to_value(self) {
+            Ok(serde_json::Value::Object(m)) => {
+                m.into_iter().filter(|(k, _)| k != "type").collect()
+            }
+            _ => Vec::new(),
+        }
+    }
+
+    /// One line per loss type: its parameters and defaults, and TRL's names for them.
+    pub fn help() -> String {
+        let mut out = String::new();
+        for name in PAIR_LOSS_NAMES {
+            let Some(l) = Self::from_name(name) else {
+                continue;
+            };
+            let params: Vec<String> = l
+                .params()
+                .iter()
+                .map(|(k, v)| {
+                    let trl = FIELD_ALIASES
+                        .iter()
+                        .find(|(t, _, ours)| *t == name && ours == k)
+                        .map_or(String::new(), |(_, trl, _)| format!(" (TRL: {trl})"));
+                    format!("{k} = {v}{trl}")
+                })
+                .collect();
+            let alias = TYPE_ALIASES
+                .iter()
+                .find(|(_, ours)| *ours == name)
+                .map_or(String::new(), |(a, _)| format!(" (also `{a}`)"));
+            let params = if params.is_empty() {
+                "no parameters".to_string()
+            } else {
+                params.join(", ")
+            };
+            out.push_str(&format!("  {name}{alias}: {params}\n"));
+        }
+        out
+    }
+
+    /// Parses a loss from a JSON/TOML value, with errors that name the loss, the field,
+    /// what it accepts and the closest valid name.
+    ///
+    /// ```
+    /// # use prefer_nn::loss::*;
+    /// let v = serde_json::json!({"type": "ipo", "beta": 0.2});   // TRL's name for τ
+    /// assert_eq!(PairLoss::from_value(&v)?, PairLoss::Ipo(IpoConfig { tau: 0.2, ..Default::default() }));
+    /// let e = PairLoss::from_value(&serde_json::json!({"type": "ipo", "betta": 0.2})).unwrap_err();
+    /// assert!(e.contains("`ipo`") && e.contains("`betta`") && e.contains("did you mean `beta`"), "{e}");
+    /// # Ok::<(), String>(())
+    /// ```
+    pub fn from_value(v: &serde_json::Value) -> std::result::Result<PairLoss, String> {
+        let obj = v.as_object().ok_or_else(|| {
+            format!("a loss is a table like {{ type = \"sigmoid\", beta = 0.1 }}, not {v}")
+        })?;
+        let accepted = || {
+            let mut n: Vec<&str> = PAIR_LOSS_NAMES.to_vec();
+            n.extend(TYPE_ALIASES.iter().map(|(a, _)| *a));
+            n
+        };
+        let ty = match obj.get("type") {
+            Some(serde_json::Value::String(s)) => s.as_str(),
+            Some(other) => return Err(format!("loss field `type` = {other}: must be a string")),
+            None => {
+                return Err(format!(
+                    "loss: field `type` is missing; accepts: {}",
+                    accepted().join(", ")
+                ));
+            }
+        };
+        let Some(default) = Self::from_name(ty) else {
+            let hint =
+                closest(ty, accepted()).map_or(String::new(), |c| format!("; did you mean `{c}`?"));
+            return Err(format!(
+                "loss type `{ty}` is unknown; accepts: {}{hint}",
+                accepted().join(", ")
+            ));
+        };
+        let name = default.name();
+        let params = default.params();
+        let mut fields: Vec<&str> = params.iter().map(|(k, _)| k.as_str()).collect();
+        fields.extend(
+            FIELD_ALIASES
+                .iter()
+                .filter(|(t, _, _)| *t == name)
+                .map(|(_, a, _)| *a),
+        );
+        for k in obj.keys().filter(|k| *k != "type") {
+            if !fields.contains(&k.as_str()) {
+                let list: Vec<String> = params
+                    .iter()
+                    .map(|(k, v)| format!("{k} (default {v})"))
+                    .collect();
+                let hint = closest(k, fields.iter().copied())
+                    .map_or(String::new(), |c| format!("; did you mean `{c}`?"));
+                return Err(format!(
+                    "loss `{name}`: unknown field `{k}`; accepts: {}{hint}",
+                    if list.is_empty() {
+                        "no parameters".to_string()
+                    } else {
+                        list.join(", ")
+                    }
+                ));
+            }
+        }
+        serde_json::from_value(v.clone()).map_err(|e| format!("loss `{name}`: {e}"))
     }
 }
 
