@@ -25,6 +25,7 @@ use serde_json::{Map, Value};
 
 /// One message of a conversation, as in the `messages` lists of Hugging Face chat datasets.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(expecting = "a {role, content} message")]
 pub struct Message {
     /// `system`, `user`, `assistant` (or any other role a chat template knows).
     pub role: String,
@@ -703,6 +704,83 @@ mod tests {
         let p: Unpaired =
             serde_json::from_str(r#"{"completion":"x","label":true,"annotator":"u7"}"#).unwrap();
         assert_eq!(p.ann.user_id.as_deref(), Some("u7"));
+    }
+
+    /// Issue 11: [`Text`] is an untagged enum, but a bad text in any field of any shape
+    /// says which field and what a text may be, never "data did not match any variant
+    /// of untagged enum Text". Read the way users' files are, through [`crate::Dataset`].
+    #[test]
+    fn a_bad_text_names_the_field_and_what_it_accepts() {
+        const TEXT: &str = "expected a string or a list of {role, content} messages";
+        const MESSAGE: &str = "expected a {role, content} message";
+        let cases = [
+            (
+                r#"{"prompt":5,"chosen":"a","rejected":"b"}"#,
+                "field `prompt`: invalid type: integer `5`",
+                TEXT,
+            ),
+            (
+                r#"{"prompt":"q","chosen":{"role":"user"},"rejected":"b"}"#,
+                "field `chosen`: invalid type: map",
+                TEXT,
+            ),
+            (
+                r#"{"prompt":"q","chosen":"a","rejected":[1]}"#,
+                "field `rejected[0]`: invalid type: integer `1`",
+                MESSAGE,
+            ),
+            (
+                r#"{"prompt":"q","chosen":[{"role":7,"content":"x"}],"rejected":"b"}"#,
+                "field `chosen[0].role`: invalid type: integer `7`",
+                "expected a string",
+            ),
+            (
+                r#"{"prompt":"q","chosen":[{"role":"user"}],"rejected":"b"}"#,
+                "field `chosen[0].content`: missing",
+                "",
+            ),
+            (
+                r#"{"prompt":"q","completion":null,"label":true}"#,
+                "field `completion`: invalid type: null",
+                TEXT,
+            ),
+            (
+                r#"{"prompt":"q","responses":["a",false]}"#,
+                "field `responses[1]`: invalid type: boolean `false`",
+                TEXT,
+            ),
+            (
+                r#"{"prompt":"q","response":3,"scores":{"h":1}}"#,
+                "field `response`: invalid type: integer `3`",
+                TEXT,
+            ),
+            (
+                r#"{"prompt":{"x":1},"completions":["a"],"labels":[true]}"#,
+                "field `prompt`: invalid type: map",
+                TEXT,
+            ),
+            (
+                r#"{"prompt":7,"models":["a","b"],"ranking":[1,2]}"#,
+                "field `prompt`: invalid type: integer `7`",
+                TEXT,
+            ),
+        ];
+        let dir = tempfile::tempdir().unwrap();
+        for (i, (line, field, accepts)) in cases.into_iter().enumerate() {
+            let path = dir.path().join(format!("t{i}.jsonl"));
+            std::fs::write(&path, format!("{line}\n")).unwrap();
+            let err = crate::Dataset::open(&path, &crate::OpenOptions::default())
+                .unwrap()
+                .find_map(|r| r.err())
+                .unwrap_or_else(|| panic!("{line} was accepted"))
+                .to_string();
+            assert!(
+                err.contains(&format!("t{i}.jsonl:1: {field}")),
+                "{line}: {err}"
+            );
+            assert!(err.contains(accepts), "{line}: {err}");
+            assert!(!err.contains("untagged"), "{line}: {err}");
+        }
     }
 
     #[test]

@@ -1,8 +1,10 @@
 //! The model configuration, read from a Hugging Face `config.json`.
 
+use std::fmt;
 use std::path::Path;
 
-use serde::{Deserialize, Serialize};
+use serde::de::{self, SeqAccess, Unexpected, Visitor};
+use serde::{Deserialize, Deserializer, Serialize};
 
 use crate::{Error, Result};
 
@@ -58,13 +60,79 @@ fn eight_k() -> usize {
 }
 
 /// One token id or several (`eos_token_id` is a list in Llama 3 configs).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+///
+/// Deserializes from an integer or a list of integers; written back the same way.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(untagged)]
 pub enum TokenIds {
     /// One id.
     One(u32),
     /// Several ids.
     Many(Vec<u32>),
+}
+
+const TOKEN_ID: &str = "a token id (an integer from 0 to 4294967295)";
+
+/// A token id, checked by the visitor below; the elements of [`TokenIds::Many`].
+struct TokenId(u32);
+
+struct TokenIdsVisitor {
+    /// False inside a list: `[[1]]` is not a token id.
+    list: bool,
+}
+
+impl<'de> Visitor<'de> for TokenIdsVisitor {
+    type Value = TokenIds;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.list {
+            write!(f, "{TOKEN_ID} or a list of token ids")
+        } else {
+            f.write_str(TOKEN_ID)
+        }
+    }
+
+    fn visit_u64<E: de::Error>(self, v: u64) -> std::result::Result<TokenIds, E> {
+        u32::try_from(v)
+            .map(TokenIds::One)
+            .map_err(|_| E::invalid_value(Unexpected::Unsigned(v), &self))
+    }
+
+    fn visit_i64<E: de::Error>(self, v: i64) -> std::result::Result<TokenIds, E> {
+        match u64::try_from(v) {
+            Ok(v) => self.visit_u64(v),
+            Err(_) => Err(E::invalid_value(Unexpected::Signed(v), &self)),
+        }
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> std::result::Result<TokenIds, A::Error> {
+        if !self.list {
+            return Err(de::Error::invalid_type(Unexpected::Seq, &self));
+        }
+        let mut ids = Vec::with_capacity(seq.size_hint().unwrap_or(2));
+        while let Some(TokenId(id)) = seq.next_element()? {
+            ids.push(id);
+        }
+        Ok(TokenIds::Many(ids))
+    }
+}
+
+impl<'de> Deserialize<'de> for TokenId {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        match d.deserialize_any(TokenIdsVisitor { list: false })? {
+            TokenIds::One(id) => Ok(TokenId(id)),
+            // The visitor refuses lists when `list` is false.
+            TokenIds::Many(_) => Err(de::Error::invalid_type(Unexpected::Seq, &TOKEN_ID)),
+        }
+    }
+}
+
+/// A visitor instead of serde's untagged derive, whose only message is "data did not
+/// match any variant of untagged enum TokenIds": this one says what is accepted.
+impl<'de> Deserialize<'de> for TokenIds {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        d.deserialize_any(TokenIdsVisitor { list: true })
+    }
 }
 
 impl TokenIds {
@@ -377,6 +445,68 @@ impl ModelConfig {
                     .collect()
             }
             _ => base,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The text of a valid `config.json` with `eos_token_id` set to `eos` (raw JSON).
+    fn config_with_eos(eos: &str) -> String {
+        let mut v = serde_json::to_value(ModelConfig::tiny(32, 16, 1, 2, 1)).unwrap();
+        v["eos_token_id"] = serde_json::from_str(eos).unwrap();
+        v.to_string()
+    }
+
+    #[test]
+    fn eos_token_id_is_one_id_a_list_or_null_as_hugging_face_writes_it() {
+        for (eos, want) in [
+            ("2", vec![2]),
+            ("[128001, 128008, 128009]", vec![128001, 128008, 128009]),
+            ("[]", vec![]),
+            ("null", vec![]),
+            ("4294967295", vec![u32::MAX]),
+        ] {
+            let text = config_with_eos(eos);
+            let cfg = ModelConfig::from_json_str(&text).unwrap();
+            assert_eq!(cfg.eos_ids(), want, "{eos}");
+            // Written back in the shape it was read.
+            let back = serde_json::to_value(&cfg).unwrap();
+            let eos: serde_json::Value = serde_json::from_str(eos).unwrap();
+            assert_eq!(back["eos_token_id"], eos);
+        }
+    }
+
+    /// Issue 11: a bad `eos_token_id` said "data did not match any variant of untagged
+    /// enum TokenIds", naming neither the key's shapes nor, inside a list, the element.
+    #[test]
+    fn a_bad_eos_token_id_names_the_key_and_what_it_accepts() {
+        for (eos, key, got) in [
+            ("\"2\"", "eos_token_id", "string \"2\""),
+            ("2.5", "eos_token_id", "floating point `2.5`"),
+            ("true", "eos_token_id", "boolean `true`"),
+            ("{\"id\": 2}", "eos_token_id", "map"),
+            ("-1", "eos_token_id", "integer `-1`"),
+            ("4294967296", "eos_token_id", "integer `4294967296`"),
+            ("[1, \"x\"]", "eos_token_id[1]", "string \"x\""),
+            ("[1, null]", "eos_token_id[1]", "null"),
+            ("[[1]]", "eos_token_id[0]", "sequence"),
+        ] {
+            let err = ModelConfig::from_json_str(&config_with_eos(eos))
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains(&format!("key `{key}`: ")), "{eos}: {err}");
+            assert!(err.contains(got), "{eos}: {err}");
+            assert!(
+                err.contains("expected a token id (an integer"),
+                "{eos}: {err}"
+            );
+            if key == "eos_token_id" {
+                assert!(err.contains("or a list of token ids"), "{eos}: {err}");
+            }
+            assert!(!err.contains("untagged"), "{eos}: {err}");
         }
     }
 }
