@@ -5,7 +5,7 @@ Reads the texts prefer embedded (`prefer eval embed --dump-texts texts.jsonl`, o
 string per line), encodes them with all-MiniLM-L6-v2 at the given batch size and thread
 count, and prints the throughput (and a JSON line on stdout).
 
-    OMP_NUM_THREADS=1 OMP_WAIT_POLICY=PASSIVE /work/refvenv/bin/python bench/eval/peer_embed.py \
+    OMP_NUM_THREADS=1 OMP_WAIT_POLICY=PASSIVE $PREFER_REFVENV/bin/python bench/eval/peer_embed.py \
         --texts texts.jsonl --model ~/.cache/prefer/models/all-MiniLM-L6-v2 --threads 1
 """
 

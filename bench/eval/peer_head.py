@@ -8,7 +8,7 @@ prefer's default: linear on phi = [e(y), e(x) * e(y)] (768 -> 1), TRL's loss
 -log sigmoid(r_w - r_l), AdamW (lr 1e-3, weight decay 1e-4, betas 0.9/0.999, eps 1e-8),
 batch 64, shuffled each epoch, 30 epochs. Pass --hidden 128 for a one-hidden-layer head.
 
-    OMP_NUM_THREADS=1 OMP_WAIT_POLICY=PASSIVE /work/refvenv/bin/python bench/eval/peer_head.py \
+    OMP_NUM_THREADS=1 OMP_WAIT_POLICY=PASSIVE $PREFER_REFVENV/bin/python bench/eval/peer_head.py \
         --emb emb.safetensors --threads 1
 """
 

@@ -9,11 +9,11 @@
 #   bench/eval/run.sh [OUT_DIR] [TEXTS] [ROUNDS]     # defaults bench/out/eval 1000 3
 #
 # Needs: target/release/prefer (cargo build --release -p prefer-cli), scripts/fetch_minilm.sh,
-# /work/refvenv (bench/setup_venv.sh), ../shared/data/ultrafeedback.
+# $PREFER_REFVENV (bench/setup_venv.sh), ../shared/data/ultrafeedback.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 OUT="${1:-bench/out/eval}"; N="${2:-1000}"; ROUNDS="${3:-3}"
-P=target/release/prefer; PY="${PY:-/work/refvenv/bin/python}"
+P=target/release/prefer; PY="${PY:-${PREFER_REFVENV:-../refvenv}/bin/python}"
 MODEL="${PREFER_MINILM:-$HOME/.cache/prefer/models/all-MiniLM-L6-v2}"
 UF=../shared/data/ultrafeedback
 mkdir -p "$OUT"

@@ -3,7 +3,7 @@
 # when the machine's Python lacks numpy, a numpy wheel tree for CPython 3.11. Prepare it with
 #   cargo build --release -p prefer-cli && mkdir -p bench/out/game
 #   strip -o bench/out/game/prefer target/release/prefer
-#   (cd /work/refvenv/lib/python3.11/site-packages && tar --exclude='numpy/*/tests' \
+#   (cd $PREFER_REFVENV/lib/python3.11/site-packages && tar --exclude='numpy/*/tests' \
 #     -cJf "$OLDPWD/bench/out/game/numpy-cp311.tar.xz" numpy numpy.libs numpy-*.dist-info)
 set -e
 cd "$(dirname "$0")/../out/game"

@@ -8,7 +8,7 @@ median tokens/s over the repeats and each process's peak RSS.
 
 Usage (from the repository root, after `cargo build --release -p prefer-cli`):
   CANDLE_NUM_THREADS=1 RAYON_NUM_THREADS=1 OMP_NUM_THREADS=1 OMP_WAIT_POLICY=PASSIVE \
-    /work/refvenv/bin/python bench/nn/generate.py --prefer target/release/prefer
+    $PREFER_REFVENV/bin/python bench/nn/generate.py --prefer target/release/prefer
 """
 
 import argparse

@@ -2,7 +2,7 @@
 completion log-probs over 4 + 4 sequences of 128 tokens, tiny Llama (hidden 256,
 4 layers, 8/4 heads, FFN 688, vocab 8000), 1 thread, median of 5.
 
-  OMP_NUM_THREADS=1 OMP_WAIT_POLICY=PASSIVE /work/refvenv/bin/python bench/nn/step_torch.py
+  OMP_NUM_THREADS=1 OMP_WAIT_POLICY=PASSIVE $PREFER_REFVENV/bin/python bench/nn/step_torch.py
 """
 import statistics
 import time

@@ -1,7 +1,7 @@
 """Load FastChat's rating code from a source tree at run time (never vendored).
 
 FASTCHAT_SRC (or --fastchat-src) is a directory holding
-fastchat/serve/monitor/rating_systems.py, e.g. /work/refvenv/fastchat-src/0e6d3e4b,
+fastchat/serve/monitor/rating_systems.py, e.g. $PREFER_REFVENV/fastchat-src/0e6d3e4b,
 made from `fetch github:lm-sys/FastChat` (see bench/README.md).
 """
 import ast
@@ -11,7 +11,7 @@ import os
 import sys
 from collections import defaultdict
 
-DEFAULT_SRC = os.environ.get("FASTCHAT_SRC", "/work/refvenv/fastchat-src/0e6d3e4b")
+DEFAULT_SRC = os.environ.get("FASTCHAT_SRC", os.path.join(os.environ.get("PREFER_REFVENV", "../refvenv"), "fastchat-src", "0e6d3e4b"))
 
 
 def rating_systems(src=DEFAULT_SRC):

@@ -40,7 +40,7 @@ def main():
     ap.add_argument("--num-cpu", type=int, default=1)
     ap.add_argument("--impl", choices=["current", "legacy"], default="current")
     ap.add_argument("--fastchat-src", default=fastchat_loader.DEFAULT_SRC)
-    ap.add_argument("--legacy-src", default="/work/refvenv/fastchat-src/50956158")
+    ap.add_argument("--legacy-src", default=os.path.join(os.environ.get("PREFER_REFVENV", "../refvenv"), "fastchat-src", "50956158"))
     ap.add_argument("--top", type=int, default=10)
     args = ap.parse_args()
 

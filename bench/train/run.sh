@@ -4,12 +4,12 @@
 # table; docs/training.md records the figures.
 #
 #   bench/train/run.sh [STEPS_TINY] [STEPS_SMOLLM]        (defaults 6 and 3)
-#   PREFER_REFVENV=/work/refvenv (default) must hold torch, transformers, trl (bench/setup_venv.sh)
+#   PREFER_REFVENV (default ../refvenv, as bench/setup_venv.sh makes it) must hold torch, transformers, trl (bench/setup_venv.sh)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 STEPS_TINY=${1:-6}
 STEPS_SMOLLM=${2:-3}
-PY=${PREFER_REFVENV:-/work/refvenv}/bin/python
+PY=${PREFER_REFVENV:-../refvenv}/bin/python
 # One thread everywhere; candle's pool busy-waits (see ../shared/notes/candle-training.md).
 export CANDLE_NUM_THREADS=1 RAYON_NUM_THREADS=1 OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 OMP_WAIT_POLICY=PASSIVE
 # The benchmark example uses the `prefer` binary's allocator (mimalloc) with the setting

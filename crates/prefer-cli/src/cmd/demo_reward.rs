@@ -11,11 +11,10 @@
 use std::path::Path;
 use std::time::Instant;
 
-use anyhow::{Context, bail};
 use prefer_data::{Annotations, Pair, Record, RecordWriter, Text, WriteOptions};
 use prefer_eval::{EmbedOptions, EvalConfig, TextPair, embed_pairs, evaluate, with_meta};
 use prefer_nn::encoder::{EmbeddingCache, SentenceEncoder, default_minilm_dir};
-use prefer_nn::logprobs::{BatchConfig, PairIds};
+use prefer_nn::logprobs::BatchConfig;
 use prefer_nn::model::{CausalLm, LoadOptions};
 use prefer_nn::reward::lm::{LmRewardConfig, LmRewardModel};
 use prefer_nn::reward::{
@@ -271,83 +270,6 @@ pub fn write_pairs(path: &Path, pairs: &[TextPair]) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn lm_ids(tok: &Tokenizer, p: &TextPair) -> anyhow::Result<PairIds> {
-    Ok(PairIds {
-        prompt: tok.encode(&p.prompt, true)?,
-        chosen: tok.encode(&format!(" {}", p.chosen.trim_start()), false)?,
-        rejected: tok.encode(&format!(" {}", p.rejected.trim_start()), false)?,
-    })
-}
-
-/// Trains a causal-LM reward model (`prefer train reward --model lm`).
-pub fn train_lm_rm(
-    a: &super::reward::Args,
-    train: &[TextPair],
-    held: &[TextPair],
-) -> anyhow::Result<std::process::ExitCode> {
-    let Some(dir) = &a.backbone else {
-        bail!(
-            "--model lm needs --backbone DIR (a Hugging Face causal-LM folder with tokenizer.json)"
-        );
-    };
-    let lm = CausalLm::load(dir, &LoadOptions::trainable())
-        .with_context(|| format!("loading {}", dir.display()))?;
-    let tok = Tokenizer::from_dir(dir)?;
-    let cfg = LmRewardConfig {
-        epochs: a.epochs.unwrap_or(3),
-        lr: a.lr.unwrap_or(1e-3),
-        batch_size: a.batch_size.unwrap_or(16),
-        seed: a.seed,
-        batch: BatchConfig {
-            bos_id: tok.bos_id(),
-            eos_id: tok.eos_id(),
-            pad_id: tok.pad_id().unwrap_or(0),
-            max_length: Some(256),
-            ..Default::default()
-        },
-        ..Default::default()
-    };
-    let rm = LmRewardModel::new(lm, 1, a.seed)?;
-    let ids: Vec<PairIds> = train
-        .iter()
-        .map(|p| lm_ids(&tok, p))
-        .collect::<anyhow::Result<_>>()?;
-    let t0 = Instant::now();
-    let log = rm.fit(&ids, &[], &cfg)?;
-    println!(
-        "  lm reward model: {} epochs, loss {:.4} -> {:.4}, {:.1} s",
-        log.epoch_loss.len(),
-        log.epoch_loss.first().copied().unwrap_or(f64::NAN),
-        log.epoch_loss.last().copied().unwrap_or(f64::NAN),
-        t0.elapsed().as_secs_f64()
-    );
-    if !held.is_empty() {
-        let hid: Vec<PairIds> = held
-            .iter()
-            .map(|p| lm_ids(&tok, p))
-            .collect::<anyhow::Result<_>>()?;
-        let z = rm.pair_logits(&hid, &cfg.batch, cfg.batch_size)?;
-        let scored: Vec<_> = held
-            .iter()
-            .zip(&z)
-            .map(|(t, &l)| with_meta(t, f64::from(l)))
-            .collect();
-        let r = evaluate(
-            "lm reward model on held-out pairs",
-            &scored,
-            &EvalConfig::default(),
-        )?;
-        print!("{}", r.table());
-        r.write_json(&a.out.join("eval.json"))?;
-    }
-    rm.save_pretrained(&a.out)?;
-    println!(
-        "  wrote {} (LlamaForSequenceClassification layout)",
-        a.out.display()
-    );
-    Ok(std::process::ExitCode::SUCCESS)
-}
-
 /// The demo stage.
 pub fn run(out: &Path, model_dir: &Path, seed: u64) -> anyhow::Result<()> {
     let t0 = Instant::now();
@@ -513,7 +435,7 @@ pub fn run(out: &Path, model_dir: &Path, seed: u64) -> anyhow::Result<()> {
         };
         let ids = |v: &[TextPair]| {
             v.iter()
-                .map(|p| lm_ids(&tok, p))
+                .map(|p| super::pair_ids::lm_ids(&tok, p))
                 .collect::<anyhow::Result<Vec<_>>>()
         };
         let (tr_ids, te_ids) = (ids(s_train)?, ids(s_test)?);

@@ -29,7 +29,7 @@ pub fn text_key(text: &str) -> [u8; 16] {
 /// # Quickstart
 /// ```no_run
 /// use prefer_nn::encoder::{EmbeddingCache, EncodeOptions, SentenceEncoder};
-/// let enc = SentenceEncoder::load("/root/.cache/prefer/models/all-MiniLM-L6-v2".as_ref())?;
+/// let enc = SentenceEncoder::load("path/to/all-MiniLM-L6-v2".as_ref())?;
 /// let mut cache = EmbeddingCache::open("emb.safetensors".as_ref(), &enc)?; // refuses another encoder's file
 /// let e = cache.embed(&enc, &["first text", "second text"], &EncodeOptions::default())?;
 /// cache.save()?;                                                           // atomic

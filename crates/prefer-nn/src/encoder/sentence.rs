@@ -125,7 +125,7 @@ impl Default for EncodeOptions {
 /// # Quickstart
 /// ```no_run
 /// use prefer_nn::encoder::{EncodeOptions, SentenceEncoder};
-/// let enc = SentenceEncoder::load("/root/.cache/prefer/models/all-MiniLM-L6-v2".as_ref())?;
+/// let enc = SentenceEncoder::load("path/to/all-MiniLM-L6-v2".as_ref())?;
 /// let e = enc.encode(&["A man is eating food.", "A cat sleeps."], &EncodeOptions::default())?;
 /// assert_eq!((e.len(), e.dim), (2, 384));
 /// # Ok::<(), prefer_nn::Error>(())

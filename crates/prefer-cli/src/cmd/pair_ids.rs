@@ -1,0 +1,16 @@
+//! Token ids of a text pair for the causal-LM reward model, shared by `prefer train reward
+//! --model lm` and the demo's reward stage (a module below both, so neither command
+//! imports the other).
+
+use prefer_eval::TextPair;
+use prefer_nn::logprobs::PairIds;
+use prefer_nn::tokenizer::Tokenizer;
+
+/// The prompt (with BOS) and each answer (after one space), as the LM reward model reads them.
+pub fn lm_ids(tok: &Tokenizer, p: &TextPair) -> anyhow::Result<PairIds> {
+    Ok(PairIds {
+        prompt: tok.encode(&p.prompt, true)?,
+        chosen: tok.encode(&format!(" {}", p.chosen.trim_start()), false)?,
+        rejected: tok.encode(&format!(" {}", p.rejected.trim_start()), false)?,
+    })
+}
