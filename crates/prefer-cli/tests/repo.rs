@@ -39,12 +39,13 @@ fn no_absolute_machine_paths() {
     let needles = ["/work/", "/root/", "/home/"];
     let mut hits = Vec::new();
     for f in &files {
-        let Ok(text) = std::fs::read_to_string(f) else {
-            continue;
-        };
+        // This file names the patterns it looks for.
         if f.ends_with("tests/repo.rs") {
             continue;
         }
+        let Ok(text) = std::fs::read_to_string(f) else {
+            continue;
+        };
         for (i, line) in text.lines().enumerate() {
             if needles.iter().any(|n| line.contains(n)) {
                 hits.push(format!("{}:{}: {}", f.display(), i + 1, line.trim()));

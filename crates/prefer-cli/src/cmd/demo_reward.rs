@@ -433,12 +433,8 @@ pub fn run(out: &Path, model_dir: &Path, seed: u64) -> anyhow::Result<()> {
             },
             ..Default::default()
         };
-        let ids = |v: &[TextPair]| {
-            v.iter()
-                .map(|p| super::pair_ids::lm_ids(&tok, p))
-                .collect::<anyhow::Result<Vec<_>>>()
-        };
-        let (tr_ids, te_ids) = (ids(s_train)?, ids(s_test)?);
+        let lm_ids = |v| super::pair_ids::lm_ids(&tok, v);
+        let (tr_ids, te_ids) = (lm_ids(s_train)?, lm_ids(s_test)?);
         let before = pairwise_accuracy(&rm.pair_logits(&te_ids, &cfg.batch, 16)?);
         rm.fit(&tr_ids, &[], &cfg)?;
         let after = pairwise_accuracy(&rm.pair_logits(&te_ids, &cfg.batch, 16)?);

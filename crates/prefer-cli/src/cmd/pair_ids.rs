@@ -6,8 +6,13 @@ use prefer_eval::TextPair;
 use prefer_nn::logprobs::PairIds;
 use prefer_nn::tokenizer::Tokenizer;
 
-/// The prompt (with BOS) and each answer (after one space), as the LM reward model reads them.
-pub fn lm_ids(tok: &Tokenizer, p: &TextPair) -> anyhow::Result<PairIds> {
+/// Each pair's prompt (with BOS) and answers (after one space), as the LM reward model
+/// reads them.
+pub fn lm_ids(tok: &Tokenizer, pairs: &[TextPair]) -> anyhow::Result<Vec<PairIds>> {
+    pairs.iter().map(|p| one(tok, p)).collect()
+}
+
+fn one(tok: &Tokenizer, p: &TextPair) -> anyhow::Result<PairIds> {
     Ok(PairIds {
         prompt: tok.encode(&p.prompt, true)?,
         chosen: tok.encode(&format!(" {}", p.chosen.trim_start()), false)?,

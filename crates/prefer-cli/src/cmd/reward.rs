@@ -16,7 +16,7 @@ use prefer_eval::{
     read_pairs_skipping, read_ratings, with_meta,
 };
 use prefer_nn::encoder::{EmbeddingCache, SentenceEncoder, default_minilm_dir};
-use prefer_nn::logprobs::{BatchConfig, PairIds};
+use prefer_nn::logprobs::BatchConfig;
 use prefer_nn::model::{CausalLm, LoadOptions};
 use prefer_nn::reward::lm::{LmRewardConfig, LmRewardModel};
 use prefer_nn::reward::{
@@ -513,10 +513,14 @@ fn eval_report(
     texts: &[TextPair],
     name: &str,
 ) -> anyhow::Result<prefer_eval::Report> {
-    let z = model.pair_logits(data)?;
+    scored_report(name, texts, &model.pair_logits(data)?)
+}
+
+/// The evaluation report of `texts` scored by their reward margins `z`.
+fn scored_report(name: &str, texts: &[TextPair], z: &[f32]) -> anyhow::Result<prefer_eval::Report> {
     let scored: Vec<_> = texts
         .iter()
-        .zip(&z)
+        .zip(z)
         .map(|(t, &l)| with_meta(t, f64::from(l)))
         .collect();
     Ok(evaluate(name, &scored, &EvalConfig::default())?)
@@ -551,10 +555,7 @@ fn train_lm_rm(
         ..Default::default()
     };
     let rm = LmRewardModel::new(lm, 1, a.seed)?;
-    let ids: Vec<PairIds> = train
-        .iter()
-        .map(|p| super::pair_ids::lm_ids(&tok, p))
-        .collect::<anyhow::Result<_>>()?;
+    let ids = super::pair_ids::lm_ids(&tok, train)?;
     let t0 = Instant::now();
     let log = rm.fit(&ids, &[], &cfg)?;
     println!(
@@ -565,21 +566,9 @@ fn train_lm_rm(
         t0.elapsed().as_secs_f64()
     );
     if !held.is_empty() {
-        let hid: Vec<PairIds> = held
-            .iter()
-            .map(|p| super::pair_ids::lm_ids(&tok, p))
-            .collect::<anyhow::Result<_>>()?;
+        let hid = super::pair_ids::lm_ids(&tok, held)?;
         let z = rm.pair_logits(&hid, &cfg.batch, cfg.batch_size)?;
-        let scored: Vec<_> = held
-            .iter()
-            .zip(&z)
-            .map(|(t, &l)| with_meta(t, f64::from(l)))
-            .collect();
-        let r = evaluate(
-            "lm reward model on held-out pairs",
-            &scored,
-            &EvalConfig::default(),
-        )?;
+        let r = scored_report("lm reward model on held-out pairs", held, &z)?;
         print!("{}", r.table());
         r.write_json(&a.out.join("eval.json"))?;
     }
