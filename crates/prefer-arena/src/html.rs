@@ -5,8 +5,7 @@
 use std::fmt::Write;
 
 use crate::battle::LABELS;
-use crate::server::{BattleView, BoardView, Health};
-use crate::writer::Receipt;
+use crate::view::{BattleView, BoardView, Health, Receipt};
 
 /// Escapes text for HTML element content and quoted attribute values.
 pub fn esc(s: &str) -> String {

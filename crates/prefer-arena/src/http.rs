@@ -30,15 +30,47 @@ use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::Deserialize;
+use tokio::net::TcpListener;
 
 use crate::battle::VoteBody;
 use crate::catalog::parse_outputs;
 use crate::error::ApiError;
+use crate::error::Result;
 use crate::html;
 use crate::server::Arena;
 
 /// The OpenAPI description served at `/api/openapi.json`.
 pub const OPENAPI: &str = include_str!("openapi.json");
+
+impl Arena {
+    /// Serves HTTP on `listener` until the process ends.
+    ///
+    /// # Errors
+    /// The listener fails.
+    pub async fn serve(self, listener: TcpListener) -> Result<()> {
+        self.serve_until(listener, std::future::pending()).await
+    }
+
+    /// Serves HTTP on `listener` until `stop` completes, then finishes the requests in
+    /// flight (graceful shutdown).
+    ///
+    /// # Errors
+    /// The listener fails.
+    pub async fn serve_until(
+        self,
+        listener: TcpListener,
+        stop: impl std::future::Future<Output = ()> + Send + 'static,
+    ) -> Result<()> {
+        let app = router(self);
+        axum::serve(
+            listener,
+            app.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(stop)
+        .await?;
+        Ok(())
+    }
+}
 
 /// Builds the router.
 pub fn router(arena: Arena) -> Router {
@@ -70,6 +102,7 @@ pub fn router(arena: Arena) -> Router {
 }
 
 async fn security_headers(mut r: Response) -> Response {
+    let refused_body = r.status() == StatusCode::PAYLOAD_TOO_LARGE;
     let h = r.headers_mut();
     // No scripts at all; inline styles only; nothing framed, sniffed or referred.
     h.insert(
@@ -88,6 +121,12 @@ async fn security_headers(mut r: Response) -> Response {
     );
     h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    // A body refused as too large is answered before it is read, and the server closes
+    // the connection after the answer. Without saying so, a client puts the connection
+    // back in its pool and its next request on it fails (hyper: IncompleteMessage).
+    if refused_body {
+        h.insert(header::CONNECTION, HeaderValue::from_static("close"));
+    }
     r
 }
 
@@ -207,9 +246,7 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     diff == 0
 }
 
-async fn health(
-    axum::extract::State(a): axum::extract::State<Arena>,
-) -> Json<crate::server::Health> {
+async fn health(axum::extract::State(a): axum::extract::State<Arena>) -> Json<crate::view::Health> {
     Json(a.health())
 }
 

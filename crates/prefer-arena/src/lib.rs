@@ -25,11 +25,15 @@
 //!
 //! # More information
 //! Routes: [`http`]; the API's OpenAPI description: [`http::OPENAPI`] (served at
-//! `/api/openapi.json`); storage: [`db`]; the write path: [`writer`]; docs/arena.md.
+//! `/api/openapi.json`); storage: [`db`]; the write path: [`writer`]; the shared state:
+//! [`state`]; what the routes return: [`view`]; entry points for the command line:
+//! [`blocking`]; docs/arena.md. Each module uses only modules below it: `view` and
+//! `state` under `server` and `writer`, those under `http`, `html` renders `view`.
 
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
 pub mod battle;
+pub mod blocking;
 pub mod catalog;
 pub mod config;
 pub mod db;
@@ -41,6 +45,8 @@ pub mod http;
 pub mod ratelimit;
 pub mod ratings;
 pub mod server;
+pub mod state;
+pub mod view;
 pub mod writer;
 
 pub use config::ArenaConfig;

@@ -1,185 +1,30 @@
-//! The arena: its state, the operations the routes call, and the background tasks
-//! (writer, refit, upkeep).
+//! The arena: the operations the routes call, and the background tasks (writer,
+//! refit, upkeep). Its state is in [`crate::state`], what it shows in [`crate::view`],
+//! its routes in [`crate::http`].
 
-use std::net::SocketAddr;
-use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use serde::Serialize;
-use tokio::net::TcpListener;
-use tokio::sync::{Notify, mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot};
 
 use crate::battle::{LABELS, VoteBody, draw, new_id};
 use crate::catalog::{Catalog, OutputRecord};
 use crate::config::ArenaConfig;
 use crate::db::{Db, now_ms};
 use crate::error::{ApiError, Error, Result};
-use crate::ratelimit::RateLimiter;
 use crate::ratings::{LoggedVote, Ratings, Refit, RefitConfig, refit};
-use crate::writer::{self, ImportReport, NewBattle, Op, Receipt};
-
-/// Shared state behind every route.
-#[derive(Debug)]
-pub struct Inner {
-    /// The database.
-    pub db: Db,
-    /// The settings.
-    pub cfg: ArenaConfig,
-    catalog: RwLock<Arc<Catalog>>,
-    ratings: RwLock<Ratings>,
-    writer: mpsc::Sender<Op>,
-    /// The voters' rate limiter.
-    pub limiter: RateLimiter,
-    refit_now: Notify,
-    refit_done: Notify,
-}
-
-impl Inner {
-    /// The catalog now.
-    pub fn catalog(&self) -> Arc<Catalog> {
-        self.catalog
-            .read()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .clone()
-    }
-
-    pub(crate) fn set_catalog(&self, c: Catalog) {
-        *self
-            .catalog
-            .write()
-            .unwrap_or_else(std::sync::PoisonError::into_inner) = Arc::new(c);
-    }
-
-    /// The ratings, for reading.
-    pub fn ratings(&self) -> RwLockReadGuard<'_, Ratings> {
-        self.ratings
-            .read()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-    }
-
-    pub(crate) fn ratings_mut(&self) -> RwLockWriteGuard<'_, Ratings> {
-        self.ratings
-            .write()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-    }
-}
+use crate::state::{Inner, NewBattle, Op};
+use crate::view::{
+    BattleView, BoardRow, BoardView, BtCell, Health, ImportReport, KsortCell, Receipt, RefitInfo,
+    ResponseView,
+};
+use crate::writer;
 
 /// A running arena (cheap to clone).
 #[derive(Debug, Clone)]
 pub struct Arena {
     /// The shared state.
     pub inner: Arc<Inner>,
-}
-
-/// A battle as the voter sees it: no model names.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct BattleView {
-    /// The battle's id (single use).
-    pub battle_id: String,
-    /// K.
-    pub k: usize,
-    /// The prompt's id.
-    pub prompt_id: String,
-    /// The prompt.
-    pub prompt: String,
-    /// The anonymous responses, in display order.
-    pub responses: Vec<ResponseView>,
-    /// When the battle stops accepting its vote (ms since the Unix epoch).
-    pub expires_ms: i64,
-}
-
-/// One anonymous response.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct ResponseView {
-    /// `A`, `B`, ...
-    pub label: String,
-    /// The response.
-    pub text: String,
-}
-
-/// One leaderboard line.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct BoardRow {
-    /// Rank: from the refit's intervals when the model is in it, else by K-Sort score.
-    pub rank: usize,
-    /// The model.
-    pub model: String,
-    /// Votes it took part in.
-    pub votes: u64,
-    /// The Bradley-Terry rating (Elo scale) and its bootstrap interval, from the last
-    /// refit.
-    pub bt: Option<BtCell>,
-    /// Online Elo (FastChat's, K = 4).
-    pub elo: f64,
-    /// K-Sort's Gaussian skill and conservative score μ − 3σ.
-    pub ksort: KsortCell,
-}
-
-/// A Bradley-Terry rating.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
-pub struct BtCell {
-    /// The rating.
-    pub rating: f64,
-    /// Lower bound of the 95% interval.
-    pub lower: Option<f64>,
-    /// Upper bound.
-    pub upper: Option<f64>,
-}
-
-/// A K-Sort skill.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
-pub struct KsortCell {
-    /// μ.
-    pub mu: f64,
-    /// σ.
-    pub sigma: f64,
-    /// μ − 3σ.
-    pub score: f64,
-}
-
-/// The leaderboard.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct BoardView {
-    /// Votes stored.
-    pub votes: usize,
-    /// The last full refit (none before the first votes).
-    pub refit: Option<RefitInfo>,
-    /// Lines, best first.
-    pub rows: Vec<BoardRow>,
-}
-
-/// About the last refit.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct RefitInfo {
-    /// `bt`.
-    pub method: String,
-    /// Votes it saw.
-    pub votes: usize,
-    /// Bootstrap rounds.
-    pub bootstrap_rounds: usize,
-    /// When (ms since the Unix epoch).
-    pub computed_ms: i64,
-    /// How long it took (s).
-    pub seconds: f64,
-    /// Why it failed, when it did.
-    pub error: Option<String>,
-}
-
-/// Server status.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct Health {
-    /// `ok`.
-    pub status: String,
-    /// `sqlite` or `postgres`.
-    pub backend: String,
-    /// Models with outputs.
-    pub models: usize,
-    /// Prompts.
-    pub prompts: usize,
-    /// Votes stored.
-    pub votes: usize,
-    /// K.
-    pub k: usize,
 }
 
 impl Arena {
@@ -204,34 +49,11 @@ impl Arena {
         let mut ratings = Ratings::new(catalog.models.len());
         load_votes(&db, &catalog, &mut ratings, 0).await?;
         let (tx, rx) = mpsc::channel(4096);
-        let inner = Arc::new(Inner {
-            limiter: RateLimiter::new(cfg.rate),
-            db,
-            cfg,
-            catalog: RwLock::new(Arc::new(catalog)),
-            ratings: RwLock::new(ratings),
-            writer: tx,
-            refit_now: Notify::new(),
-            refit_done: Notify::new(),
-        });
+        let inner = Arc::new(Inner::new(db, cfg, catalog, ratings, tx));
         tokio::spawn(writer::run(inner.clone(), rx));
         tokio::spawn(refit_loop(inner.clone()));
         tokio::spawn(upkeep_loop(inner.clone()));
         Ok(Arena { inner })
-    }
-
-    /// Serves HTTP on `listener` until the process ends.
-    ///
-    /// # Errors
-    /// The listener fails.
-    pub async fn serve(self, listener: TcpListener) -> Result<()> {
-        let app = crate::http::router(self);
-        axum::serve(
-            listener,
-            app.into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .await?;
-        Ok(())
     }
 
     async fn send<T>(
@@ -598,139 +420,5 @@ async fn upkeep_loop(inner: Arc<Inner>) {
                 r.push(v);
             }
         }
-    }
-}
-
-/// Blocking entry points for the command line (the CLI holds no runtime of its own).
-pub mod blocking {
-    use std::path::Path;
-
-    use super::Arena;
-    use crate::catalog::parse_outputs;
-    use crate::config::ArenaConfig;
-    use crate::db::Db;
-    use crate::error::{Error, Result};
-    use crate::export::{self, Kind};
-    use crate::writer::{self, ImportReport};
-
-    fn runtime() -> Result<tokio::runtime::Runtime> {
-        Ok(tokio::runtime::Builder::new_multi_thread()
-            .enable_all()
-            .build()?)
-    }
-
-    /// Serves on `addr` until Ctrl-C; with `demo`, first imports the demo outputs
-    /// into an arena that has none. `ready` is called with the bound address.
-    ///
-    /// # Errors
-    /// Bad settings, the database, or the address.
-    pub fn serve(
-        db: &str,
-        cfg: ArenaConfig,
-        addr: &str,
-        demo: bool,
-        ready: impl FnOnce(&Arena, std::net::SocketAddr),
-    ) -> Result<()> {
-        runtime()?.block_on(async {
-            let arena = Arena::open(db, cfg).await?;
-            if demo && arena.inner.catalog().outputs.is_empty() {
-                arena
-                    .import(crate::demo::outputs())
-                    .await
-                    .map_err(|e| Error::Invalid(e.to_string()))?;
-            }
-            let listener = tokio::net::TcpListener::bind(addr)
-                .await
-                .map_err(|e| Error::Config(format!("cannot listen on {addr}: {e}")))?;
-            ready(&arena, listener.local_addr()?);
-            let app = crate::http::router(arena.clone());
-            axum::serve(
-                listener,
-                app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
-            )
-            .with_graceful_shutdown(async {
-                let _ = tokio::signal::ctrl_c().await;
-            })
-            .await?;
-            arena.inner.db.close().await;
-            Ok(())
-        })
-    }
-
-    /// Imports an outputs file (JSON lines) into the database.
-    ///
-    /// # Errors
-    /// A bad line (named), or the database.
-    pub fn import(db: &str, file: &Path) -> Result<ImportReport> {
-        let text = std::fs::read_to_string(file)
-            .map_err(|e| Error::Invalid(format!("{}: {e}", file.display())))?;
-        let records = parse_outputs(&text, &file.display().to_string())?;
-        runtime()?.block_on(async {
-            let db = Db::open(db).await?;
-            let current = writer::load_catalog(&db).await?;
-            let imported = writer::import(&db, &current, &records)
-                .await
-                .map_err(|e| Error::Invalid(e.message))?;
-            let after = writer::load_catalog(&db).await?;
-            db.close().await;
-            Ok(ImportReport {
-                imported,
-                models: after.models.len(),
-                outputs: after.outputs.len(),
-            })
-        })
-    }
-
-    /// Runs `votes` battles through an arena in this process, on `db` (no HTTP): the
-    /// demo outputs are imported when the arena has none, each battle is judged by
-    /// `judge`, and the leaderboard is returned after a full refit. For the demo and
-    /// for simulations; a vote the arena refuses is an error.
-    ///
-    /// # Errors
-    /// The database, or a refused vote.
-    pub fn simulate(
-        db: &str,
-        cfg: ArenaConfig,
-        votes: usize,
-        mut judge: impl FnMut(&super::BattleView) -> crate::battle::VoteBody,
-    ) -> Result<super::BoardView> {
-        runtime()?.block_on(async {
-            let arena = Arena::open(db, cfg).await?;
-            if arena.inner.catalog().outputs.is_empty() {
-                arena
-                    .import(crate::demo::outputs())
-                    .await
-                    .map_err(|e| Error::Invalid(e.to_string()))?;
-            }
-            for _ in 0..votes {
-                let battle = arena
-                    .new_battle()
-                    .await
-                    .map_err(|e| Error::Invalid(e.to_string()))?;
-                let body = judge(&battle);
-                arena
-                    .vote(&battle.battle_id, body)
-                    .await
-                    .map_err(|e| Error::Invalid(e.to_string()))?;
-            }
-            arena.refit_now().await;
-            let board = arena.leaderboard();
-            arena.inner.db.close().await;
-            Ok(board)
-        })
-    }
-
-    /// Exports every vote to `out` (.jsonl, .csv or .parquet); returns the records written.
-    ///
-    /// # Errors
-    /// The database or the file.
-    pub fn export(db: &str, kind: Kind, out: &Path) -> Result<u64> {
-        runtime()?.block_on(async {
-            let db = Db::open(db).await?;
-            let catalog = writer::load_catalog(&db).await?;
-            let n = export::write(&db, &catalog, kind, out).await?;
-            db.close().await;
-            Ok(n)
-        })
     }
 }

@@ -12,80 +12,15 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use sqlx::Row;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::mpsc;
 
-use crate::battle::{Choice, LABELS, VoteBody, parse_choice};
+use crate::battle::{Choice, LABELS, parse_choice};
 use crate::catalog::{Catalog, OutputRecord};
 use crate::db::{BATTLE_SELECT, Db, battle_row, now_ms, on_write};
 use crate::error::{ApiError, Error, Result};
 use crate::ratings::LoggedVote;
-use crate::server::Inner;
-
-/// A battle to store.
-#[derive(Debug, Clone)]
-pub struct NewBattle {
-    /// Its id.
-    pub id: String,
-    /// Prompt id.
-    pub prompt_id: String,
-    /// Output ids, display order.
-    pub outputs: Vec<i64>,
-    /// Model ids, display order.
-    pub models: Vec<i64>,
-    /// Creation time (ms).
-    pub created_ms: i64,
-    /// Expiry (ms).
-    pub expires_ms: i64,
-}
-
-/// A stored vote, as the voter sees it.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
-pub struct Receipt {
-    /// The vote's id.
-    pub vote_id: i64,
-    /// The battle it closed.
-    pub battle_id: String,
-    /// `best`, `tie`, `bothbad` or `ranking`.
-    pub kind: String,
-    /// The models, now revealed, in display order, with the rank each got.
-    pub models: Vec<Revealed>,
-}
-
-/// One revealed response.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
-pub struct Revealed {
-    /// Its label.
-    pub label: String,
-    /// The model behind it.
-    pub model: String,
-    /// The rank the vote gave it (1 = best).
-    pub rank: u32,
-}
-
-/// What an import did.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
-pub struct ImportReport {
-    /// Lines imported (added or replaced).
-    pub imported: usize,
-    /// Models now stored.
-    pub models: usize,
-    /// Outputs now stored.
-    pub outputs: usize,
-}
-
-/// An operation for the writer.
-#[derive(Debug)]
-pub enum Op {
-    /// Store a battle.
-    Battle(NewBattle, oneshot::Sender<Result<(), ApiError>>),
-    /// Store a vote.
-    Vote(String, VoteBody, oneshot::Sender<Result<Receipt, ApiError>>),
-    /// Import outputs.
-    Import(
-        Vec<OutputRecord>,
-        oneshot::Sender<Result<ImportReport, ApiError>>,
-    ),
-}
+use crate::state::{Inner, Op};
+use crate::view::{ImportReport, Receipt, Revealed};
 
 enum Done {
     Battle,

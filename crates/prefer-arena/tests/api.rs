@@ -191,6 +191,42 @@ async fn bad_requests_change_nothing_sqlite() {
     bad_requests_change_nothing(&s).await;
 }
 
+/// Issue 11 part 4: the server answers a too-large body before reading it and then
+/// closes the connection; it must say so (`Connection: close`), or the client reuses
+/// the dead connection and its next request fails with hyper's IncompleteMessage.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_large_body_closes_its_connection_and_the_next_request_works() {
+    let s = start(config(2), None, outputs(MODELS, 2)).await;
+    let big = format!(
+        "{{\"winner\":\"A\",\"pad\":\"{}\"}}",
+        "x".repeat(256 * 1024)
+    );
+    for round in 0..20 {
+        let b = s.battle().await;
+        let r = s
+            .http
+            .post(format!(
+                "{}/api/battles/{}/vote",
+                s.url,
+                b["battle_id"].as_str().unwrap()
+            ))
+            .header("content-type", "application/json")
+            .body(big.clone())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status().as_u16(), 413, "round {round}");
+        assert_eq!(
+            r.headers().get("connection").map(|v| v.to_str().unwrap()),
+            Some("close"),
+            "round {round}"
+        );
+        // The next request on the same client goes through.
+        let (st, _) = s.get("/api/health").await;
+        assert_eq!(st, 200, "round {round}");
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_requests_change_nothing_postgres() {
     let Some(url) = common::postgres("bad_requests").await else {

@@ -7,9 +7,9 @@ use std::process::ExitCode;
 use anyhow::{Context, bail};
 use clap::{Args, Subcommand, ValueEnum};
 use prefer_arena::ArenaConfig;
+use prefer_arena::blocking;
 use prefer_arena::db::is_postgres;
 use prefer_arena::export::Kind;
-use prefer_arena::server::blocking;
 
 /// `prefer arena ...`
 #[derive(Debug, Subcommand)]

@@ -7,8 +7,8 @@ use std::path::Path;
 
 use prefer_arena::ArenaConfig;
 use prefer_arena::battle::VoteBody;
+use prefer_arena::blocking;
 use prefer_arena::export::Kind;
-use prefer_arena::server::blocking;
 use prefer_rank::bt::BtConfig;
 use prefer_rank::leaderboard::{Interval, Method, leaderboard};
 use prefer_rank::load::{OnBad, load};
@@ -33,7 +33,7 @@ pub fn run(out: &Path, seed: u64, votes: usize) -> anyhow::Result<()> {
         .map(|o| (o.prompt_id, o.response.to_lowercase()))
         .collect();
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
-    let judge = |b: &prefer_arena::server::BattleView| -> VoteBody {
+    let judge = |b: &prefer_arena::view::BattleView| -> VoteBody {
         let key = answers.get(&b.prompt_id).cloned().unwrap_or_default();
         // Correct beats wrong; among correct answers shorter is better; Gumbel noise makes
         // the voter a Plackett-Luce ranker rather than an oracle.
