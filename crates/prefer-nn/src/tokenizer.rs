@@ -85,6 +85,8 @@ impl Tokenizer {
             t.eos = special("eos_token")?.or(t.eos);
             t.pad = special("pad_token")?.or(t.pad);
             t.unk = token_str(cfg.get("unk_token")).or(t.unk);
+            t.llama_pretokenizer(&cfg)
+                .map_err(|e| Error::File(format!("{}: {e}", cfg_path.display())))?;
             t.chat_template = match cfg.get("chat_template") {
                 None | Some(serde_json::Value::Null) => None,
                 Some(serde_json::Value::String(s)) => Some(s.clone()),
@@ -112,6 +114,44 @@ impl Tokenizer {
             );
         }
         Ok(t)
+    }
+
+    /// A Llama tokenizer (`tokenizer_class` `LlamaTokenizer` or `LlamaTokenizerFast`) as
+    /// transformers 5 builds it, which is what TRL tokenizes with: no normalizer, and a
+    /// `Metaspace` pre-tokenizer that prepends `▁` to the first piece only (`legacy`
+    /// false, the default), to every piece (`legacy` true) or never (`add_prefix_space`
+    /// false). The `tokenizer.json` of Llama 2-era models (stories260K, TinyLlama)
+    /// instead has a normalizer that prepends `▁` to every piece, also to text after a
+    /// special token: `<s>User:` became `<s> ▁ User:`, one token more than transformers
+    /// gives, wherever a chat template writes BOS before text.
+    fn llama_pretokenizer(&mut self, cfg: &serde_json::Value) -> Result<()> {
+        use tokenizers::pre_tokenizers::metaspace::{Metaspace, PrependScheme};
+        let class = cfg.get("tokenizer_class").and_then(|c| c.as_str());
+        if !matches!(class, Some("LlamaTokenizer" | "LlamaTokenizerFast")) {
+            return Ok(());
+        }
+        let flag = |key: &str, default: bool| -> Result<bool> {
+            match cfg.get(key) {
+                None | Some(serde_json::Value::Null) => Ok(default),
+                Some(serde_json::Value::Bool(b)) => Ok(*b),
+                Some(v) => Err(Error::Invalid(format!(
+                    "key `{key}`: expected true or false, got {v}"
+                ))),
+            }
+        };
+        let scheme = if !flag("add_prefix_space", true)? {
+            PrependScheme::Never
+        } else if flag("legacy", false)? {
+            PrependScheme::Always
+        } else {
+            PrependScheme::First
+        };
+        self.inner
+            .with_normalizer(None::<tokenizers::NormalizerWrapper>)
+            .map_err(|e| Error::Invalid(format!("tokenizer: {e}")))?;
+        self.inner
+            .with_pre_tokenizer(Some(Metaspace::new('▁', scheme, false)));
+        Ok(())
     }
 
     /// Loads a `tokenizer.json` alone (special tokens guessed from `<s>`, `</s>`).

@@ -18,6 +18,8 @@ use prefer_train::trainer::Trainer;
 use prefer_train::{Error, Result};
 use rand::{Rng, SeedableRng};
 
+mod trl_parity;
+
 /// f64 sums in a different order (one batch of 4 vs four of 1): agreement to a few ulps
 /// of the values involved, times the number of additions.
 const F64_ACCUM_TOL: f64 = 1e-10;
