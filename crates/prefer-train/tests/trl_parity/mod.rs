@@ -191,9 +191,22 @@ fn check_case(fx: &Value, case: &str, model: &Path) -> Result<()> {
         let (t, got, _d) = train(fx, model, &c["pairs"], loss, &run["config"])?;
         check_ids(case, &t, &c["ids"]);
         let worst = check_metrics(case, loss, &got, &run["steps"]);
-        report.push(format!("{loss}: worst relative error {worst:.1e}"));
+        // A row of docs/training.md's parity table (run with --nocapture).
+        let w = &run["steps"];
+        let f = |v: &Value, k: &str| v[k].as_f64().unwrap_or(f64::NAN);
+        report.push(format!(
+            "| {case} | `{loss}` | {:.5} / {:.5} | {:.5} / {:.5} | {:.5} / {:.5} | {:.5} / {:.5} | {worst:.1e} |",
+            f(&got[0], "logps/chosen"),
+            f(&w[0], "logps/chosen"),
+            f(&got[0], "grad_norm"),
+            f(&w[0], "grad_norm"),
+            f(&got[1], "loss"),
+            f(&w[1], "loss"),
+            f(&got[1], "rewards/margins"),
+            f(&w[1], "rewards/margins"),
+        ));
     }
-    println!("{case}: {}", report.join("; "));
+    println!("{}", report.join("\n"));
     Ok(())
 }
 
