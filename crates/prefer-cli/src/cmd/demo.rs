@@ -186,15 +186,30 @@ pub fn run(a: &Args) -> anyhow::Result<ExitCode> {
         x.finish()?;
     }
     println!("    train {} pairs, test {} pairs", counts[0], counts[1]);
+    let mut summary = serde_json::Map::new();
+    summary.insert(
+        "data".into(),
+        serde_json::json!({
+            "ratings": ratings.len(),
+            "valid": good,
+            "invalid": bad.len(),
+            "pairs": n_pairs,
+            "rejected": n_rejected,
+            "agree_with_truth": agree,
+            "compared": total,
+            "train_pairs": counts[0],
+            "test_pairs": counts[1],
+        }),
+    );
 
     stage(
         6,
         "rate models from votes: Bradley-Terry with bootstrap intervals vs the truth",
     );
-    super::demo_rank::run(&a.out, a.seed)?;
+    super::demo_rank::run(&a.out, a.seed, &mut summary)?;
 
     if !a.skip_train {
-        super::demo_train::run(&a.out, &a.model, a.train_prompts, a.seed)?;
+        super::demo_train::run(&a.out, &a.model, a.train_prompts, a.seed, &mut summary)?;
     }
 
     if !a.skip_reward {
@@ -202,7 +217,7 @@ pub fn run(a: &Args) -> anyhow::Result<ExitCode> {
             8,
             "reward models: heads on sentence embeddings, GPM vs BT, PAL vs BT, an LM reward model",
         );
-        super::demo_reward::run(&a.out, &a.model, a.seed)?;
+        super::demo_reward::run(&a.out, &a.model, a.seed, &mut summary)?;
     }
 
     if !a.skip_arena {
@@ -210,10 +225,16 @@ pub fn run(a: &Args) -> anyhow::Result<ExitCode> {
             9,
             "the arena on its embedded SQLite database: simulated voters, live leaderboard, export",
         );
-        super::demo_arena::run(&a.out, a.seed, a.arena_votes)?;
+        super::demo_arena::run(&a.out, a.seed, a.arena_votes, &mut summary)?;
     }
 
-    println!("\ndone in {:.1} s", t0.elapsed().as_secs_f64());
+    // Every stage's figures, for scripts and tests (written whole or not at all).
+    let summary_path = a.out.join("summary.json");
+    let mut f = AtomicFile::create(&summary_path)?;
+    serde_json::to_writer_pretty(f.file(), &summary)?;
+    f.commit()?;
+    println!("\nfigures -> {}", summary_path.display());
+    println!("done in {:.1} s", t0.elapsed().as_secs_f64());
     Ok(ExitCode::SUCCESS)
 }
 

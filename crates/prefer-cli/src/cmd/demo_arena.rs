@@ -18,7 +18,12 @@ use rand_chacha::ChaCha8Rng;
 use crate::ui::print_table;
 
 /// Runs the stage; the database and the export go to `out`.
-pub fn run(out: &Path, seed: u64, votes: usize) -> anyhow::Result<()> {
+pub fn run(
+    out: &Path,
+    seed: u64,
+    votes: usize,
+    summary: &mut serde_json::Map<String, serde_json::Value>,
+) -> anyhow::Result<()> {
     let db = out.join("arena.db");
     for suffix in ["", "-wal", "-shm"] {
         let p = out.join(format!("arena.db{suffix}"));
@@ -116,6 +121,15 @@ pub fn run(out: &Path, seed: u64, votes: usize) -> anyhow::Result<()> {
             Some((mine - again).abs())
         })
         .fold(0.0f64, f64::max);
+    summary.insert(
+        "arena".into(),
+        serde_json::json!({
+            "votes": board.votes,
+            "exported_battles": n,
+            "refit_max_difference": max_diff,
+            "order": board.rows.iter().map(|r| r.model.clone()).collect::<Vec<_>>(),
+        }),
+    );
     println!(
         "    exported {n} battles -> {}; `prefer rank fit` on the export gives the same BT \
          ratings (largest difference {max_diff:.1e} points)",

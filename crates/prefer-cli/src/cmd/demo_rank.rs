@@ -16,7 +16,11 @@ use prefer_rank::simulate::{SimConfig, SimMethod, run_all};
 use crate::ui::print_table;
 
 /// Runs the stage; files go to `out`.
-pub fn run(out: &Path, seed: u64) -> anyhow::Result<()> {
+pub fn run(
+    out: &Path,
+    seed: u64,
+    summary: &mut serde_json::Map<String, serde_json::Value>,
+) -> anyhow::Result<()> {
     let spec = BattleSpec {
         models: 12,
         battles: 20_000,
@@ -90,6 +94,25 @@ pub fn run(out: &Path, seed: u64) -> anyhow::Result<()> {
     println!(
         "    the interval holds the true rating for {covered}/{} models (95% expected on average)",
         board.rows.len()
+    );
+    // The hidden strengths, for whoever checks a fit of battles.jsonl against them.
+    let truth_path = out.join("battles.truth.json");
+    let truths: serde_json::Map<String, serde_json::Value> = world
+        .models
+        .iter()
+        .map(|m| (m.clone(), truth(m).into()))
+        .collect();
+    let mut f = prefer_data::AtomicFile::create(&truth_path)?;
+    serde_json::to_writer_pretty(f.file(), &truths)?;
+    f.commit()?;
+    summary.insert(
+        "rank".into(),
+        serde_json::json!({
+            "battles": world.battles.len(),
+            "models": board.rows.len(),
+            "covered": covered,
+            "truth": truth_path.file_name().map(|n| n.to_string_lossy().into_owned()),
+        }),
     );
     let plot = out.join("ratings.png");
     let whiskers: Vec<Whisker> = board

@@ -271,7 +271,12 @@ pub fn write_pairs(path: &Path, pairs: &[TextPair]) -> anyhow::Result<()> {
 }
 
 /// The demo stage.
-pub fn run(out: &Path, model_dir: &Path, seed: u64) -> anyhow::Result<()> {
+pub fn run(
+    out: &Path,
+    model_dir: &Path,
+    seed: u64,
+    summary: &mut serde_json::Map<String, serde_json::Value>,
+) -> anyhow::Result<()> {
     let t0 = Instant::now();
     // (a) Heads on sentence embeddings of text.
     let dir = default_minilm_dir();
@@ -328,11 +333,12 @@ pub fn run(out: &Path, model_dir: &Path, seed: u64) -> anyhow::Result<()> {
             ..Default::default()
         },
     )?;
+    let gpm_topic = pairwise_accuracy(&gpm.pair_logits(&dtest)?);
     println!(
         "    on-topic vs off-topic answers, 100 held-out pairs: BT head {:.1}% (ECE {:.3}), GPM head {:.1}%",
         100.0 * r.accuracy,
         r.calibration.ece,
-        100.0 * pairwise_accuracy(&gpm.pair_logits(&dtest)?)
+        100.0 * gpm_topic
     );
 
     // (b) Properties on synthetic embeddings with a known truth.
@@ -362,10 +368,14 @@ pub fn run(out: &Path, model_dir: &Path, seed: u64) -> anyhow::Result<()> {
             ..Default::default()
         },
     )?;
+    let (bt_cyclic, gpm_cyclic) = (
+        pairwise_accuracy(&bt_c.pair_logits(&cyc_test)?),
+        pairwise_accuracy(&gpm_c.pair_logits(&cyc_test)?),
+    );
     println!(
         "    cyclic preferences (rock-paper-scissors on a circle): BT {:.1}% (chance is 50%), GPM {:.1}%",
-        100.0 * pairwise_accuracy(&bt_c.pair_logits(&cyc_test)?),
-        100.0 * pairwise_accuracy(&gpm_c.pair_logits(&cyc_test)?)
+        100.0 * bt_cyclic,
+        100.0 * gpm_cyclic
     );
     let per = 50;
     let up = synth::user_pairs(60, per, &[0.7, 0.3], 16, 8.0, seed)?;
@@ -405,11 +415,24 @@ pub fn run(out: &Path, model_dir: &Path, seed: u64) -> anyhow::Result<()> {
             .collect();
         pairwise_accuracy(&m)
     };
+    let (bt_minority, pal_minority) = (
+        minority(&bt_u.pair_logits(&utest)?),
+        minority(&pal.pair_logits(&utest)?),
+    );
     println!(
         "    users with conflicting tastes (30% minority): minority accuracy, one BT model {:.1}%, PAL {:.1}%",
-        100.0 * minority(&bt_u.pair_logits(&utest)?),
-        100.0 * minority(&pal.pair_logits(&utest)?)
+        100.0 * bt_minority,
+        100.0 * pal_minority
     );
+    let mut figures = serde_json::json!({
+        "encoder_random": !dir.join("model.safetensors").exists(),
+        "bt_topic": r.accuracy,
+        "gpm_topic": gpm_topic,
+        "bt_cyclic": bt_cyclic,
+        "gpm_cyclic": gpm_cyclic,
+        "bt_minority": bt_minority,
+        "pal_minority": pal_minority,
+    });
 
     // (c) A causal-LM reward model on stories260K.
     if model_dir.join("model.safetensors").exists() {
@@ -438,6 +461,8 @@ pub fn run(out: &Path, model_dir: &Path, seed: u64) -> anyhow::Result<()> {
         let before = pairwise_accuracy(&rm.pair_logits(&te_ids, &cfg.batch, 16)?);
         rm.fit(&tr_ids, &[], &cfg)?;
         let after = pairwise_accuracy(&rm.pair_logits(&te_ids, &cfg.batch, 16)?);
+        figures["lm_rm_before"] = before.into();
+        figures["lm_rm_after"] = after.into();
         println!(
             "    stories260K + score head on the last real token, sampled story vs shuffled words ({} held out): {:.1}% -> {:.1}% (pairs in {})",
             te_ids.len(),
@@ -451,6 +476,7 @@ pub fn run(out: &Path, model_dir: &Path, seed: u64) -> anyhow::Result<()> {
             model_dir.display()
         );
     }
+    summary.insert("reward".into(), figures);
     println!(
         "    reward stage done in {:.1} s",
         t0.elapsed().as_secs_f64()

@@ -21,13 +21,20 @@ use prefer_train::trainer::Trainer;
 
 /// Runs the stage with `prompts` training prompts (half as many held out); prints the
 /// before/after figures. Skips with a message when the model folder is absent.
-pub fn run(out: &Path, model_dir: &Path, prompts: usize, seed: u64) -> anyhow::Result<()> {
+pub fn run(
+    out: &Path,
+    model_dir: &Path,
+    prompts: usize,
+    seed: u64,
+    summary: &mut serde_json::Map<String, serde_json::Value>,
+) -> anyhow::Result<()> {
     println!("\n[7] train: stories260K learns happier stories from its own samples (DPO)");
     if !model_dir.join("config.json").exists() {
         println!(
             "    skipped: no model in {} (pass --model)",
             model_dir.display()
         );
+        summary.insert("train".into(), serde_json::json!({ "skipped": "no model" }));
         return Ok(());
     }
     let t0 = Instant::now();
@@ -94,6 +101,18 @@ pub fn run(out: &Path, model_dir: &Path, prompts: usize, seed: u64) -> anyhow::R
         r.win_rate,
         r.kl,
         r.kl_se
+    );
+    summary.insert(
+        "train".into(),
+        serde_json::json!({
+            "pairs": st.pairs,
+            "steps": total,
+            "held_out_prompts": held_out.len(),
+            "base_score": r.base_score,
+            "score": r.score,
+            "win_rate": r.win_rate,
+            "kl": r.kl,
+        }),
     );
     if let Some(c) = s.checkpoint {
         println!(
