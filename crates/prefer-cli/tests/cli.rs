@@ -222,6 +222,42 @@ fn demo_recovers_its_ground_truth() {
             f(&r["lm_rm_after"]) > 0.9 && f(&r["lm_rm_after"]) > f(&r["lm_rm_before"]),
             "{r}"
         );
+
+        // `prefer train reward --model lm` on the demo's story pairs (one prompt for all, so
+        // split by pair): a held-out report far above chance, a sequence-classification
+        // folder.
+        let o = prefer(
+            &[
+                "train",
+                "reward",
+                "--model",
+                "lm",
+                "--backbone",
+                m.as_deref().unwrap(),
+                "--train",
+                "d/story_pairs.jsonl",
+                "--holdout",
+                "0.25",
+                "--split-by",
+                "pair",
+                "--epochs",
+                "3",
+                "--out",
+                "rm",
+            ],
+            dir.path(),
+        );
+        assert!(o.status.success(), "{}", text(&o));
+        let ev: serde_json::Value = serde_json::from_str(
+            &std::fs::read_to_string(dir.path().join("rm/eval.json")).unwrap(),
+        )
+        .unwrap();
+        assert!(
+            ev["n"].as_u64().unwrap_or(0) >= 20 && f(&ev["accuracy"]) > 0.9,
+            "{ev}"
+        );
+        let cfg = std::fs::read_to_string(dir.path().join("rm/config.json")).unwrap();
+        assert!(cfg.contains("LlamaForSequenceClassification"), "{cfg}");
     }
 }
 

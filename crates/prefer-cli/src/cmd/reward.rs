@@ -266,6 +266,14 @@ pub fn run(a: &Args) -> anyhow::Result<ExitCode> {
         train.len(),
         held.len()
     );
+    if a.eval.is_none() && a.holdout > 0.0 && held.is_empty() {
+        // Split by prompt, every pair landed on one side: few distinct prompts.
+        eprintln!(
+            "warning: --holdout {} held out nothing: the pairs share too few prompts to split by \
+             prompt; pass --split-by pair (or --eval) for a held-out report",
+            a.holdout
+        );
+    }
     if a.model == Kind::Lm {
         return train_lm_rm(a, &train, &held);
     }
