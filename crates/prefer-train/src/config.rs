@@ -383,14 +383,105 @@ impl Default for RunSection {
 impl TrainConfig {
     /// Parses a TOML configuration (missing fields take their defaults; unknown keys are
     /// errors naming the key).
+    ///
+    /// `[objective]` may also be written as a TRL user writes `DPOConfig`: `loss_type`
+    /// (one name or a list), `loss_weights`, `beta`, `label_smoothing`, `discopop_tau`,
+    /// `sync_ref_model` with `ref_model_mixup_alpha` and `ref_model_sync_steps` (TR-DPO).
+    /// Each loss takes the fields it reads, as in TRL (`beta` is IPO's τ, `label_smoothing`
+    /// EXO's ε). Fields of TRL's that prefer does not compute (`ld_alpha`, `use_weighting`,
+    /// an `f_divergence_type` other than `reverse_kl`) are refused by name, never ignored.
     pub fn from_toml_str(text: &str) -> Result<Self> {
-        toml::from_str(text).map_err(|e| Error::Config(e.to_string()))
+        Self::parse(text).map_err(|e| Error::Config(e.to_string()))
     }
 
-    /// Reads a TOML configuration file.
+    /// Reads a TOML configuration file (TRL's flat `[objective]` fields too, as
+    /// [`from_toml_str`](Self::from_toml_str)).
     pub fn from_file(path: &Path) -> Result<Self> {
         let text = std::fs::read_to_string(path).map_err(crate::error::io_err(path))?;
-        toml::from_str(&text).map_err(|e| Error::Config(format!("{}: {e}", path.display())))
+        Self::parse(&text).map_err(|e| Error::Config(format!("{}: {e}", path.display())))
+    }
+
+    /// Sets the DPO objective from TRL's `DPOConfig` fields (`loss_type`, `loss_weights`,
+    /// `beta`, `label_smoothing`, ..., as in a file's flat `[objective]`): what
+    /// `prefer train dpo --loss-type ipo --beta 0.5` does. Without `loss_type`, the
+    /// current loss types (and weights) stay and take the new field values; a loss type
+    /// that stays keeps its other parameters.
+    ///
+    /// # Errors
+    /// As for a file: unknown loss types, fields prefer does not compute, contradictions.
+    pub fn set_trl_objective(&mut self, mut fields: toml::Table) -> Result<()> {
+        let current = match &self.objective {
+            Objective::Dpo { loss } => loss.mixture(),
+            _ => LossSpec::default().mixture(),
+        };
+        if !fields.contains_key("loss_type") {
+            let names = current
+                .terms
+                .iter()
+                .map(|(l, _)| toml::Value::String(l.name().into()));
+            fields.insert("loss_type".into(), toml::Value::Array(names.collect()));
+            if !fields.contains_key("loss_weights") {
+                let w = current.terms.iter().map(|(_, w)| toml::Value::Float(*w));
+                fields.insert("loss_weights".into(), toml::Value::Array(w.collect()));
+            }
+        }
+        let mut root = toml::Table::new();
+        root.insert("objective".into(), toml::Value::Table(fields));
+        trl_objective(&mut root).map_err(Error::Config)?;
+        let mut obj = match root.remove("objective") {
+            Some(toml::Value::Table(t)) => t,
+            _ => return Err(Error::Config("[objective]: not a table".into())),
+        };
+        // A loss type that stays keeps the parameters the new fields do not set.
+        let keep = |t: &mut toml::Value| {
+            let Some(t) = t.as_table_mut() else { return };
+            let ty = t
+                .get("type")
+                .and_then(|v| v.as_str())
+                .unwrap_or_default()
+                .to_string();
+            if let Some((l, _)) = current.terms.iter().find(|(l, _)| l.name() == ty) {
+                for (k, v) in l.params() {
+                    let taken = t.contains_key(&k)
+                        || [
+                            ("beta", "tau"),
+                            ("label_smoothing", "epsilon"),
+                            ("discopop_tau", "tau"),
+                        ]
+                        .iter()
+                        .any(|(trl, ours)| *ours == k && t.contains_key(*trl));
+                    if !taken && let Ok(v) = toml::Value::try_from(v) {
+                        t.insert(k, v);
+                    }
+                }
+            }
+        };
+        match obj.get_mut("loss") {
+            Some(toml::Value::Array(terms)) => {
+                for t in terms.iter_mut() {
+                    if let Some(first) = t.as_array_mut().and_then(|p| p.first_mut()) {
+                        keep(first);
+                    }
+                }
+            }
+            Some(t) => keep(t),
+            None => {}
+        }
+        self.objective = toml::Value::Table(obj)
+            .try_into()
+            .map_err(|e: toml::de::Error| Error::Config(format!("[objective]: {e}")))?;
+        Ok(())
+    }
+
+    fn parse(text: &str) -> std::result::Result<Self, String> {
+        let mut root: toml::Table = toml::from_str(text).map_err(|e| e.to_string())?;
+        if !trl_objective(&mut root)? {
+            // As written: serde's errors keep their line and column.
+            return toml::from_str(text).map_err(|e| e.to_string());
+        }
+        toml::Value::Table(root)
+            .try_into()
+            .map_err(|e: toml::de::Error| e.to_string())
     }
 
     /// The configuration as TOML text.
@@ -525,6 +616,157 @@ impl TrainConfig {
     }
 }
 
+/// TRL's `DPOConfig` fields that may stand flat in `[objective]`.
+const TRL_OBJECTIVE: [&str; 12] = [
+    "loss_type",
+    "loss_weights",
+    "beta",
+    "label_smoothing",
+    "discopop_tau",
+    "sync_ref_model",
+    "ref_model_mixup_alpha",
+    "ref_model_sync_steps",
+    "ld_alpha",
+    "use_weighting",
+    "f_divergence_type",
+    "f_alpha_divergence_coef",
+];
+
+/// Rewrites TRL's flat `[objective]` fields into ours (`loss`, `[reference] sync`);
+/// returns whether there were any.
+fn trl_objective(root: &mut toml::Table) -> std::result::Result<bool, String> {
+    use toml::Value;
+    let Some(Value::Table(obj)) = root.get_mut("objective") else {
+        return Ok(false);
+    };
+    if !obj.keys().any(|k| TRL_OBJECTIVE.contains(&k.as_str())) {
+        return Ok(false);
+    }
+    let e = |m: String| format!("[objective]: {m}");
+    match obj.get("method") {
+        None => {}
+        Some(Value::String(m)) if m == "dpo" => {}
+        Some(m) => {
+            return Err(e(format!(
+                "TRL's DPOConfig fields (loss_type, beta, ...) are for method = \"dpo\", not {m}"
+            )));
+        }
+    }
+    if obj.contains_key("loss") {
+        return Err(e(
+            "write the loss either as `loss = {{ type = ... }}` or with TRL's `loss_type`, not both"
+                .into(),
+        ));
+    }
+    // Refused by name: TRL computes these and we do not (yet).
+    if let Some(v) = obj.get("ld_alpha") {
+        return Err(e(format!(
+            "`ld_alpha = {v}` (LD-DPO's down-weighting of the longer tail) is not supported; remove it for standard DPO"
+        )));
+    }
+    if let Some(v) = obj.get("use_weighting")
+        && v.as_bool() != Some(false)
+    {
+        return Err(e(format!(
+            "`use_weighting = {v}` (WPO's weighting) is not supported; remove it or set false"
+        )));
+    }
+    match obj.get("f_divergence_type") {
+        None => {}
+        Some(Value::String(f)) if f == "reverse_kl" => {}
+        Some(v) => {
+            return Err(e(format!(
+                "`f_divergence_type = {v}` is not supported; only \"reverse_kl\" (standard DPO)"
+            )));
+        }
+    }
+    let names: Vec<String> = match obj.get("loss_type") {
+        None => vec!["sigmoid".into()],
+        Some(Value::String(s)) => vec![s.clone()],
+        Some(Value::Array(a)) => a
+            .iter()
+            .map(|v| {
+                v.as_str()
+                    .map(str::to_string)
+                    .ok_or_else(|| e(format!("`loss_type`: {v} is not a loss name")))
+            })
+            .collect::<std::result::Result<_, _>>()?,
+        Some(v) => return Err(e(format!("`loss_type` = {v}: a name or a list of names"))),
+    };
+    let weights: Vec<f64> = match obj.get("loss_weights") {
+        None => vec![1.0; names.len()],
+        Some(Value::Array(a)) => a
+            .iter()
+            .map(|v| {
+                v.as_float()
+                    .or_else(|| v.as_integer().map(|i| i as f64))
+                    .ok_or_else(|| e(format!("`loss_weights`: {v} is not a number")))
+            })
+            .collect::<std::result::Result<_, _>>()?,
+        Some(v) => return Err(e(format!("`loss_weights` = {v}: a list of numbers"))),
+    };
+    if weights.len() != names.len() {
+        return Err(e(format!(
+            "`loss_weights` has {} weights for {} loss types",
+            weights.len(),
+            names.len()
+        )));
+    }
+    let mut terms = Vec::with_capacity(names.len());
+    for (name, w) in names.iter().zip(&weights) {
+        let mut t = toml::Table::new();
+        t.insert("type".into(), Value::String(name.clone()));
+        // As TRL: each loss reads the shared fields it uses.
+        for f in ["beta", "label_smoothing", "discopop_tau"] {
+            if let Some(v) = obj.get(f)
+                && prefer_nn::loss::PairLoss::accepts(name, f)
+            {
+                t.insert(f.into(), v.clone());
+            }
+        }
+        terms.push((Value::Table(t), *w));
+    }
+    let loss = match terms.as_slice() {
+        [(t, w)] if *w == 1.0 => t.clone(),
+        _ => Value::Array(
+            terms
+                .into_iter()
+                .map(|(t, w)| Value::Array(vec![t, Value::Float(w)]))
+                .collect(),
+        ),
+    };
+    let sync = obj
+        .get("sync_ref_model")
+        .and_then(Value::as_bool)
+        .unwrap_or(false);
+    let alpha = obj.get("ref_model_mixup_alpha").cloned();
+    let steps = obj.get("ref_model_sync_steps").cloned();
+    if !sync && (alpha.is_some() || steps.is_some()) {
+        return Err(e(
+            "`ref_model_mixup_alpha` and `ref_model_sync_steps` need `sync_ref_model = true` (TR-DPO)"
+                .into(),
+        ));
+    }
+    obj.retain(|k, _| !TRL_OBJECTIVE.contains(&k.as_ref()));
+    obj.insert("method".into(), Value::String("dpo".into()));
+    obj.insert("loss".into(), loss);
+    if sync {
+        let r = root
+            .entry("reference")
+            .or_insert_with(|| Value::Table(toml::Table::new()));
+        let Value::Table(r) = r else {
+            return Err("[reference] is not a table".into());
+        };
+        let mut s = toml::Table::new();
+        s.insert("alpha".into(), alpha.unwrap_or(Value::Float(0.6)));
+        s.insert("steps".into(), steps.unwrap_or(Value::Integer(512)));
+        r.insert("sync".into(), Value::Table(s));
+        r.entry("mode")
+            .or_insert_with(|| Value::String("live".into()));
+    }
+    Ok(true)
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used)] // a failed unwrap is the test's verdict
 mod tests {
@@ -635,5 +877,80 @@ mod tests {
         cfg.reference.sync = Some(RefSync::default());
         let e = cfg.validate().unwrap_err().to_string();
         assert!(e.contains("live"), "{e}");
+    }
+
+    fn objective(toml: &str) -> std::result::Result<TrainConfig, String> {
+        TrainConfig::from_toml_str(toml).map_err(|e| e.to_string())
+    }
+
+    /// A TRL user's DPOConfig fields, flat in [objective], give the same configuration
+    /// as our nested form: each loss takes the shared fields it reads (IPO's beta is its
+    /// τ, EXO's label_smoothing its ε), lists with weights become mixtures, TR-DPO's
+    /// sync fields go to [reference].
+    #[test]
+    fn trl_flat_objective_fields_mean_what_they_mean_in_trl() {
+        let cases = [
+            (
+                "loss_type = \"robust\"\nbeta = 0.2\nlabel_smoothing = 0.1",
+                "loss = { type = \"robust\", beta = 0.2, label_smoothing = 0.1 }",
+            ),
+            (
+                "loss_type = \"ipo\"\nbeta = 0.3\nlabel_smoothing = 0.1",
+                "loss = { type = \"ipo\", tau = 0.3 }",
+            ),
+            (
+                "loss_type = \"exo_pair\"\nlabel_smoothing = 1e-3",
+                "loss = { type = \"exo_pair\", epsilon = 1e-3 }",
+            ),
+            (
+                "loss_type = [\"sigmoid\", \"sft\"]\nloss_weights = [1.0, 0.5]\nbeta = 0.05",
+                "loss = [[{ type = \"sigmoid\", beta = 0.05 }, 1.0], [{ type = \"sft\" }, 0.5]]",
+            ),
+            ("beta = 0.2", "loss = { type = \"sigmoid\", beta = 0.2 }"),
+            (
+                "loss_type = \"discopop\"\ndiscopop_tau = 0.1",
+                "loss = { type = \"discopop\", tau = 0.1 }",
+            ),
+        ];
+        for (trl, ours) in cases {
+            let a = objective(&format!("[objective]\n{trl}")).unwrap();
+            let b = objective(&format!("[objective]\nmethod = \"dpo\"\n{ours}")).unwrap();
+            assert_eq!(a.objective, b.objective, "{trl}");
+            assert_ne!(a.objective, Objective::default(), "{trl}");
+        }
+        let a = objective(
+            "[objective]\nloss_type = \"sigmoid\"\nsync_ref_model = true\nref_model_mixup_alpha = 0.9\nref_model_sync_steps = 64",
+        )
+        .unwrap();
+        assert_eq!(a.reference.mode, ReferenceMode::Live);
+        let s = a.reference.sync.unwrap();
+        assert_eq!((s.alpha, s.steps), (0.9, 64));
+    }
+
+    /// What TRL computes and we do not is refused by name, never ignored; so are
+    /// contradictions.
+    #[test]
+    fn trl_fields_we_do_not_compute_are_refused_by_name() {
+        for (trl, want) in [
+            ("ld_alpha = 0.5", "ld_alpha"),
+            ("use_weighting = true", "use_weighting"),
+            ("f_divergence_type = \"js_divergence\"", "f_divergence_type"),
+            (
+                "loss_type = [\"sigmoid\", \"sft\"]\nloss_weights = [1.0]",
+                "loss_weights",
+            ),
+            (
+                "loss_type = \"sigmoid\"\nloss = { type = \"ipo\" }",
+                "not both",
+            ),
+            ("ref_model_mixup_alpha = 0.5", "sync_ref_model"),
+            ("loss_type = \"sigmod\"", "sigmoid"),
+        ] {
+            let e = objective(&format!("[objective]\n{trl}")).unwrap_err();
+            assert!(e.contains(want), "{trl}: {e}");
+        }
+        // A wrong field elsewhere still names its key.
+        let e = objective("[objective]\nloss_type = \"ipo\"\n[optim]\nlrr = 1.0").unwrap_err();
+        assert!(e.contains("lrr"), "{e}");
     }
 }

@@ -85,6 +85,22 @@ pub struct RunArgs {
     /// The loss, as JSON or TOML (`objective.loss`): `{"type": "ipo", "tau": 0.5}`.
     #[arg(long)]
     pub loss: Option<String>,
+    /// TRL's `loss_type` (dpo; repeatable for a mixture): `--loss-type sigmoid --loss-type sft`.
+    #[arg(long = "loss-type", visible_alias = "loss_type", value_name = "NAME")]
+    pub loss_type: Vec<String>,
+    /// TRL's `loss_weights`, one per `--loss-type` (dpo; repeatable).
+    #[arg(
+        long = "loss-weights",
+        visible_alias = "loss_weights",
+        value_name = "W"
+    )]
+    pub loss_weights: Vec<f64>,
+    /// TRL's `beta` (dpo): each loss type takes it where it reads it (IPO: its τ).
+    #[arg(long)]
+    pub beta: Option<f64>,
+    /// TRL's `label_smoothing` (dpo: robust, EXO's ε, aot).
+    #[arg(long = "label-smoothing", visible_alias = "label_smoothing")]
+    pub label_smoothing: Option<f64>,
     /// Peak learning rate (`optim.lr`).
     #[arg(long)]
     pub lr: Option<f64>,
@@ -210,6 +226,55 @@ pub fn resolve(a: &RunArgs, method: &str) -> anyhow::Result<TrainConfig> {
     }
     for (k, v) in sets {
         cfg.set(&k, &v).with_context(|| format!("setting {k}"))?;
+    }
+    let trl = !a.loss_type.is_empty()
+        || !a.loss_weights.is_empty()
+        || a.beta.is_some()
+        || a.label_smoothing.is_some();
+    if trl {
+        if method != "dpo" {
+            bail!(
+                "--loss-type, --loss-weights, --beta and --label-smoothing are TRL's DPOConfig fields: for `prefer train dpo`"
+            );
+        }
+        if a.loss.is_some() {
+            bail!(
+                "give the loss either with --loss or with TRL's --loss-type/--beta/..., not both"
+            );
+        }
+        let mut t = toml::Table::new();
+        let list = |v: Vec<toml::Value>| toml::Value::Array(v);
+        if !a.loss_type.is_empty() {
+            t.insert(
+                "loss_type".into(),
+                list(
+                    a.loss_type
+                        .iter()
+                        .cloned()
+                        .map(toml::Value::String)
+                        .collect(),
+                ),
+            );
+        }
+        if !a.loss_weights.is_empty() {
+            t.insert(
+                "loss_weights".into(),
+                list(
+                    a.loss_weights
+                        .iter()
+                        .copied()
+                        .map(toml::Value::Float)
+                        .collect(),
+                ),
+            );
+        }
+        if let Some(b) = a.beta {
+            t.insert("beta".into(), toml::Value::Float(b));
+        }
+        if let Some(l) = a.label_smoothing {
+            t.insert("label_smoothing".into(), toml::Value::Float(l));
+        }
+        cfg.set_trl_objective(t)?;
     }
     cfg.validate()?;
     Ok(cfg)
@@ -511,5 +576,74 @@ pub fn run(c: Command) -> anyhow::Result<ExitCode> {
         Command::RulePairs(a) => rule_pairs(&a),
         Command::RuleEval(a) => rule_eval(&a),
         Command::Reward(a) => crate::cmd::reward::run(&a),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::{RunArgs, resolve};
+    use prefer_train::config::TrainConfig;
+
+    #[derive(Parser)]
+    struct Flags {
+        #[command(flatten)]
+        run: RunArgs,
+    }
+
+    fn dpo(args: &[&str]) -> anyhow::Result<TrainConfig> {
+        let base = ["dpo", "--model", "m", "--train", "t.jsonl"];
+        let f = Flags::try_parse_from(base.iter().chain(args).copied())?;
+        resolve(&f.run, "dpo")
+    }
+
+    fn ours(loss: &str) -> TrainConfig {
+        TrainConfig::from_toml_str(&format!("[objective]\nmethod = \"dpo\"\nloss = {loss}"))
+            .unwrap()
+    }
+
+    /// TRL's flags mean what TRL's fields mean: `--loss-type ipo --beta 0.5` is IPO with
+    /// τ = 0.5; repeated types and weights are a mixture; `--beta` alone retunes the
+    /// file's loss and keeps its other parameters.
+    #[test]
+    fn trl_loss_flags_set_the_loss_as_trl_does() {
+        let got = dpo(&["--loss-type", "ipo", "--beta", "0.5"]).unwrap();
+        assert_eq!(
+            got.objective,
+            ours("{ type = \"ipo\", tau = 0.5 }").objective
+        );
+        let got = dpo(&[
+            "--loss_type",
+            "sigmoid",
+            "--loss-type",
+            "sft",
+            "--loss-weights",
+            "1",
+            "--loss-weights",
+            "0.2",
+            "--beta",
+            "0.05",
+        ])
+        .unwrap();
+        let want = ours("[[{ type = \"sigmoid\", beta = 0.05 }, 1.0], [{ type = \"sft\" }, 0.2]]");
+        assert_eq!(got.objective, want.objective);
+
+        let d = tempfile::tempdir().unwrap();
+        let file = d.path().join("dpo.toml");
+        std::fs::write(
+            &file,
+            "[objective]\nloss_type = \"robust\"\nlabel_smoothing = 0.1\n",
+        )
+        .unwrap();
+        let f = file.to_str().unwrap();
+        let got = dpo(&["--config", f, "--beta", "0.3"]).unwrap();
+        let want = ours("{ type = \"robust\", beta = 0.3, label_smoothing = 0.1 }");
+        assert_eq!(got.objective, want.objective);
+
+        let e = dpo(&["--loss", "{ type = \"ipo\" }", "--beta", "0.1"]).unwrap_err();
+        assert!(e.to_string().contains("not both"), "{e}");
+        let e = dpo(&["--loss-type", "sigmod"]).unwrap_err();
+        assert!(format!("{e:#}").contains("did you mean `sigmoid`"), "{e:#}");
     }
 }

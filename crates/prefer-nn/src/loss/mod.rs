@@ -351,6 +351,18 @@ impl PairLoss {
         serde_json::from_value(serde_json::json!({ "type": name })).ok()
     }
 
+    /// Whether loss type `name` takes `field` (ours or TRL's alias for it).
+    pub fn accepts(name: &str, field: &str) -> bool {
+        let Some(l) = Self::from_name(name) else {
+            return false;
+        };
+        let own = l.name();
+        l.params().iter().any(|(k, _)| k == field)
+            || FIELD_ALIASES
+                .iter()
+                .any(|(t, alias, _)| *t == own && *alias == field)
+    }
+
     /// The parameters of this loss with their current values (the defaults for
     /// [`from_name`](Self::from_name)).
     pub fn params(&self) -> Vec<(String, serde_json::Value)> {

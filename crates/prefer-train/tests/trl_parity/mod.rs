@@ -2,7 +2,7 @@
 //! trains on and two steps of its logged metrics, per loss type, from
 //! `tests/fixtures/trl_dpo/trl_dpo.json` (made by `make_fixture.py` beside it, TRL 1.16).
 //! The run here is what a user runs: a JSON-lines file with TRL's fields, a model folder,
-//! a TOML config that names the loss by TRL's `loss_type` and its `DPOConfig` fields.
+//! a TOML config whose `[objective]` holds TRL's `DPOConfig` fields (`loss_type`, `beta`, ...).
 
 use std::collections::HashMap;
 use std::ops::ControlFlow;
@@ -52,16 +52,14 @@ fn ids(v: &Value) -> Vec<u32> {
         .unwrap_or_default()
 }
 
-/// The loss as a TRL user names it: `loss_type` and the `DPOConfig` fields it reads.
-fn loss_toml(loss: &str, extra: &Value, beta: f64) -> String {
-    let mut fields = vec![format!("type = \"{loss}\"")];
-    if loss != "sft" {
-        fields.push(format!("beta = {beta}"));
-    }
+/// `[objective]` as a TRL user writes `DPOConfig`: `loss_type`, `beta` and the fields
+/// the fixture set (each loss takes those it reads, as in TRL).
+fn objective_toml(loss: &str, extra: &Value, beta: f64) -> String {
+    let mut lines = vec![format!("loss_type = \"{loss}\""), format!("beta = {beta}")];
     for (k, v) in extra.as_object().into_iter().flatten() {
-        fields.push(format!("{k} = {v}"));
+        lines.push(format!("{k} = {v}"));
     }
-    format!("{{ {} }}", fields.join(", "))
+    lines.join("\n")
 }
 
 /// Trains on `pairs` (written as JSON lines) with TRL's settings from the fixture; returns
@@ -89,8 +87,7 @@ path = {model:?}
 [data]
 train = {data:?}
 [objective]
-method = "dpo"
-loss = {loss}
+{objective}
 [reference]
 mode = "live"
 [optim]
@@ -105,7 +102,7 @@ max_steps = {steps}
 max_grad_norm = {clip}
 shuffle = false
 "#,
-        loss = loss_toml(loss, extra, fx["beta"].as_f64().unwrap_or(0.1)),
+        objective = objective_toml(loss, extra, fx["beta"].as_f64().unwrap_or(0.1)),
         lr = fx["lr"],
         out = d.path().join("run"),
         batch = pairs.as_array().map_or(0, Vec::len),
