@@ -747,7 +747,7 @@ fn trl_objective(root: &mut toml::Table) -> std::result::Result<bool, String> {
                 .into(),
         ));
     }
-    obj.retain(|k, _| !TRL_OBJECTIVE.contains(&k.as_ref()));
+    obj.retain(|k, _| !TRL_OBJECTIVE.contains(&k));
     obj.insert("method".into(), Value::String("dpo".into()));
     obj.insert("loss".into(), loss);
     if sync {
