@@ -5,17 +5,87 @@
 use prefer_eval::TextPair;
 use prefer_nn::logprobs::PairIds;
 use prefer_nn::tokenizer::Tokenizer;
+use prefer_train::data::common_prefix_length;
 
-/// Each pair's prompt (with BOS) and answers (after one space), as the LM reward model
-/// reads them.
+/// Each pair's prompt (with BOS) and answers (joined after one space), as TRL's reward
+/// trainer tokenizes them: the prompt and each prompt + answer are tokenized whole, and
+/// an answer is what follows their common prefix. Tokenizing an answer on its own would
+/// give a sentencepiece tokenizer a spurious leading `▁` (and other splits at the join).
 pub fn lm_ids(tok: &Tokenizer, pairs: &[TextPair]) -> anyhow::Result<Vec<PairIds>> {
     pairs.iter().map(|p| one(tok, p)).collect()
 }
 
 fn one(tok: &Tokenizer, p: &TextPair) -> anyhow::Result<PairIds> {
+    let whole = |answer: &str| tok.encode(&format!("{} {}", p.prompt, answer.trim_start()), true);
+    let mut prompt = tok.encode(&p.prompt, true)?;
+    let (chosen, rejected) = (whole(&p.chosen)?, whole(&p.rejected)?);
+    let keep = common_prefix_length(&prompt, &chosen).min(common_prefix_length(&prompt, &rejected));
+    prompt.truncate(keep);
     Ok(PairIds {
-        prompt: tok.encode(&p.prompt, true)?,
-        chosen: tok.encode(&format!(" {}", p.chosen.trim_start()), false)?,
-        rejected: tok.encode(&format!(" {}", p.rejected.trim_start()), false)?,
+        prompt,
+        chosen: chosen[keep..].to_vec(),
+        rejected: rejected[keep..].to_vec(),
     })
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    /// Against TRL's own ids (prefer-train's DPOTrainer fixture, stories260K): where the
+    /// fixture's completion starts with a space, our join gives the same text, so prompt
+    /// + answer must be TRL's prompt_ids + chosen_ids (less the EOS TRL appends; the
+    /// reward model's batch appends it).
+    #[test]
+    fn answers_are_tokenized_as_trl_does() {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+        let model = root.join("../shared/models/stories260K");
+        if !model.join("tokenizer.json").exists() {
+            println!("skipped: ../shared/models/stories260K is absent");
+            return;
+        }
+        let tok = Tokenizer::from_dir(&model).unwrap();
+        let fx = root.join("crates/prefer-train/tests/fixtures/trl_dpo/trl_dpo.json");
+        let fx: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(fx).unwrap()).unwrap();
+        let case = &fx["sentencepiece"];
+        let ids = |v: &serde_json::Value| -> Vec<u32> {
+            v.as_array()
+                .unwrap()
+                .iter()
+                .map(|x| x.as_u64().unwrap() as u32)
+                .collect()
+        };
+        let mut checked = 0;
+        for (p, want) in case["pairs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .zip(case["ids"].as_array().unwrap())
+        {
+            let s = |k: &str| p[k].as_str().unwrap().to_string();
+            if !s("chosen").starts_with(' ') || !s("rejected").starts_with(' ') {
+                continue;
+            }
+            let pair: TextPair = serde_json::from_value(serde_json::json!({
+                "loc": "fixture",
+                "prompt": s("prompt"),
+                "chosen": s("chosen"),
+                "rejected": s("rejected"),
+            }))
+            .unwrap();
+            let got = one(&tok, &pair).unwrap();
+            for (side, g) in [("chosen_ids", &got.chosen), ("rejected_ids", &got.rejected)] {
+                let mut trl = ids(&want["prompt_ids"]);
+                trl.extend(ids(&want[side]));
+                trl.pop(); // TRL's EOS
+                let mut ours = got.prompt.clone();
+                ours.extend(g);
+                assert_eq!(ours, trl, "{side} of {:?}", pair.prompt);
+            }
+            checked += 1;
+        }
+        assert!(checked >= 2, "{checked} pairs checked");
+    }
 }
