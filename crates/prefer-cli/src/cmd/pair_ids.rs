@@ -34,9 +34,9 @@ mod tests {
     use super::*;
 
     /// Against TRL's own ids (prefer-train's DPOTrainer fixture, stories260K): where the
-    /// fixture's completion starts with a space, our join gives the same text, so prompt
-    /// + answer must be TRL's prompt_ids + chosen_ids (less the EOS TRL appends; the
-    /// reward model's batch appends it).
+    /// fixture's completion starts with a space, our join gives the same text, so the
+    /// prompt and answer ids must be TRL's prompt_ids and chosen_ids (less the EOS TRL
+    /// appends; the reward model's batch appends it).
     #[test]
     fn answers_are_tokenized_as_trl_does() {
         let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
