@@ -442,14 +442,8 @@ impl TrainConfig {
                 .to_string();
             if let Some((l, _)) = current.terms.iter().find(|(l, _)| l.name() == ty) {
                 for (k, v) in l.params() {
-                    let taken = t.contains_key(&k)
-                        || [
-                            ("beta", "tau"),
-                            ("label_smoothing", "epsilon"),
-                            ("discopop_tau", "tau"),
-                        ]
-                        .iter()
-                        .any(|(trl, ours)| *ours == k && t.contains_key(*trl));
+                    // Set already, under our name or TRL's alias for it in this loss.
+                    let taken = t.keys().any(|f| PairLoss::own_field(&ty, f) == k);
                     if !taken && let Ok(v) = toml::Value::try_from(v) {
                         t.insert(k, v);
                     }
@@ -719,7 +713,7 @@ fn trl_objective(root: &mut toml::Table) -> std::result::Result<bool, String> {
         // As TRL: each loss reads the shared fields it uses.
         for f in ["beta", "label_smoothing", "discopop_tau"] {
             if let Some(v) = obj.get(f)
-                && prefer_nn::loss::PairLoss::accepts(name, f)
+                && PairLoss::accepts(name, f)
             {
                 t.insert(f.into(), v.clone());
             }

@@ -642,6 +642,16 @@ mod tests {
         let want = ours("{ type = \"robust\", beta = 0.3, label_smoothing = 0.1 }");
         assert_eq!(got.objective, want.objective);
 
+        // DiscoPOP has both β and τ: a new β leaves the file's τ alone.
+        std::fs::write(
+            &file,
+            "[objective]\nloss_type = \"discopop\"\ndiscopop_tau = 0.1\n",
+        )
+        .unwrap();
+        let got = dpo(&["--config", f, "--beta", "0.2"]).unwrap();
+        let want = ours("{ type = \"discopop\", beta = 0.2, tau = 0.1 }");
+        assert_eq!(got.objective, want.objective);
+
         let e = dpo(&["--loss", "{ type = \"ipo\" }", "--beta", "0.1"]).unwrap_err();
         assert!(e.to_string().contains("not both"), "{e}");
         let e = dpo(&["--loss-type", "sigmod"]).unwrap_err();

@@ -351,16 +351,23 @@ impl PairLoss {
         serde_json::from_value(serde_json::json!({ "type": name })).ok()
     }
 
+    /// Our name for `field` of loss type `name`: TRL's alias resolved (IPO's `beta` is
+    /// its `tau`, EXO's `label_smoothing` its `epsilon`), any other field as it is.
+    pub fn own_field<'a>(name: &str, field: &'a str) -> &'a str {
+        let own = Self::from_name(name).map_or("", |l| l.name());
+        FIELD_ALIASES
+            .iter()
+            .find(|(t, alias, _)| *t == own && *alias == field)
+            .map_or(field, |(_, _, ours)| ours)
+    }
+
     /// Whether loss type `name` takes `field` (ours or TRL's alias for it).
     pub fn accepts(name: &str, field: &str) -> bool {
         let Some(l) = Self::from_name(name) else {
             return false;
         };
-        let own = l.name();
+        let field = Self::own_field(name, field);
         l.params().iter().any(|(k, _)| k == field)
-            || FIELD_ALIASES
-                .iter()
-                .any(|(t, alias, _)| *t == own && *alias == field)
     }
 
     /// The parameters of this loss with their current values (the defaults for
