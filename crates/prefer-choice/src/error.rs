@@ -1,0 +1,25 @@
+//! The error type of prefer-choice.
+
+/// Errors of prefer-choice.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The input cannot be used (empty, wrong kind for the model); the message says why.
+    #[error("{0}")]
+    Invalid(String),
+    /// A parameter or setting is out of range.
+    #[error("invalid configuration: {0}")]
+    Config(String),
+    /// The fit failed (no convergence, parameters not identified).
+    #[error("{0}")]
+    Numeric(String),
+    /// Reading or validating records failed.
+    #[error(transparent)]
+    Data(#[from] prefer_data::Error),
+    /// A rating-engine routine failed.
+    #[error(transparent)]
+    Rank(#[from] prefer_rank::Error),
+}
+
+/// `Result` with prefer-choice's [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;

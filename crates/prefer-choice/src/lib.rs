@@ -1,0 +1,39 @@
+//! # prefer-choice
+//!
+//! Models of how people, and language models, choose, on plain `f64`: each with its
+//! likelihood, a maximum-likelihood fit with standard errors, and simulation from known
+//! parameters.
+//!
+//! | module | what |
+//! |---|---|
+//! | [`problem`] | choice problems (lotteries, delays, choices or counts), JSONL with record-level errors |
+//! | [`models`] | what an option is worth: expected value, CRRA expected utility, cumulative prospect theory, exponential and hyperbolic discounting |
+//! | [`fit`] | softmax choice likelihood, MLE, standard errors, AIC/BIC, held-out comparison |
+//! | [`simulate`] | question designs and choices drawn from a theory |
+//!
+//! # Quickstart
+//!
+//! ```
+//! use prefer_choice::{fit::{fit, FitConfig}, models::{Model, Valuation}, simulate};
+//! let model = Model::by_name("hyperbolic")?;
+//! let design = simulate::intertemporal_design(300, 1);
+//! // k = 0.05 per day, φ = 0.2 per unit of value.
+//! let data = simulate::simulate(model.valuation(), &[0.05, 0.2], &design, 10, 2);
+//! let f = fit(&model, &data, &FitConfig::default())?;
+//! let k = f.get("k").unwrap();
+//! assert!(k.lower < 0.05 && 0.05 < k.upper);
+//! # Ok::<(), prefer_choice::Error>(())
+//! ```
+
+// Tests unwrap freely: a failure there is the test failing.
+#![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
+// Checks are written `!(x > 0.0)` on purpose: NaN must fail them too.
+#![allow(clippy::neg_cmp_op_on_partial_ord)]
+
+pub mod error;
+pub mod fit;
+pub mod models;
+pub mod problem;
+pub mod simulate;
+
+pub use error::{Error, Result};
