@@ -35,5 +35,6 @@ pub mod fit;
 pub mod models;
 pub mod problem;
 pub mod simulate;
+pub mod thurstonian;
 
 pub use error::{Error, Result};
