@@ -30,6 +30,7 @@
 // Checks are written `!(x > 0.0)` on purpose: NaN must fail them too.
 #![allow(clippy::neg_cmp_op_on_partial_ord)]
 
+pub mod coherence;
 pub mod error;
 pub mod fit;
 pub mod models;

@@ -260,7 +260,7 @@ pub fn evaluate(u: &Utilities, counts: &PairCounts) -> Agreement {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use prefer_rank::votes::PairCell;
     use rand::{Rng, SeedableRng};
