@@ -10,6 +10,9 @@
 //! | [`models`] | what an option is worth: expected value, CRRA expected utility, cumulative prospect theory, exponential and hyperbolic discounting |
 //! | [`fit`] | softmax choice likelihood, MLE, standard errors, AIC/BIC, held-out comparison |
 //! | [`simulate`] | question designs and choices drawn from a theory |
+//! | [`thurstonian`] | utilities with a mean and a variance per item from pairwise forced choices (paper 70) |
+//! | [`active`] | which pairs to ask next: the paper's active edge sampling |
+//! | [`coherence`] | transitivity, expected-utility consistency, held-out fit and its growth |
 //!
 //! # Quickstart
 //!
@@ -30,6 +33,7 @@
 // Checks are written `!(x > 0.0)` on purpose: NaN must fail them too.
 #![allow(clippy::neg_cmp_op_on_partial_ord)]
 
+pub mod active;
 pub mod coherence;
 pub mod error;
 pub mod fit;

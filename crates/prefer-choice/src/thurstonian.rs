@@ -9,8 +9,8 @@
 //!         − (τ_μ/2) Σ μ_i² − (τ_s/2) Σ (log σ_i²)²
 //!
 //! The likelihood is unchanged when every μ and σ is scaled by the same factor, and by a
-//! shift of μ; the weak priors (precisions τ_μ = τ_s = 1e-3 by default) pin both down and
-//! keep separable data (an item that always wins) finite. Results are reported as the
+//! shift of μ; the priors (precisions τ_μ = 1e-3 and τ_s = 1 by default) pin both down
+//! and keep separable data (an item that always wins) finite. Results are reported as the
 //! paper does: μ normalized to mean 0 and standard deviation 1, σ² rescaled with it.
 //! Newton's method on (μ, log σ²) with the analytic gradient and a finite-difference
 //! Hessian of it; the paper fits the same model with Adam on soft labels.
@@ -30,7 +30,10 @@ use crate::error::{Error, Result};
 pub struct ThurstonianConfig {
     /// Prior precision τ_μ on the means (default 1e-3).
     pub mean_precision: f64,
-    /// Prior precision τ_s on the log variances (default 1e-3).
+    /// Prior precision τ_s on the log variances (default 1: log σ² ~ N(0, 1)). Per-item
+    /// variances are weakly identified from a few answers per pair: with τ_s = 1e-3,
+    /// 60 items, 709 pairs and 5 answers each, some σ² collapse to 1e-8 and the fitted
+    /// μ correlate 0.973 with the truth, against 0.989 at τ_s = 1.
     pub log_variance_precision: f64,
     /// Newton stops when no coordinate moves more than this (default 1e-8).
     pub tol: f64,
@@ -42,7 +45,7 @@ impl Default for ThurstonianConfig {
     fn default() -> Self {
         Self {
             mean_precision: 1e-3,
-            log_variance_precision: 1e-3,
+            log_variance_precision: 1.0,
             tol: 1e-8,
             max_iter: 500,
         }
@@ -128,33 +131,85 @@ impl Cells {
         }
     }
 
-    /// Value and gradient of the log posterior at x = (μ, log σ²).
-    fn value_grad(&self, x: &[f64], cfg: &ThurstonianConfig) -> (f64, Vec<f64>) {
+    /// Value, gradient and Hessian of the log posterior at x = (μ, log σ²).
+    ///
+    /// Per pair, with d = μ_i − μ_j, V = σ_i² + σ_j², S = √V, z = d/S and
+    /// ℓ(z) = k log Φ(z) + (n − k) log Φ(−z):
+    /// ℓ' = k h(z) − (n − k) h(−z), ℓ'' = k h'(z) + (n − k) h'(−z), h = φ/Φ,
+    /// h' = −h (z + h); ∂z/∂μ_i = 1/S, ∂z/∂s_i = −z σ_i²/(2V), and the Hessian is
+    /// ℓ'' ∇z ∇zᵀ + ℓ' ∇²z (the second derivatives of z are written out below).
+    fn value_grad_hess(
+        &self,
+        x: &[f64],
+        cfg: &ThurstonianConfig,
+        want_hess: bool,
+    ) -> (f64, Vec<f64>, Matrix) {
         let n = self.n;
         let (mu, s) = x.split_at(n);
         let mut g = vec![0.0; 2 * n];
+        let mut hess = Matrix::zeros(if want_hess { 2 * n } else { 0 });
         let mut ll = 0.0;
         for &(i, j, k, tot) in &self.cells {
             let (vi, vj) = (s[i].exp(), s[j].exp());
-            let sd = (vi + vj).sqrt();
+            let v = vi + vj;
+            let sd = v.sqrt();
             let z = (mu[i] - mu[j]) / sd;
             let (lp, hp) = log_cdf_and_hazard(z);
             let (lq, hq) = log_cdf_and_hazard(-z);
             ll += k * lp + (tot - k) * lq;
-            let dz = k * hp - (tot - k) * hq;
-            g[i] += dz / sd;
-            g[j] -= dz / sd;
-            let common = -dz * z / (2.0 * (vi + vj));
-            g[n + i] += common * vi;
-            g[n + j] += common * vj;
+            let d1 = k * hp - (tot - k) * hq;
+            // Indices and ∂z of (μ_i, μ_j, s_i, s_j).
+            let idx = [i, j, n + i, n + j];
+            let dz = [
+                1.0 / sd,
+                -1.0 / sd,
+                -z * vi / (2.0 * v),
+                -z * vj / (2.0 * v),
+            ];
+            for a in 0..4 {
+                g[idx[a]] += d1 * dz[a];
+            }
+            if !want_hess {
+                continue;
+            }
+            let d2 = -k * hp * (z + hp) - (tot - k) * hq * (-z + hq);
+            let c = 1.0 / (2.0 * v * sd);
+            let mut zz = [[0.0f64; 4]; 4];
+            zz[0][2] = -vi * c;
+            zz[0][3] = -vj * c;
+            zz[1][2] = vi * c;
+            zz[1][3] = vj * c;
+            zz[2][2] = z * vi * (3.0 * vi / (4.0 * v * v) - 1.0 / (2.0 * v));
+            zz[3][3] = z * vj * (3.0 * vj / (4.0 * v * v) - 1.0 / (2.0 * v));
+            zz[2][3] = 3.0 * z * vi * vj / (4.0 * v * v);
+            for a in 0..4 {
+                for b in a..4 {
+                    let second = if a <= b { zz[a][b] } else { zz[b][a] };
+                    let h = d2 * dz[a] * dz[b] + d1 * second;
+                    hess.add(idx[a], idx[b], h);
+                    if a != b {
+                        hess.add(idx[b], idx[a], h);
+                    }
+                }
+            }
         }
         for a in 0..n {
             ll -= 0.5 * cfg.mean_precision * mu[a] * mu[a]
                 + 0.5 * cfg.log_variance_precision * s[a] * s[a];
             g[a] -= cfg.mean_precision * mu[a];
             g[n + a] -= cfg.log_variance_precision * s[a];
+            if want_hess {
+                hess.add(a, a, -cfg.mean_precision);
+                hess.add(n + a, n + a, -cfg.log_variance_precision);
+            }
         }
-        (ll, g)
+        (ll, g, hess)
+    }
+
+    #[cfg(test)]
+    fn value_grad(&self, x: &[f64], cfg: &ThurstonianConfig) -> (f64, Vec<f64>) {
+        let (v, g, _) = self.value_grad_hess(x, cfg, false);
+        (v, g)
     }
 }
 
@@ -174,23 +229,7 @@ pub fn fit(counts: &PairCounts, cfg: &ThurstonianConfig) -> Result<Utilities> {
     }
     let cells = Cells::new(counts);
     let eval = |x: &[f64]| {
-        let (value, grad) = cells.value_grad(x, cfg);
-        // Hessian: central differences of the analytic gradient, symmetrized.
-        let h = 1e-5;
-        let mut hess = Matrix::zeros(x.len());
-        let mut y = x.to_vec();
-        for a in 0..x.len() {
-            y[a] = x[a] + h;
-            let (_, gp) = cells.value_grad(&y, cfg);
-            y[a] = x[a] - h;
-            let (_, gm) = cells.value_grad(&y, cfg);
-            y[a] = x[a];
-            for b in 0..x.len() {
-                let d = (gp[b] - gm[b]) / (2.0 * h);
-                hess.add(a, b, 0.5 * d);
-                hess.add(b, a, 0.5 * d);
-            }
-        }
+        let (value, grad, hess) = cells.value_grad_hess(x, cfg, true);
         Eval { value, grad, hess }
     };
     let m = maximize(
@@ -311,6 +350,24 @@ pub(crate) mod tests {
                 "{a}: {fd} vs {}",
                 g[a]
             );
+        }
+        // The analytic Hessian against central differences of the gradient.
+        let (_, _, hess) = cells.value_grad_hess(&x, &cfg, true);
+        for a in 0..x.len() {
+            let mut y = x;
+            let h = 1e-6;
+            y[a] += h;
+            let gp = cells.value_grad(&y, &cfg).1;
+            y[a] -= 2.0 * h;
+            let gm = cells.value_grad(&y, &cfg).1;
+            for b in 0..x.len() {
+                let fd = (gp[b] - gm[b]) / (2.0 * h);
+                let an = hess.get(a, b);
+                assert!(
+                    (fd - an).abs() < 1e-5 * fd.abs().max(1.0),
+                    "({a}, {b}): {fd} vs {an}"
+                );
+            }
         }
         // The tail formula joins the direct one smoothly at z = −30.
         let (l1, h1) = log_cdf_and_hazard(-29.999_999);
