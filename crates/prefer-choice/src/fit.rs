@@ -518,22 +518,16 @@ mod tests {
 
     #[test]
     fn expected_value_and_crra_parameters_are_recovered_within_their_intervals() {
-        let gains = |seed| {
-            // CRRA needs outcomes >= −wealth: keep gains only.
-            risky_design(300, seed)
-                .into_iter()
-                .enumerate()
-                .filter(|(i, _)| i % 3 == 0)
-                .map(|(_, d)| d)
-                .collect()
-        };
+        // CRRA needs outcomes >= −wealth: its design is over gains only.
+        let crra = Model::Crra(Crra::default());
+        let gains = |seed| crate::simulate::design_for(&crra, 100, seed);
         recovery(
             &Model::ExpectedValue(ExpectedValue {}),
             &[0.08],
             &|s| risky_design(150, s),
             4,
         );
-        recovery(&Model::Crra(Crra::default()), &[0.4, 1.5], &gains, 6);
+        recovery(&crra, &[0.4, 1.5], &gains, 6);
     }
 
     #[test]

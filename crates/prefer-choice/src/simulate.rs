@@ -8,7 +8,7 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
 use crate::fit::choice_probs;
-use crate::models::Valuation;
+use crate::models::{Model, Valuation};
 use crate::problem::{Problem, Prospect};
 
 fn round2(x: f64) -> f64 {
@@ -102,4 +102,28 @@ pub fn simulate(
             p
         })
         .collect()
+}
+
+/// The design that suits a theory: risky problems for expected value and prospect
+/// theory, risky problems over gains only for CRRA (which values no losses without
+/// wealth), intertemporal problems for the discounting theories.
+pub fn design_for(model: &Model, n: usize, seed: u64) -> Vec<Vec<Prospect>> {
+    match model {
+        Model::ExpectedValue(_) | Model::ProspectTheory(_) => risky_design(n, seed),
+        Model::Crra(_) => {
+            // Every third problem of the risky design is over gains; draw 3n and keep those.
+            risky_design(3 * n, seed).into_iter().step_by(3).collect()
+        }
+        Model::Exponential(_) | Model::Hyperbolic(_) => intertemporal_design(n, seed),
+    }
+}
+
+/// Default sensitivity φ for simulation: about one logit per typical value gap of the
+/// theory's design (risky outcomes are tens of units; CRRA utilities at ρ = 0.3 a few).
+pub fn default_phi(model: &Model) -> f64 {
+    match model {
+        Model::Crra(_) => 0.5,
+        Model::ExpectedValue(_) | Model::ProspectTheory(_) => 0.15,
+        Model::Exponential(_) | Model::Hyperbolic(_) => 0.2,
+    }
 }

@@ -55,6 +55,10 @@ enum Command {
     /// calibration, judge agreement, length bias.
     #[command(subcommand)]
     Eval(cmd::eval::Command),
+    /// Models of choice: risky and intertemporal choice theories fitted with standard
+    /// errors and compared on held-out choices; Thurstonian utilities and coherence.
+    #[command(subcommand)]
+    Choice(cmd::choice::Command),
 }
 
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
@@ -68,6 +72,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Game(c) => cmd::game::run(c),
         Command::Arena(c) => cmd::arena::run(c),
         Command::Eval(c) => cmd::eval::run(c),
+        Command::Choice(c) => cmd::choice::run(c),
     }
 }
 

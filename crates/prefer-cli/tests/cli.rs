@@ -484,3 +484,152 @@ fn game_solve_reaches_the_closed_form_nash_and_refuses_unsupported_iterates() {
     let e = text(&o);
     assert!(e.contains("egpo") && e.contains("accepts: last"), "{e}");
 }
+
+#[test]
+fn choice_simulate_fit_and_compare_recover_the_generating_theory() {
+    let dir = tempfile::tempdir().unwrap();
+    let o = prefer(
+        &[
+            "choice",
+            "simulate",
+            "--model",
+            "hyperbolic",
+            "--params",
+            "k=0.05,phi=0.2",
+            "--problems",
+            "400",
+            "--seed",
+            "3",
+            "-o",
+            "dd.jsonl",
+        ],
+        dir.path(),
+    );
+    assert!(o.status.success(), "{}", text(&o));
+    let o = prefer(
+        &[
+            "choice",
+            "fit",
+            "dd.jsonl",
+            "--model",
+            "hyperbolic",
+            "--json",
+            "fit.json",
+        ],
+        dir.path(),
+    );
+    assert!(o.status.success(), "{}", text(&o));
+    let v: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.path().join("fit.json")).unwrap()).unwrap();
+    for (name, truth) in [("k", 0.05), ("phi", 0.2)] {
+        let e = v["all"]["estimates"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|e| e["name"] == name)
+            .unwrap();
+        let (lo, hi) = (e["lower"].as_f64().unwrap(), e["upper"].as_f64().unwrap());
+        assert!(lo < truth && truth < hi, "{name}: [{lo}, {hi}]");
+    }
+    // Held-out comparison marks the generating theory best.
+    let o = prefer(&["choice", "compare", "dd.jsonl"], dir.path());
+    assert!(o.status.success(), "{}", text(&o));
+    let out = text(&o);
+    let best: Vec<&str> = out
+        .lines()
+        .filter(|l| l.trim_end().ends_with('*'))
+        .collect();
+    assert!(
+        best.len() == 1 && best[0].starts_with("hyperbolic"),
+        "{out}"
+    );
+    // A risky theory refuses delayed options, naming the record.
+    let o = prefer(&["choice", "fit", "dd.jsonl", "--model", "ev"], dir.path());
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        text(&o).contains("record 1 (id q0)") && text(&o).contains("delay"),
+        "{}",
+        text(&o)
+    );
+}
+
+#[test]
+fn choice_fit_names_bad_records_and_skips_them_into_a_side_file() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("c.jsonl"),
+        concat!(
+            r#"{"options": [{"outcomes": [100, 0], "probs": [0.5, 0.5]}, {"amount": 40}], "counts": [6, 4]}"#,
+            "\n",
+            r#"{"options": [{"outcomes": [100, 0], "probs": [0.5, 0.4]}, {"amount": 40}], "choice": 0}"#,
+            "\n",
+            r#"{"options": [{"outcomes": [50, 0], "probs": [0.5, 0.5]}, {"amount": 30}], "choice": 2}"#,
+            "\n",
+            r#"{"options": [{"outcomes": [80, 0], "probs": [0.5, 0.5]}, {"amount": 30}], "counts": [7, 3]}"#,
+            "\n",
+        ),
+    )
+    .unwrap();
+    let o = prefer(&["choice", "fit", "c.jsonl", "--model", "ev"], dir.path());
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        text(&o).contains("c.jsonl:2: field `options[0].probs`: sum to 0.9"),
+        "{}",
+        text(&o)
+    );
+    let o = prefer(
+        &[
+            "choice",
+            "fit",
+            "c.jsonl",
+            "--model",
+            "ev",
+            "--skip-invalid",
+        ],
+        dir.path(),
+    );
+    assert!(o.status.success(), "{}", text(&o));
+    let side = std::fs::read_to_string(dir.path().join("c.rejected.jsonl")).unwrap();
+    assert_eq!(side.lines().count(), 2, "{side}");
+    assert!(side.contains("outside the choice set"), "{side}");
+}
+
+#[test]
+fn choice_utilities_on_pandalm_votes() {
+    let Some(d) = shared_data() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let votes = d.join("pandalm/votes_pandalm.csv");
+    let o = prefer(
+        &[
+            "choice",
+            "utilities",
+            votes.to_str().unwrap(),
+            "--json",
+            "u.json",
+            "--plot",
+            "u.svg",
+        ],
+        dir.path(),
+    );
+    assert!(o.status.success(), "{}", text(&o));
+    let v: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.path().join("u.json")).unwrap()).unwrap();
+    let u = v["utilities"].as_array().unwrap();
+    assert_eq!(u.len(), 5);
+    // The same order `prefer rank fit` gives these votes (rank_fit_pandalm_...): llama-7b
+    // on top; utilities normalized to mean 0.
+    let top = u
+        .iter()
+        .max_by(|a, b| {
+            a["mean"]
+                .as_f64()
+                .unwrap()
+                .total_cmp(&b["mean"].as_f64().unwrap())
+        })
+        .unwrap();
+    assert_eq!(top["item"], "llama-7b");
+    let mean: f64 = u.iter().map(|x| x["mean"].as_f64().unwrap()).sum::<f64>() / 5.0;
+    assert!(mean.abs() < 1e-9);
+    assert_eq!(v["transitivity"]["triads"], 10);
+    assert!(dir.path().join("u.svg").exists());
+}

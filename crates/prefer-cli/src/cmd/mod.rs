@@ -1,6 +1,7 @@
 //! One module per subcommand group.
 
 pub mod arena;
+pub mod choice;
 pub mod data;
 pub mod demo;
 pub mod demo_arena;

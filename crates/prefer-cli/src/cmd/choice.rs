@@ -1,0 +1,523 @@
+//! `prefer choice`: models of how people (and models) choose: simulate choices from a
+//! theory, fit theories with standard errors, compare them on held-out choices, and fit
+//! Thurstonian utilities to pairwise votes with their coherence.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::{Context, bail};
+use clap::{Args, Subcommand};
+use prefer_choice::coherence::transitivity;
+use prefer_choice::fit::{self, FitConfig};
+use prefer_choice::models::Model;
+use prefer_choice::problem::{self, Problem};
+use prefer_choice::simulate;
+use prefer_choice::thurstonian::{self, ThurstonianConfig};
+use prefer_data::{RejectWriter, write_atomic};
+use prefer_plot::{Whisker, interval_chart};
+use prefer_rank::load::{OnBad, load};
+use prefer_rank::votes::PairCounts;
+
+use crate::ui::{InputArgs, print_table, sibling};
+
+/// `prefer choice ...`
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Draw choices from a theory with known parameters (the data of a recovery check).
+    #[command(after_help = "Examples:\n  \
+        prefer choice simulate --model prospect -o pt.jsonl\n  \
+        prefer choice simulate --model hyperbolic --params k=0.05,phi=0.2 --problems 500 -o dd.jsonl")]
+    Simulate(SimulateArgs),
+    /// Fit one theory by maximum likelihood: estimates, standard errors, intervals,
+    /// log-likelihood, AIC and BIC (per group with --by-group).
+    #[command(after_help = "Examples:\n  \
+        prefer choice fit pt.jsonl --model prospect\n  \
+        prefer choice fit choices.jsonl --model crra --by-group --json fit.json --plot fit.png")]
+    Fit(FitArgs),
+    /// Fit several theories on a training split and compare them on held-out choices.
+    #[command(after_help = "Examples:\n  \
+        prefer choice compare pt.jsonl\n  \
+        prefer choice compare dd.jsonl --models exponential,hyperbolic --test-fraction 0.3")]
+    Compare(CompareArgs),
+    /// Thurstonian utilities (mean and variance per item) from pairwise votes, with
+    /// their coherence: held-out accuracy, cyclic triads.
+    #[command(after_help = "Examples:\n  \
+        prefer choice utilities battles.jsonl\n  \
+        prefer choice utilities ../shared/data/pandalm/votes_pandalm.csv --json u.json --plot u.png")]
+    Utilities(UtilitiesArgs),
+}
+
+/// How bad records are handled.
+#[derive(Debug, Args)]
+pub struct ReadArgs {
+    /// Go on past bad records, writing them with reasons to FILE's stem +
+    /// `.rejected.jsonl`.
+    #[arg(long)]
+    pub skip_invalid: bool,
+    /// Only the problems of this group (`group` field).
+    #[arg(long)]
+    pub group: Option<String>,
+}
+
+/// `prefer choice simulate`
+#[derive(Debug, Args)]
+pub struct SimulateArgs {
+    /// Theory: ev, crra, prospect, exponential, hyperbolic.
+    #[arg(long)]
+    pub model: String,
+    /// Parameters as name=value (default: the theory's start values, phi per theory).
+    #[arg(long, value_delimiter = ',')]
+    pub params: Vec<String>,
+    /// Number of problems.
+    #[arg(long, default_value_t = 300)]
+    pub problems: usize,
+    /// Choices drawn per problem.
+    #[arg(long, default_value_t = 5)]
+    pub per_problem: usize,
+    /// Seed (the design uses it, the choices seed + 1).
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Output JSONL.
+    #[arg(short, long)]
+    pub out: PathBuf,
+}
+
+/// `prefer choice fit`
+#[derive(Debug, Args)]
+pub struct FitArgs {
+    /// Choice problems (JSONL).
+    pub file: PathBuf,
+    /// Theory: ev, crra, prospect, exponential, hyperbolic.
+    #[arg(long)]
+    pub model: String,
+    /// Fit each `group` separately (e.g. humans and a language model).
+    #[arg(long)]
+    pub by_group: bool,
+    /// CRRA background wealth added to each outcome.
+    #[arg(long)]
+    pub wealth: Option<f64>,
+    /// Confidence level of the intervals.
+    #[arg(long, default_value_t = 0.95)]
+    pub level: f64,
+    #[command(flatten)]
+    pub read: ReadArgs,
+    /// Write the fits as JSON here.
+    #[arg(long)]
+    pub json: Option<PathBuf>,
+    /// Plot the estimates with their intervals (PNG or SVG).
+    #[arg(long)]
+    pub plot: Option<PathBuf>,
+}
+
+/// `prefer choice compare`
+#[derive(Debug, Args)]
+pub struct CompareArgs {
+    /// Choice problems (JSONL).
+    pub file: PathBuf,
+    /// Theories (default: ev, crra, prospect without delays; exponential, hyperbolic
+    /// with them).
+    #[arg(long, value_delimiter = ',')]
+    pub models: Vec<String>,
+    /// Share of problems held out.
+    #[arg(long, default_value_t = 0.3)]
+    pub test_fraction: f64,
+    /// Seed of the split.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    #[command(flatten)]
+    pub read: ReadArgs,
+    /// Write the comparison as JSON here.
+    #[arg(long)]
+    pub json: Option<PathBuf>,
+}
+
+/// `prefer choice utilities`
+#[derive(Debug, Args)]
+pub struct UtilitiesArgs {
+    /// Votes: anything `prefer rank fit` reads.
+    pub file: PathBuf,
+    #[command(flatten)]
+    pub input: InputArgs,
+    /// Share of compared pairs held out to score the utilities.
+    #[arg(long, default_value_t = 0.2)]
+    pub held_out: f64,
+    /// Seed of the held-out split.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Prior precision on log σ² (1: log σ² ~ N(0, 1)).
+    #[arg(long, default_value_t = 1.0)]
+    pub log_variance_precision: f64,
+    /// Go on past bad records (reported, not fitted).
+    #[arg(long)]
+    pub skip_invalid: bool,
+    /// Write utilities and coherence as JSON here.
+    #[arg(long)]
+    pub json: Option<PathBuf>,
+    /// Plot μ ± σ per item (PNG or SVG).
+    #[arg(long)]
+    pub plot: Option<PathBuf>,
+}
+
+/// Runs `prefer choice ...`.
+pub fn run(c: Command) -> anyhow::Result<ExitCode> {
+    match c {
+        Command::Simulate(a) => run_simulate(&a),
+        Command::Fit(a) => run_fit(&a),
+        Command::Compare(a) => run_compare(&a),
+        Command::Utilities(a) => run_utilities(&a),
+    }
+}
+
+fn model_arg(name: &str, wealth: Option<f64>) -> anyhow::Result<Model> {
+    let mut m = Model::by_name(name)?;
+    if let Some(w) = wealth {
+        match &mut m {
+            Model::Crra(c) => c.wealth = w,
+            _ => bail!("--wealth applies to crra only"),
+        }
+    }
+    Ok(m)
+}
+
+fn run_simulate(a: &SimulateArgs) -> anyhow::Result<ExitCode> {
+    let model = model_arg(&a.model, None)?;
+    let v = model.valuation();
+    let mut theta = v.start();
+    theta.push(simulate::default_phi(&model));
+    let names: Vec<&str> = v.params().iter().copied().chain(["phi"]).collect();
+    for kv in &a.params {
+        let (k, val) = kv
+            .split_once('=')
+            .with_context(|| format!("--params: `{kv}` is not name=value"))?;
+        let i = names.iter().position(|n| *n == k.trim()).with_context(|| {
+            format!(
+                "--params: {} has no parameter `{k}` (it has {})",
+                v.name(),
+                names.join(", ")
+            )
+        })?;
+        theta[i] = val
+            .trim()
+            .parse()
+            .with_context(|| format!("--params: `{val}` is not a number"))?;
+    }
+    let (t, phi) = theta.split_at(theta.len() - 1);
+    if !v.valid(t) || !(phi[0] > 0.0) {
+        bail!(
+            "--params: {} is outside the domain of {}",
+            fmt_params(&names, &theta),
+            v.name()
+        );
+    }
+    let design = simulate::design_for(&model, a.problems, a.seed);
+    let data = simulate::simulate(v, &theta, &design, a.per_problem, a.seed + 1);
+    problem::write_jsonl(&a.out, &data)?;
+    eprintln!(
+        "wrote {} problems x {} choices from {} at {} to {}",
+        data.len(),
+        a.per_problem,
+        v.name(),
+        fmt_params(&names, &theta),
+        a.out.display()
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+fn fmt_params(names: &[&str], theta: &[f64]) -> String {
+    names
+        .iter()
+        .zip(theta)
+        .map(|(n, v)| format!("{n}={v}"))
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+/// Reads problems; bad records stop the command unless --skip-invalid, which writes
+/// them to a side file.
+fn read_problems(path: &Path, r: &ReadArgs) -> anyhow::Result<Vec<Problem>> {
+    let read = problem::read_jsonl(path)?;
+    if let Some(first) = read.rejected.first() {
+        if !r.skip_invalid {
+            bail!(
+                "{first}\n({} bad records; pass --skip-invalid to write them to a side file and go on)",
+                read.rejected.len()
+            );
+        }
+        let side = sibling(path, "rejected");
+        let mut w = RejectWriter::create(&side)?;
+        for e in &read.rejected {
+            w.reject(e)?;
+        }
+        w.finish()?;
+        eprintln!(
+            "rejected {} records (see {})",
+            read.rejected.len(),
+            side.display()
+        );
+    }
+    let mut ps = read.problems;
+    if let Some(g) = &r.group {
+        ps.retain(|p| p.group.as_deref() == Some(g.as_str()));
+    }
+    if ps.is_empty() {
+        bail!("{}: no choice problems to fit", path.display());
+    }
+    Ok(ps)
+}
+
+fn groups(ps: Vec<Problem>, by_group: bool) -> BTreeMap<String, Vec<Problem>> {
+    let mut out: BTreeMap<String, Vec<Problem>> = BTreeMap::new();
+    for p in ps {
+        let key = if by_group {
+            p.group.clone().unwrap_or_else(|| "(none)".into())
+        } else {
+            "all".into()
+        };
+        out.entry(key).or_default().push(p);
+    }
+    out
+}
+
+fn run_fit(a: &FitArgs) -> anyhow::Result<ExitCode> {
+    let model = model_arg(&a.model, a.wealth)?;
+    let cfg = FitConfig {
+        level: a.level,
+        ..Default::default()
+    };
+    let ps = read_problems(&a.file, &a.read)?;
+    let mut fits = BTreeMap::new();
+    let mut rows = Vec::new();
+    let mut whiskers = Vec::new();
+    for (g, ps) in groups(ps, a.by_group) {
+        let f = fit::fit(&model, &ps, &cfg).with_context(|| format!("fitting group {g}"))?;
+        for e in &f.estimates {
+            rows.push(vec![
+                g.clone(),
+                e.name.clone(),
+                format!("{:.4}", e.value),
+                format!("{:.4}", e.std_error),
+                format!("[{:.4}, {:.4}]", e.lower, e.upper),
+            ]);
+            whiskers.push(Whisker {
+                label: format!("{g} {}", e.name),
+                value: e.value,
+                lower: e.lower,
+                upper: e.upper,
+            });
+        }
+        println!(
+            "{g}: {} with {} choices: log L {:.2}, AIC {:.2}, BIC {:.2}",
+            f.model, f.n_choices, f.log_likelihood, f.aic, f.bic
+        );
+        fits.insert(g, f);
+    }
+    let ci = format!("{:.0}% interval", a.level * 100.0);
+    print_table(&["group", "parameter", "estimate", "std error", &ci], &rows);
+    if let Some(j) = &a.json {
+        write_atomic(j, serde_json::to_string_pretty(&fits)?.as_bytes())?;
+    }
+    if let Some(p) = &a.plot {
+        interval_chart(
+            p,
+            &format!("{} estimates", model.valuation().name()),
+            "value",
+            &whiskers,
+        )?;
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn run_compare(a: &CompareArgs) -> anyhow::Result<ExitCode> {
+    let ps = read_problems(&a.file, &a.read)?;
+    let delayed = ps.iter().any(|p| p.options.iter().any(|o| o.delay != 0.0));
+    let names: Vec<String> = if !a.models.is_empty() {
+        a.models.clone()
+    } else if delayed {
+        vec!["exponential".into(), "hyperbolic".into()]
+    } else {
+        let gains_only = ps.iter().all(|p| {
+            p.options
+                .iter()
+                .all(|o| o.outcomes.iter().all(|x| *x >= 0.0))
+        });
+        let mut v = vec!["ev".to_string(), "prospect".into()];
+        if gains_only {
+            v.insert(1, "crra".into());
+        }
+        v
+    };
+    let models = names
+        .iter()
+        .map(|n| model_arg(n, None))
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    if !(a.test_fraction > 0.0 && a.test_fraction < 1.0) {
+        bail!("--test-fraction must be in (0, 1), got {}", a.test_fraction);
+    }
+    let (train, test) = fit::split(&ps, a.test_fraction, a.seed);
+    let rows = fit::compare(&models, &train, &test, &FitConfig::default())?;
+    let best = rows
+        .iter()
+        .map(|r| r.test_log_likelihood)
+        .fold(f64::NEG_INFINITY, f64::max);
+    let table: Vec<Vec<String>> = rows
+        .iter()
+        .map(|r| {
+            vec![
+                r.fit.model.clone(),
+                r.fit.n_params.to_string(),
+                format!("{:.2}", r.fit.log_likelihood),
+                format!("{:.2}", r.fit.aic),
+                format!("{:.2}", r.fit.bic),
+                format!("{:.4}", r.test_log_likelihood_per_choice),
+                format!("{:.3}", r.test_accuracy),
+                if r.test_log_likelihood == best {
+                    "*".into()
+                } else {
+                    String::new()
+                },
+            ]
+        })
+        .collect();
+    println!(
+        "{} training and {} held-out problems",
+        train.len(),
+        test.len()
+    );
+    print_table(
+        &[
+            "model",
+            "k",
+            "train log L",
+            "AIC",
+            "BIC",
+            "held-out log L/choice",
+            "held-out acc",
+            "best",
+        ],
+        &table,
+    );
+    if let Some(j) = &a.json {
+        write_atomic(j, serde_json::to_string_pretty(&rows)?.as_bytes())?;
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Splits the compared pairs into (train, held-out), keeping every item in train.
+fn split_pairs(counts: &PairCounts, frac: f64, seed: u64) -> (PairCounts, PairCounts) {
+    use rand::SeedableRng;
+    use rand::seq::SliceRandom;
+    let mut cells = counts.cells.clone();
+    cells.shuffle(&mut rand_chacha::ChaCha8Rng::seed_from_u64(seed));
+    let want = ((cells.len() as f64) * frac).round() as usize;
+    let mut seen = counts.votes_per_item();
+    let (mut train, mut test) = (Vec::new(), Vec::new());
+    for c in cells {
+        let (i, j) = (c.i as usize, c.j as usize);
+        let t = c.total();
+        // Hold a pair out only if both items keep other comparisons.
+        if test.len() < want && seen[i] > t && seen[j] > t {
+            seen[i] -= t;
+            seen[j] -= t;
+            test.push(c);
+        } else {
+            train.push(c);
+        }
+    }
+    (
+        PairCounts {
+            n: counts.n,
+            cells: train,
+        },
+        PairCounts {
+            n: counts.n,
+            cells: test,
+        },
+    )
+}
+
+fn run_utilities(a: &UtilitiesArgs) -> anyhow::Result<ExitCode> {
+    let on_bad = if a.skip_invalid {
+        OnBad::Skip
+    } else {
+        OnBad::Stop
+    };
+    let loaded = load(&a.file, &a.input.options()?, on_bad, &[])
+        .with_context(|| format!("reading votes from {}", a.file.display()))?;
+    if loaded.skipped > 0 {
+        eprintln!("skipped {} bad records", loaded.skipped);
+    }
+    let names = loaded.data.items().to_vec();
+    let counts = loaded.data.pairs.pair_counts();
+    let cfg = ThurstonianConfig {
+        log_variance_precision: a.log_variance_precision,
+        ..Default::default()
+    };
+    let u = thurstonian::fit(&counts, &cfg)?;
+    let tr = transitivity(&counts);
+    let (train, test) = split_pairs(&counts, a.held_out, a.seed);
+    let held = if test.cells.is_empty() {
+        None
+    } else {
+        Some(thurstonian::evaluate(
+            &thurstonian::fit(&train, &cfg)?,
+            &test,
+        ))
+    };
+    let in_sample = thurstonian::evaluate(&u, &counts);
+    let mut order: Vec<usize> = (0..names.len()).collect();
+    order.sort_by(|&x, &y| u.mean[y].total_cmp(&u.mean[x]));
+    let rows: Vec<Vec<String>> = order
+        .iter()
+        .map(|&i| {
+            vec![
+                names[i].clone(),
+                format!("{:.3}", u.mean[i]),
+                format!("{:.3}", u.variance[i]),
+            ]
+        })
+        .collect();
+    print_table(&["item", "mean", "variance"], &rows);
+    println!(
+        "in-sample accuracy {:.3}, log loss {:.4} over {} pairs",
+        in_sample.accuracy, in_sample.log_loss, in_sample.pairs
+    );
+    if let Some(h) = &held {
+        println!(
+            "held-out accuracy {:.3}, log loss {:.4} over {} pairs (fitted on the other {})",
+            h.accuracy,
+            h.log_loss,
+            h.pairs,
+            train.cells.len()
+        );
+    }
+    println!(
+        "cyclic triads: {} of {} ({:.4})",
+        tr.cyclic, tr.triads, tr.rate
+    );
+    if let Some(j) = &a.json {
+        let items: Vec<serde_json::Value> = (0..names.len())
+            .map(|i| serde_json::json!({"item": names[i], "mean": u.mean[i], "variance": u.variance[i]}))
+            .collect();
+        let v = serde_json::json!({
+            "utilities": items,
+            "in_sample": in_sample,
+            "held_out": held,
+            "transitivity": tr,
+        });
+        write_atomic(j, serde_json::to_string_pretty(&v)?.as_bytes())?;
+    }
+    if let Some(p) = &a.plot {
+        let w: Vec<Whisker> = order
+            .iter()
+            .map(|&i| Whisker {
+                label: names[i].clone(),
+                value: u.mean[i],
+                lower: u.mean[i] - u.variance[i].sqrt(),
+                upper: u.mean[i] + u.variance[i].sqrt(),
+            })
+            .collect();
+        interval_chart(p, "Thurstonian utilities (mean ± sd)", "utility", &w)?;
+    }
+    Ok(ExitCode::SUCCESS)
+}
