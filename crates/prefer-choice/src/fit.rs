@@ -471,63 +471,29 @@ mod tests {
         assert!((f.bic - (100f64.ln() - 2.0 * ll)).abs() < 1e-9);
     }
 
-    /// Fits `reps` data sets simulated at `truth` and checks each parameter's interval
+    /// Fits 30 data sets simulated at `truth` and checks each parameter's interval
     /// coverage and z-score spread: a calibrated MLE covers 95% and has z ~ N(0, 1).
-    fn recovery(
-        model: &Model,
-        truth: &[f64],
-        design: &dyn Fn(u64) -> Vec<Vec<Prospect>>,
-        per: usize,
-    ) {
-        let reps = 30;
-        let v = model.valuation();
-        let k = truth.len();
-        let mut covered = vec![0usize; k];
-        let mut zs = vec![Vec::new(); k];
-        for r in 0..reps {
-            let data = simulate(v, truth, &design(r), per, 1000 + r);
-            let f = fit(model, &data, &FitConfig::default()).unwrap();
-            for (i, e) in f.estimates.iter().enumerate() {
-                if e.lower <= truth[i] && truth[i] <= e.upper {
-                    covered[i] += 1;
-                }
-                zs[i].push((e.value - truth[i]) / e.std_error);
-            }
-        }
-        for i in 0..k {
-            let name = f_name(v, i);
+    fn recovery(model: &Model, truth: &[f64], problems: usize, per_problem: usize) {
+        let cfg = crate::study::RecoveryConfig {
+            reps: 30,
+            problems,
+            per_problem,
+            seed: 0,
+        };
+        for r in crate::study::recovery(model, truth, &cfg, &FitConfig::default()).unwrap() {
             // Binomial(30, 0.95): fewer than 24 covered has probability ~0.1%.
-            assert!(
-                covered[i] >= 24,
-                "{}: {name} covered {}/{reps}",
-                v.name(),
-                covered[i]
-            );
-            let m = zs[i].iter().sum::<f64>() / reps as f64;
-            let sd =
-                (zs[i].iter().map(|z| (z - m).powi(2)).sum::<f64>() / (reps - 1) as f64).sqrt();
+            assert!(r.coverage >= 0.8, "{r:?}");
             // Mean of 30 N(0,1) has sd 0.18; the sample sd of 30 lies in (0.6, 1.45) w.p. > 99.9%.
-            assert!(m.abs() < 0.65, "{}: {name} mean z {m}", v.name());
-            assert!(sd > 0.6 && sd < 1.45, "{}: {name} sd z {sd}", v.name());
+            assert!(r.z_mean.abs() < 0.65, "{r:?}");
+            assert!(r.z_sd > 0.6 && r.z_sd < 1.45, "{r:?}");
         }
-    }
-
-    fn f_name(v: &dyn Valuation, i: usize) -> &'static str {
-        v.params().get(i).copied().unwrap_or("phi")
     }
 
     #[test]
     fn expected_value_and_crra_parameters_are_recovered_within_their_intervals() {
+        recovery(&Model::ExpectedValue(ExpectedValue {}), &[0.08], 150, 4);
         // CRRA needs outcomes >= −wealth: its design is over gains only.
-        let crra = Model::Crra(Crra::default());
-        let gains = |seed| crate::simulate::design_for(&crra, 100, seed);
-        recovery(
-            &Model::ExpectedValue(ExpectedValue {}),
-            &[0.08],
-            &|s| risky_design(150, s),
-            4,
-        );
-        recovery(&crra, &[0.4, 1.5], &gains, 6);
+        recovery(&Model::Crra(Crra::default()), &[0.4, 1.5], 100, 6);
     }
 
     #[test]
@@ -536,25 +502,15 @@ mod tests {
         recovery(
             &Model::ProspectTheory(ProspectTheory {}),
             &[0.88, 2.25, 0.65, 0.15],
-            &|s| risky_design(300, s),
+            300,
             8,
         );
     }
 
     #[test]
     fn discount_rates_are_recovered_within_their_intervals() {
-        recovery(
-            &Model::Exponential(Exponential {}),
-            &[0.01, 0.15],
-            &|s| intertemporal_design(200, s),
-            5,
-        );
-        recovery(
-            &Model::Hyperbolic(Hyperbolic {}),
-            &[0.03, 0.15],
-            &|s| intertemporal_design(200, s),
-            5,
-        );
+        recovery(&Model::Exponential(Exponential {}), &[0.01, 0.15], 200, 5);
+        recovery(&Model::Hyperbolic(Hyperbolic {}), &[0.03, 0.15], 200, 5);
     }
 
     #[test]

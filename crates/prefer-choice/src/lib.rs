@@ -10,6 +10,7 @@
 //! | [`models`] | what an option is worth: expected value, CRRA expected utility, cumulative prospect theory, exponential and hyperbolic discounting |
 //! | [`fit`] | softmax choice likelihood, MLE, standard errors, AIC/BIC, held-out comparison |
 //! | [`simulate`] | question designs and choices drawn from a theory |
+//! | [`study`] | parameter recovery: coverage and z-scores over simulated data sets |
 //! | [`thurstonian`] | utilities with a mean and a variance per item from pairwise forced choices (paper 70) |
 //! | [`active`] | which pairs to ask next: the paper's active edge sampling |
 //! | [`coherence`] | transitivity, expected-utility consistency, held-out fit and its growth |
@@ -40,6 +41,7 @@ pub mod fit;
 pub mod models;
 pub mod problem;
 pub mod simulate;
+pub mod study;
 pub mod thurstonian;
 
 pub use error::{Error, Result};
