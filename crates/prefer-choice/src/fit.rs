@@ -333,9 +333,12 @@ fn standard_errors(
     };
     let f = |u: &[f64]| log_likelihood(v, &unscale(u), problems);
     let e = derivatives(&f, &valid, &vec![1.0; theta.len()]).ok_or_else(|| {
+        let names = v.params().iter().copied().chain(["phi"]);
+        let at: Vec<String> = names.zip(theta).map(|(n, x)| format!("{n}={x:.3e}")).collect();
         Error::Numeric(format!(
-            "{}: the maximum is on the edge of the parameter domain",
-            v.name()
+            "{}: the maximum is on the edge of the parameter domain ({}); a sensitivity phi near 0 means the choices barely depend on the options' values",
+            v.name(),
+            at.join(", ")
         ))
     })?;
     let mut info = e.hess;

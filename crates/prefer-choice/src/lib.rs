@@ -6,6 +6,7 @@
 //!
 //! | module | what |
 //! |---|---|
+//! | [`ask`] | the same questions put to a model (any [`ask::Chooser`]), answers as soft counts |
 //! | [`problem`] | choice problems (lotteries, delays, choices or counts), JSONL with record-level errors |
 //! | [`models`] | what an option is worth: expected value, CRRA expected utility, cumulative prospect theory, exponential and hyperbolic discounting |
 //! | [`fit`] | softmax choice likelihood, MLE, standard errors, AIC/BIC, held-out comparison |
@@ -35,6 +36,7 @@
 #![allow(clippy::neg_cmp_op_on_partial_ord)]
 
 pub mod active;
+pub mod ask;
 pub mod coherence;
 pub mod error;
 pub mod fit;

@@ -633,3 +633,80 @@ fn choice_utilities_on_pandalm_votes() {
     assert_eq!(v["transitivity"]["triads"], 10);
     assert!(dir.path().join("u.svg").exists());
 }
+
+#[test]
+fn choice_ask_puts_the_questions_to_a_model_and_fits_each_group() {
+    let Some(d) = shared_data() else { return };
+    let model = d.join("../models/stories260K");
+    let dir = tempfile::tempdir().unwrap();
+    let o = prefer(
+        &[
+            "choice",
+            "simulate",
+            "--model",
+            "ev",
+            "--problems",
+            "30",
+            "-o",
+            "h.jsonl",
+        ],
+        dir.path(),
+    );
+    assert!(o.status.success(), "{}", text(&o));
+    let o = prefer(
+        &[
+            "choice",
+            "ask",
+            "h.jsonl",
+            "--model-dir",
+            model.to_str().unwrap(),
+            "--with-input",
+            "--per-problem",
+            "4",
+            "-o",
+            "both.jsonl",
+        ],
+        dir.path(),
+    );
+    assert!(o.status.success(), "{}", text(&o));
+    let lines: Vec<serde_json::Value> = std::fs::read_to_string(dir.path().join("both.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 60);
+    assert!(lines[..30].iter().all(|l| l["group"] == "human"));
+    for l in &lines[30..] {
+        assert_eq!(l["group"], "stories260K");
+        let c: Vec<f64> = l["counts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|x| x.as_f64().unwrap())
+            .collect();
+        assert!(
+            (c.iter().sum::<f64>() - 4.0).abs() < 1e-9 && c.iter().all(|x| *x > 0.0),
+            "{c:?}"
+        );
+    }
+    // Both groups fit under expected value (the tiny story model is nearly indifferent:
+    // its φ is far below the simulated people's 0.15).
+    let o = prefer(
+        &[
+            "choice",
+            "fit",
+            "both.jsonl",
+            "--model",
+            "ev",
+            "--by-group",
+            "--json",
+            "f.json",
+        ],
+        dir.path(),
+    );
+    assert!(o.status.success(), "{}", text(&o));
+    let v: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.path().join("f.json")).unwrap()).unwrap();
+    let phi = |g: &str| v[g]["estimates"][0]["value"].as_f64().unwrap();
+    assert!(phi("stories260K") < phi("human") / 3.0, "{v}");
+}

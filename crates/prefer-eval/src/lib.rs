@@ -25,6 +25,7 @@
 pub mod agreement;
 pub mod breakdown;
 pub mod calibration;
+pub mod chooser;
 pub mod error;
 pub mod implicit;
 pub mod pairwise;

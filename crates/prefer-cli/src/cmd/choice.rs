@@ -8,6 +8,7 @@ use std::process::ExitCode;
 
 use anyhow::{Context, bail};
 use clap::{Args, Subcommand};
+use prefer_choice::ask::{AskConfig, ask};
 use prefer_choice::coherence::transitivity;
 use prefer_choice::fit::{self, FitConfig};
 use prefer_choice::models::Model;
@@ -53,6 +54,41 @@ pub enum Command {
         prefer choice recovery\n  \
         prefer choice recovery --models prospect --reps 100 --problems 500")]
     Recovery(RecoveryArgs),
+    /// Put the same questions to a language model (a Hugging Face folder): its
+    /// probability of each option, asked in both orders, as soft counts with `group` set
+    /// to the model's name, ready for `fit --by-group` against people's choices.
+    #[command(after_help = "Examples:\n  \
+        prefer choice ask human.jsonl --model-dir ../shared/models/stories260K -o both.jsonl --with-input\n  \
+        prefer choice fit both.jsonl --model prospect --by-group")]
+    Ask(AskArgs),
+}
+
+/// `prefer choice ask`
+#[derive(Debug, Args)]
+pub struct AskArgs {
+    /// Choice problems (JSONL).
+    pub file: PathBuf,
+    /// The model folder (config.json, *.safetensors, tokenizer.json).
+    #[arg(long)]
+    pub model_dir: PathBuf,
+    /// The group name of its answers (default: the folder's name).
+    #[arg(long)]
+    pub name: Option<String>,
+    /// Soft counts per problem (its probabilities times this).
+    #[arg(long, default_value_t = 10.0)]
+    pub per_problem: f64,
+    /// Ask in the given order only (default: both orders, averaged).
+    #[arg(long)]
+    pub one_order: bool,
+    /// Also write the input problems (group `human` where they have none) before the
+    /// model's answers.
+    #[arg(long)]
+    pub with_input: bool,
+    #[command(flatten)]
+    pub read: ReadArgs,
+    /// Output JSONL.
+    #[arg(short, long)]
+    pub out: PathBuf,
 }
 
 /// `prefer choice recovery`
@@ -197,6 +233,7 @@ pub fn run(c: Command) -> anyhow::Result<ExitCode> {
         Command::Compare(a) => run_compare(&a),
         Command::Utilities(a) => run_utilities(&a),
         Command::Recovery(a) => run_recovery(&a),
+        Command::Ask(a) => run_ask(&a),
     }
 }
 
@@ -320,8 +357,19 @@ fn run_fit(a: &FitArgs) -> anyhow::Result<ExitCode> {
     let mut fits = BTreeMap::new();
     let mut rows = Vec::new();
     let mut whiskers = Vec::new();
+    let mut failed = 0;
     for (g, ps) in groups(ps, a.by_group) {
-        let f = fit::fit(&model, &ps, &cfg).with_context(|| format!("fitting group {g}"))?;
+        let f = match fit::fit(&model, &ps, &cfg) {
+            Ok(f) => f,
+            // One group that cannot be fitted (an indifferent chooser has φ → 0) does
+            // not hide the others; the exit code says something failed.
+            Err(e) if a.by_group => {
+                eprintln!("{g}: not fitted: {e}");
+                failed += 1;
+                continue;
+            }
+            Err(e) => return Err(e).with_context(|| format!("fitting {}", a.file.display())),
+        };
         for e in &f.estimates {
             rows.push(vec![
                 g.clone(),
@@ -356,7 +404,11 @@ fn run_fit(a: &FitArgs) -> anyhow::Result<ExitCode> {
             &whiskers,
         )?;
     }
-    Ok(ExitCode::SUCCESS)
+    Ok(if failed > 0 {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    })
 }
 
 fn run_compare(a: &CompareArgs) -> anyhow::Result<ExitCode> {
@@ -611,5 +663,38 @@ fn run_recovery(a: &RecoveryArgs) -> anyhow::Result<ExitCode> {
     if let Some(j) = &a.json {
         write_atomic(j, serde_json::to_string_pretty(&all)?.as_bytes())?;
     }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn run_ask(a: &AskArgs) -> anyhow::Result<ExitCode> {
+    let ps = read_problems(&a.file, &a.read)?;
+    let name = a.name.clone().unwrap_or_else(|| {
+        a.model_dir
+            .file_name()
+            .map_or_else(|| "model".into(), |n| n.to_string_lossy().into_owned())
+    });
+    let mut lm = prefer_eval::chooser::LmChooser::load(&a.model_dir, &name)
+        .with_context(|| format!("loading {}", a.model_dir.display()))?;
+    let cfg = AskConfig {
+        both_orders: !a.one_order,
+        per_problem: a.per_problem,
+        ..Default::default()
+    };
+    let answers = ask(&ps, &mut lm, &cfg)?;
+    let mut out = Vec::new();
+    if a.with_input {
+        out.extend(ps.iter().cloned().map(|mut p| {
+            p.group.get_or_insert_with(|| "human".into());
+            p
+        }));
+    }
+    out.extend(answers);
+    problem::write_jsonl(&a.out, &out)?;
+    eprintln!(
+        "{name} answered {} problems; wrote {} to {}",
+        ps.len(),
+        out.len(),
+        a.out.display()
+    );
     Ok(ExitCode::SUCCESS)
 }
