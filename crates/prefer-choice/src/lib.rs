@@ -9,6 +9,7 @@
 //! | [`ask`] | the same questions put to a model (any [`ask::Chooser`]), answers as soft counts |
 //! | [`problem`] | choice problems (lotteries, delays, choices or counts), JSONL with record-level errors |
 //! | [`models`] | what an option is worth: expected value, CRRA expected utility, cumulative prospect theory, exponential and hyperbolic discounting |
+//! | [`dynamics`] | bounded-confidence value dynamics (Deffuant, Hegselmann-Krause) with an AI's influence; ε and μ fitted to egos (paper 38) |
 //! | [`fit`] | softmax choice likelihood, MLE, standard errors, AIC/BIC, held-out comparison |
 //! | [`simulate`] | question designs and choices drawn from a theory |
 //! | [`study`] | parameter recovery: coverage and z-scores over simulated data sets |
@@ -38,6 +39,7 @@
 pub mod active;
 pub mod ask;
 pub mod coherence;
+pub mod dynamics;
 pub mod error;
 pub mod fit;
 pub mod models;

@@ -10,6 +10,7 @@ use anyhow::{Context, bail};
 use clap::{Args, Subcommand};
 use prefer_choice::ask::{AskConfig, ask};
 use prefer_choice::coherence::transitivity;
+use prefer_choice::dynamics::{self, AiInfluence, DynamicsConfig, Network, Rule};
 use prefer_choice::fit::{self, FitConfig};
 use prefer_choice::models::Model;
 use prefer_choice::problem::{self, Problem};
@@ -17,7 +18,7 @@ use prefer_choice::simulate;
 use prefer_choice::study::{RecoveryConfig, recovery};
 use prefer_choice::thurstonian::{self, ThurstonianConfig};
 use prefer_data::{RejectWriter, write_atomic};
-use prefer_plot::{Whisker, interval_chart};
+use prefer_plot::{LineChart, Series, Whisker, interval_chart, line_chart};
 use prefer_rank::load::{OnBad, load};
 use prefer_rank::votes::PairCounts;
 
@@ -61,6 +62,56 @@ pub enum Command {
         prefer choice ask human.jsonl --model-dir ../shared/models/stories260K -o both.jsonl --with-input\n  \
         prefer choice fit both.jsonl --model prospect --by-group")]
     Ask(AskArgs),
+    /// Bounded-confidence value dynamics (Deffuant or Hegselmann-Krause) with an AI's
+    /// influence: clusters, diversity and distance to the AI over time.
+    #[command(after_help = "Examples:\n  \
+        prefer choice dynamics --epsilon 0.1 --steps 300\n  \
+        prefer choice dynamics --dims 10 --ai-value 0.9 --ai-weight 0.05 --plot dyn.svg")]
+    Dynamics(DynamicsArgs),
+}
+
+/// `prefer choice dynamics`
+#[derive(Debug, Args)]
+pub struct DynamicsArgs {
+    /// Agents.
+    #[arg(long, default_value_t = 200)]
+    pub agents: usize,
+    /// Value dimensions.
+    #[arg(long, default_value_t = 1)]
+    pub dims: usize,
+    /// Confidence bound ε.
+    #[arg(long, default_value_t = 0.2)]
+    pub epsilon: f64,
+    /// Convergence rate μ (Deffuant).
+    #[arg(long, default_value_t = 0.5)]
+    pub mu: f64,
+    /// Hegselmann-Krause averaging instead of Deffuant meetings.
+    #[arg(long)]
+    pub hk: bool,
+    /// A ring network with this many neighbours per side (default: complete).
+    #[arg(long)]
+    pub ring_k: Option<usize>,
+    /// Sweeps.
+    #[arg(long, default_value_t = 100)]
+    pub steps: usize,
+    /// The AI's value (one number for every dimension, or one per dimension).
+    #[arg(long, value_delimiter = ',')]
+    pub ai_value: Vec<f64>,
+    /// How much the AI is heard.
+    #[arg(long, default_value_t = 0.05)]
+    pub ai_weight: f64,
+    /// The AI's reach (default ε).
+    #[arg(long)]
+    pub ai_reach: Option<f64>,
+    /// Seed.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Write the snapshots as JSON here.
+    #[arg(long)]
+    pub json: Option<PathBuf>,
+    /// Plot diversity and distance to the AI over time (PNG or SVG).
+    #[arg(long)]
+    pub plot: Option<PathBuf>,
 }
 
 /// `prefer choice ask`
@@ -234,6 +285,7 @@ pub fn run(c: Command) -> anyhow::Result<ExitCode> {
         Command::Utilities(a) => run_utilities(&a),
         Command::Recovery(a) => run_recovery(&a),
         Command::Ask(a) => run_ask(&a),
+        Command::Dynamics(a) => run_dynamics(&a),
     }
 }
 
@@ -696,5 +748,98 @@ fn run_ask(a: &AskArgs) -> anyhow::Result<ExitCode> {
         out.len(),
         a.out.display()
     );
+    Ok(ExitCode::SUCCESS)
+}
+
+fn run_dynamics(a: &DynamicsArgs) -> anyhow::Result<ExitCode> {
+    let ai = match a.ai_value.as_slice() {
+        [] => None,
+        [v] => Some(vec![*v; a.dims]),
+        v => Some(v.to_vec()),
+    }
+    .map(|value| AiInfluence {
+        value,
+        weight: a.ai_weight,
+        reach: a.ai_reach,
+    });
+    let cfg = DynamicsConfig {
+        agents: a.agents,
+        dims: a.dims,
+        epsilon: a.epsilon,
+        mu: a.mu,
+        rule: if a.hk {
+            Rule::HegselmannKrause
+        } else {
+            Rule::Deffuant
+        },
+        network: a.ring_k.map_or(Network::Complete, |k| Network::Ring { k }),
+        steps: a.steps,
+        ai,
+        seed: a.seed,
+        ..Default::default()
+    };
+    let run = dynamics::simulate(None, &cfg)?;
+    let every = (a.steps / 10).max(1);
+    let rows: Vec<Vec<String>> = run
+        .snapshots
+        .iter()
+        .filter(|s| s.step % every == 0 || s.step == a.steps)
+        .map(|s| {
+            vec![
+                s.step.to_string(),
+                s.clusters.to_string(),
+                s.major_clusters.to_string(),
+                format!("{:.4}", s.diversity),
+                if s.distance_to_ai.is_nan() {
+                    "-".into()
+                } else {
+                    format!("{:.4}", s.distance_to_ai)
+                },
+            ]
+        })
+        .collect();
+    print_table(
+        &[
+            "sweep",
+            "clusters",
+            "major clusters",
+            "diversity",
+            "distance to AI",
+        ],
+        &rows,
+    );
+    if let Some(j) = &a.json {
+        write_atomic(j, serde_json::to_string_pretty(&run.snapshots)?.as_bytes())?;
+    }
+    if let Some(p) = &a.plot {
+        let mut series = vec![Series {
+            name: "diversity (mean pairwise distance)".into(),
+            points: run
+                .snapshots
+                .iter()
+                .map(|s| (s.step as f64, s.diversity))
+                .collect(),
+        }];
+        if cfg.ai.is_some() {
+            series.push(Series {
+                name: "mean distance to the AI".into(),
+                points: run
+                    .snapshots
+                    .iter()
+                    .map(|s| (s.step as f64, s.distance_to_ai))
+                    .collect(),
+            });
+        }
+        line_chart(
+            p,
+            &LineChart {
+                title: format!("Bounded-confidence dynamics (epsilon {})", a.epsilon),
+                x_label: "sweep".into(),
+                y_label: "distance".into(),
+                series,
+                ..Default::default()
+            },
+        )?;
+    }
     Ok(ExitCode::SUCCESS)
 }
