@@ -10,6 +10,7 @@
 //! | [`problem`] | choice problems (lotteries, delays, choices or counts), JSONL with record-level errors |
 //! | [`models`] | what an option is worth: expected value, CRRA expected utility, cumulative prospect theory, exponential and hyperbolic discounting |
 //! | [`dynamics`] | bounded-confidence value dynamics (Deffuant, Hegselmann-Krause) with an AI's influence; ε and μ fitted to egos (paper 38) |
+//! | [`explain`] | which properties drive a preference: Bayesian logistic effects per annotator group (papers 28, 65) |
 //! | [`fit`] | softmax choice likelihood, MLE, standard errors, AIC/BIC, held-out comparison |
 //! | [`simulate`] | question designs and choices drawn from a theory |
 //! | [`study`] | parameter recovery: coverage and z-scores over simulated data sets |
@@ -41,6 +42,7 @@ pub mod ask;
 pub mod coherence;
 pub mod dynamics;
 pub mod error;
+pub mod explain;
 pub mod fit;
 pub mod models;
 pub mod problem;

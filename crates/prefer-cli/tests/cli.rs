@@ -710,3 +710,43 @@ fn choice_ask_puts_the_questions_to_a_model_and_fits_each_group() {
     let phi = |g: &str| v[g]["estimates"][0]["value"].as_f64().unwrap();
     assert!(phi("stories260K") < phi("human") / 3.0, "{v}");
 }
+
+#[test]
+fn choice_explain_puts_groups_of_annotators_side_by_side() {
+    let Some(d) = shared_data() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let hh = format!(
+        "hh={}",
+        d.join("hh-rlhf/harmless-base-test.jsonl.gz").display()
+    );
+    let uf = format!(
+        "gpt4={}",
+        d.join("ultrafeedback/train_clean.jsonl").display()
+    );
+    let o = prefer(
+        &[
+            "choice", "explain", "--data", &hh, "--data", &uf, "--json", "e.json", "--plot",
+            "e.svg",
+        ],
+        dir.path(),
+    );
+    assert!(o.status.success(), "{}", text(&o));
+    let v: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.path().join("e.json")).unwrap()).unwrap();
+    // Every record of the harmless-base test split (2,312 in ../shared/data/README.md).
+    assert_eq!(v["hh"]["comparisons"], 2312);
+    // UltraFeedback's sample has 1,000 pairs; 6 have identical answers and are left out.
+    assert_eq!(v["gpt4"]["comparisons"], 994);
+    assert!(
+        text(&o).contains("gpt4: left out 6 records"),
+        "{}",
+        text(&o)
+    );
+    let effects = v["hh"]["effects"].as_array().unwrap();
+    assert_eq!(effects.len(), 8);
+    // No hh-rlhf answer holds a code fence: the effect stays at its prior.
+    let code = effects.iter().find(|e| e["name"] == "code").unwrap();
+    assert_eq!(code["support"], 0);
+    assert!(code["mean"].as_f64().unwrap().abs() < 1e-9);
+    assert!(text(&o).contains("(never differs)"));
+}

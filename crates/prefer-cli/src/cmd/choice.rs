@@ -11,6 +11,7 @@ use clap::{Args, Subcommand};
 use prefer_choice::ask::{AskConfig, ask};
 use prefer_choice::coherence::transitivity;
 use prefer_choice::dynamics::{self, AiInfluence, DynamicsConfig, Network, Rule};
+use prefer_choice::explain::{ExplainConfig, TEXT_PROPERTIES, fit_effects, text_difference};
 use prefer_choice::fit::{self, FitConfig};
 use prefer_choice::models::Model;
 use prefer_choice::problem::{self, Problem};
@@ -68,6 +69,30 @@ pub enum Command {
         prefer choice dynamics --epsilon 0.1 --steps 300\n  \
         prefer choice dynamics --dims 10 --ai-value 0.9 --ai-weight 0.05 --plot dyn.svg")]
     Dynamics(DynamicsArgs),
+    /// Which properties of an answer drive the preferences of each group of annotators
+    /// (length, refusal, apology, lists, code, questions back, courtesy, exclamation):
+    /// Bayesian logistic effects with credible intervals, side by side.
+    #[command(after_help = "Examples:\n  \
+        prefer choice explain --data human=../shared/data/hh-rlhf/harmless-base-test.jsonl.gz \\\n    \
+        --data gpt4=../shared/data/ultrafeedback/train_clean.jsonl --plot effects.svg")]
+    Explain(ExplainArgs),
+}
+
+/// `prefer choice explain`
+#[derive(Debug, Args)]
+pub struct ExplainArgs {
+    /// A group and its preference pairs, as NAME=FILE (repeat for each group).
+    #[arg(long, required = true)]
+    pub data: Vec<String>,
+    /// Prior standard deviation of each effect.
+    #[arg(long, default_value_t = 1.0)]
+    pub prior_sd: f64,
+    /// Write the effects as JSON here.
+    #[arg(long)]
+    pub json: Option<PathBuf>,
+    /// Plot the effects with their intervals (PNG or SVG).
+    #[arg(long)]
+    pub plot: Option<PathBuf>,
 }
 
 /// `prefer choice dynamics`
@@ -286,6 +311,7 @@ pub fn run(c: Command) -> anyhow::Result<ExitCode> {
         Command::Recovery(a) => run_recovery(&a),
         Command::Ask(a) => run_ask(&a),
         Command::Dynamics(a) => run_dynamics(&a),
+        Command::Explain(a) => run_explain(&a),
     }
 }
 
@@ -839,6 +865,86 @@ fn run_dynamics(a: &DynamicsArgs) -> anyhow::Result<ExitCode> {
                 series,
                 ..Default::default()
             },
+        )?;
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn run_explain(a: &ExplainArgs) -> anyhow::Result<ExitCode> {
+    let names: Vec<String> = TEXT_PROPERTIES.iter().map(|s| s.to_string()).collect();
+    let cfg = ExplainConfig {
+        prior_sd: a.prior_sd,
+        ..Default::default()
+    };
+    let mut all = BTreeMap::new();
+    let mut whiskers = Vec::new();
+    for spec in &a.data {
+        let (group, file) = spec
+            .split_once('=')
+            .with_context(|| format!("--data `{spec}`: expected NAME=FILE"))?;
+        let (pairs, bad) =
+            prefer_eval::texts::read_pairs_skipping(Path::new(file), &Default::default())
+                .with_context(|| format!("reading {file}"))?;
+        if let Some(first) = bad.first() {
+            // An empty response or identical answers say nothing about properties.
+            eprintln!(
+                "{group}: left out {} records that fail the pair checks, e.g. {first}",
+                bad.len()
+            );
+        }
+        let rows: Vec<Vec<f64>> = pairs
+            .iter()
+            .map(|p| text_difference(&p.chosen, &p.rejected))
+            .collect();
+        let fx = fit_effects(&names, &rows, &vec![1.0; rows.len()], &cfg)
+            .with_context(|| format!("group {group}"))?;
+        for e in &fx.effects {
+            whiskers.push(Whisker {
+                label: format!("{group} {}", e.name),
+                value: e.mean,
+                lower: e.lower,
+                upper: e.upper,
+            });
+        }
+        all.insert(group.to_string(), fx);
+    }
+    let groups: Vec<&String> = all.keys().collect();
+    let mut headers = vec!["property".to_string()];
+    headers.extend(groups.iter().map(|g| format!("{g}: effect [95%]")));
+    let rows: Vec<Vec<String>> = (0..names.len())
+        .map(|k| {
+            let mut r = vec![names[k].clone()];
+            for g in &groups {
+                let e = &all[*g].effects[k];
+                r.push(if e.support == 0 {
+                    "(never differs)".into()
+                } else {
+                    format!(
+                        "{:+.2} [{:+.2}, {:+.2}] n={}",
+                        e.mean, e.lower, e.upper, e.support
+                    )
+                });
+            }
+            r
+        })
+        .collect();
+    let h: Vec<&str> = headers.iter().map(String::as_str).collect();
+    print_table(&h, &rows);
+    for g in &groups {
+        println!(
+            "{g}: {} comparisons, the properties alone predict {:.3} of them",
+            all[*g].comparisons, all[*g].accuracy
+        );
+    }
+    if let Some(j) = &a.json {
+        write_atomic(j, serde_json::to_string_pretty(&all)?.as_bytes())?;
+    }
+    if let Some(p) = &a.plot {
+        interval_chart(
+            p,
+            "Effect on the log odds of being preferred",
+            "effect",
+            &whiskers,
         )?;
     }
     Ok(ExitCode::SUCCESS)
