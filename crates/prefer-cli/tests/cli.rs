@@ -750,3 +750,135 @@ fn choice_explain_puts_groups_of_annotators_side_by_side() {
     assert!(code["mean"].as_f64().unwrap().abs() < 1e-9);
     assert!(text(&o).contains("(never differs)"));
 }
+
+#[test]
+fn choice_explain_scored_reads_a_scorers_factor_weights_on_the_same_pairs() {
+    let Some(d) = shared_data() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    // A scorer that prefers the longer answer, written as score_chosen/score_rejected on
+    // UltraFeedback's pairs: its length effect must dominate, and its agreement with the
+    // labels is the share of pairs whose chosen answer is longer.
+    let source = std::fs::read_to_string(d.join("ultrafeedback/train_clean.jsonl")).unwrap();
+    let (mut out, mut longer, mut ties) = (String::new(), 0, 0);
+    for line in source.lines().take(300) {
+        let mut v: serde_json::Value = serde_json::from_str(line).unwrap();
+        let lc = v["chosen"].as_str().unwrap().chars().count() as f64;
+        let lr = v["rejected"].as_str().unwrap().chars().count() as f64;
+        if v["chosen"] == v["rejected"] {
+            continue;
+        }
+        longer += usize::from(lc > lr);
+        ties += usize::from(lc == lr);
+        v["score_chosen"] = lc.into();
+        v["score_rejected"] = lr.into();
+        out += &v.to_string();
+        out.push('\n');
+    }
+    std::fs::write(dir.path().join("scored.jsonl"), out).unwrap();
+    let uf = format!(
+        "gpt4={}",
+        d.join("ultrafeedback/train_clean.jsonl").display()
+    );
+    let o = prefer(
+        &[
+            "choice",
+            "explain",
+            "--data",
+            &uf,
+            "--scored",
+            "length-judge=scored.jsonl",
+            "--json",
+            "e.json",
+        ],
+        dir.path(),
+    );
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(
+        text(&o).contains(&format!(
+            "length-judge: prefers the labelled chosen answer in {longer} of"
+        )),
+        "{}",
+        text(&o)
+    );
+    let v: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.path().join("e.json")).unwrap()).unwrap();
+    let effect = |g: &str, p: &str| {
+        v[g]["effects"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|e| e["name"] == p)
+            .unwrap()["mean"]
+            .as_f64()
+            .unwrap()
+    };
+    assert!(effect("length-judge", "log_length") > 2.0, "{v}");
+    assert!(effect("length-judge", "log_length") > 10.0 * effect("gpt4", "log_length").abs());
+    let n = v["length-judge"]["comparisons"].as_u64().unwrap() as usize;
+    assert!(ties == 0 || n < 300);
+    // The scorer's choices follow length exactly, so the properties predict nearly all.
+    assert!(v["length-judge"]["accuracy"].as_f64().unwrap() > 0.9, "{v}");
+    // A file without scores is refused, naming the record.
+    let o = prefer(&["choice", "explain", "--scored", &uf], dir.path());
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        text(&o).contains("no score_chosen/score_rejected"),
+        "{}",
+        text(&o)
+    );
+}
+
+#[test]
+fn choice_dilemmas_scores_values_and_framework_dimensions() {
+    let repo = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let file = repo.join("docs/examples/dilemmas.jsonl");
+    let fw = repo.join("docs/examples/moral_foundations.json");
+    let dir = tempfile::tempdir().unwrap();
+    let mut args = vec![
+        "choice".to_string(),
+        "dilemmas".into(),
+        file.display().to_string(),
+        "--framework".into(),
+        fw.display().to_string(),
+        "--json".into(),
+        "v.json".into(),
+        "--plot".into(),
+        "v.svg".into(),
+    ];
+    let model = shared_data().map(|d| d.join("../models/stories260K"));
+    if let Some(m) = &model {
+        args.extend(["--model-dir".into(), m.display().to_string()]);
+    }
+    let a: Vec<&str> = args.iter().map(String::as_str).collect();
+    let o = prefer(&a, dir.path());
+    assert!(o.status.success(), "{}", text(&o));
+    let v: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.path().join("v.json")).unwrap()).unwrap();
+    let dim = |g: &str, d: &str| {
+        v[g].as_array()
+            .unwrap()
+            .iter()
+            .find(|x| x["value"] == d)
+            .unwrap()
+            .clone()
+    };
+    // By hand from docs/examples/dilemmas.jsonl: an action holding care or kindness
+    // appears 7 times (d6 holds both: two appearances) and is chosen in d3, d5, d6
+    // (twice), d7 and d8, not in d1: 6 chosen, 1 neglected -> (6 - 1) / 7.
+    let care = dim("file", "care");
+    assert_eq!(care["appearances"], 7.0);
+    assert!(
+        (care["preference"].as_f64().unwrap() - 5.0 / 7.0).abs() < 1e-12,
+        "{care}"
+    );
+    // liberty (self-interest) is never chosen.
+    assert_eq!(dim("file", "liberty")["preference"], -1.0);
+    if model.is_some() {
+        // The model's soft choices give fractional tallies over the same appearances.
+        let m = dim("stories260K", "care");
+        assert_eq!(m["appearances"], 7.0);
+        let p = m["preference"].as_f64().unwrap();
+        assert!(p > -1.0 && p < 1.0);
+    }
+    assert!(dir.path().join("v.svg").exists());
+}

@@ -514,9 +514,164 @@ pub fn heatmap(path: &Path, title: &str, labels: &[String], m: &[Vec<f64>]) -> R
     ))
 }
 
+/// A radar (spider) chart: one axis per entry of `axes`, one closed polygon per series,
+/// where `series[s].points[k].1` is series s's value on axis k (the x of each point is
+/// ignored). The radius runs linearly from the smallest to the largest value (padded),
+/// so negative values (a value neglected more than chosen) sit inside the zero ring,
+/// which is drawn darker.
+///
+/// # Errors
+/// No axes or series, a series of the wrong length, or a drawing or I/O failure.
+pub fn radar_chart(path: &Path, title: &str, axes: &[String], series: &[Series]) -> Result<()> {
+    if axes.len() < 3 || series.is_empty() {
+        return Err(Error::Empty(format!(
+            "{title}: a radar chart needs 3 or more axes and a series"
+        )));
+    }
+    if let Some(s) = series.iter().find(|s| s.points.len() != axes.len()) {
+        return Err(Error::Empty(format!(
+            "{title}: series {} has {} values for {} axes",
+            s.name,
+            s.points.len(),
+            axes.len()
+        )));
+    }
+    let vals: Vec<f64> = series
+        .iter()
+        .flat_map(|s| s.points.iter().map(|p| p.1))
+        .filter(|v| v.is_finite())
+        .collect();
+    let lo = vals.iter().copied().fold(0.0f64, f64::min);
+    let hi = vals.iter().copied().fold(0.0f64, f64::max);
+    let (lo, hi) = pad(lo, hi);
+    let size = (900u32, 760u32);
+    #[allow(clippy::too_many_arguments)]
+    fn draw<DB: DrawingBackend>(
+        root: &DrawingArea<DB, Shift>,
+        path: &Path,
+        title: &str,
+        axes: &[String],
+        series: &[Series],
+        (lo, hi): (f64, f64),
+        size: (u32, u32),
+    ) -> Result<()> {
+        let (w, h) = (size.0 as f64, size.1 as f64);
+        let (cx, cy, r) = (w / 2.0 - 80.0, h / 2.0 + 20.0, h * 0.36);
+        let font = ("sans-serif", 14).into_font();
+        root.draw(&Text::new(
+            title.to_string(),
+            ((w / 2.0 - 8.0 * title.len() as f64 / 2.0) as i32, 14),
+            ("sans-serif", 22).into_font(),
+        ))
+        .map_err(|e| draw_err(path, e))?;
+        let n = axes.len();
+        let at = |k: usize, v: f64| {
+            let a = -std::f64::consts::FRAC_PI_2 + 2.0 * std::f64::consts::PI * k as f64 / n as f64;
+            let rr = r * ((v - lo) / (hi - lo)).clamp(0.0, 1.0);
+            ((cx + rr * a.cos()) as i32, (cy + rr * a.sin()) as i32)
+        };
+        for ring in 0..=4 {
+            let v = lo + (hi - lo) * ring as f64 / 4.0;
+            let pts: Vec<(i32, i32)> = (0..=n).map(|k| at(k % n, v)).collect();
+            root.draw(&PathElement::new(
+                pts,
+                RGBColor(210, 210, 210).stroke_width(1),
+            ))
+            .map_err(|e| draw_err(path, e))?;
+            root.draw(&Text::new(
+                format!("{v:.2}"),
+                at(0, v),
+                ("sans-serif", 11)
+                    .into_font()
+                    .color(&RGBColor(120, 120, 120)),
+            ))
+            .map_err(|e| draw_err(path, e))?;
+        }
+        if lo < 0.0 && hi > 0.0 {
+            let pts: Vec<(i32, i32)> = (0..=n).map(|k| at(k % n, 0.0)).collect();
+            root.draw(&PathElement::new(pts, RGBColor(90, 90, 90).stroke_width(2)))
+                .map_err(|e| draw_err(path, e))?;
+        }
+        for (k, name) in axes.iter().enumerate() {
+            root.draw(&PathElement::new(
+                vec![at(k, lo), at(k, hi)],
+                RGBColor(200, 200, 200).stroke_width(1),
+            ))
+            .map_err(|e| draw_err(path, e))?;
+            let (x, y) = at(k, hi + (hi - lo) * 0.08);
+            let x = x - (3.5 * name.chars().count() as f64) as i32;
+            root.draw(&Text::new(name.clone(), (x, y - 7), font.clone()))
+                .map_err(|e| draw_err(path, e))?;
+        }
+        for (si, s) in series.iter().enumerate() {
+            let color = PALETTE[si % PALETTE.len()];
+            let pts: Vec<(i32, i32)> = (0..=n).map(|k| at(k % n, s.points[k % n].1)).collect();
+            root.draw(&PathElement::new(pts, color.stroke_width(3)))
+                .map_err(|e| draw_err(path, e))?;
+            let ly = 60 + 24 * si as i32;
+            root.draw(&Rectangle::new(
+                [(size.0 as i32 - 190, ly), (size.0 as i32 - 172, ly + 14)],
+                color.filled(),
+            ))
+            .map_err(|e| draw_err(path, e))?;
+            root.draw(&Text::new(
+                s.name.clone(),
+                (size.0 as i32 - 165, ly),
+                font.clone(),
+            ))
+            .map_err(|e| draw_err(path, e))?;
+        }
+        Ok(())
+    }
+    render_with!(path, size, |root| draw(
+        root,
+        path,
+        title,
+        axes,
+        series,
+        (lo, hi),
+        size
+    ))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn radar_charts_are_written_and_refuse_ragged_series() {
+        let dir = tempfile::tempdir().unwrap();
+        let axes: Vec<String> = ["care", "fairness", "loyalty", "authority", "sanctity"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        let s = |name: &str, v: [f64; 5]| Series {
+            name: name.into(),
+            points: v.iter().enumerate().map(|(k, x)| (k as f64, *x)).collect(),
+        };
+        let series = vec![
+            s("model a", [0.4, 0.2, -0.3, -0.1, 0.0]),
+            s("model b", [0.1, 0.3, 0.2, -0.4, 0.05]),
+        ];
+        for ext in ["png", "svg"] {
+            let p = dir.path().join(format!("r.{ext}"));
+            radar_chart(&p, "values", &axes, &series).unwrap();
+            let bytes = std::fs::read(&p).unwrap();
+            if ext == "png" {
+                assert_eq!(&bytes[..8], b"\x89PNG\r\n\x1a\n");
+            } else {
+                let text = String::from_utf8(bytes).unwrap();
+                assert!(
+                    text.contains("<svg") && text.contains("sanctity") && text.contains("model b")
+                );
+            }
+        }
+        let ragged = vec![Series {
+            name: "x".into(),
+            points: vec![(0.0, 1.0)],
+        }];
+        assert!(radar_chart(&dir.path().join("x.png"), "t", &axes, &ragged).is_err());
+    }
 
     #[test]
     fn png_and_svg_files_are_written_and_decodable() {

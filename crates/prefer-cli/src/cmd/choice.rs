@@ -10,6 +10,7 @@ use anyhow::{Context, bail};
 use clap::{Args, Subcommand};
 use prefer_choice::ask::{AskConfig, ask};
 use prefer_choice::coherence::transitivity;
+use prefer_choice::dilemmas;
 use prefer_choice::dynamics::{self, AiInfluence, DynamicsConfig, Network, Rule};
 use prefer_choice::explain::{ExplainConfig, TEXT_PROPERTIES, fit_effects, text_difference};
 use prefer_choice::fit::{self, FitConfig};
@@ -19,7 +20,7 @@ use prefer_choice::simulate;
 use prefer_choice::study::{RecoveryConfig, recovery};
 use prefer_choice::thurstonian::{self, ThurstonianConfig};
 use prefer_data::{RejectWriter, write_atomic};
-use prefer_plot::{LineChart, Series, Whisker, interval_chart, line_chart};
+use prefer_plot::{LineChart, Series, Whisker, interval_chart, line_chart, radar_chart};
 use prefer_rank::load::{OnBad, load};
 use prefer_rank::votes::PairCounts;
 
@@ -76,14 +77,52 @@ pub enum Command {
         prefer choice explain --data human=../shared/data/hh-rlhf/harmless-base-test.jsonl.gz \\\n    \
         --data gpt4=../shared/data/ultrafeedback/train_clean.jsonl --plot effects.svg")]
     Explain(ExplainArgs),
+    /// Value preferences revealed by dilemmas (DailyDilemmas): per value, and per
+    /// dimension of a value framework, for the file's choices and for models asked the
+    /// same dilemmas; a table and a radar chart.
+    #[command(after_help = "Examples:\n  \
+        prefer choice dilemmas dilemmas.jsonl --framework moral_foundations.json --plot values.png\n  \
+        prefer choice dilemmas dilemmas.jsonl --model-dir ../shared/models/stories260K --json v.json")]
+    Dilemmas(DilemmasArgs),
+}
+
+/// `prefer choice dilemmas`
+#[derive(Debug, Args)]
+pub struct DilemmasArgs {
+    /// Dilemmas (JSONL); those with `choice` or `probs` are the file's own group.
+    pub file: PathBuf,
+    /// Also ask this model (a Hugging Face folder; repeat for several).
+    #[arg(long)]
+    pub model_dir: Vec<PathBuf>,
+    /// A framework: a JSON object from each dimension to its values.
+    #[arg(long)]
+    pub framework: Option<PathBuf>,
+    /// Ask in the given order only.
+    #[arg(long)]
+    pub one_order: bool,
+    /// Go on past bad records, writing them to FILE's stem + `.rejected.jsonl`.
+    #[arg(long)]
+    pub skip_invalid: bool,
+    /// Write the scores as JSON here.
+    #[arg(long)]
+    pub json: Option<PathBuf>,
+    /// Radar chart of the preferences per group (PNG or SVG).
+    #[arg(long)]
+    pub plot: Option<PathBuf>,
 }
 
 /// `prefer choice explain`
 #[derive(Debug, Args)]
 pub struct ExplainArgs {
-    /// A group and its preference pairs, as NAME=FILE (repeat for each group).
-    #[arg(long, required = true)]
+    /// A group and its preference pairs, as NAME=FILE (repeat for each group): the
+    /// file's chosen/rejected labels are the group's choices.
+    #[arg(long, required_unless_present = "scored")]
     pub data: Vec<String>,
+    /// A scorer (reward model, judge) as NAME=FILE: the file's `score_chosen` and
+    /// `score_rejected` decide which answer it prefers (ties left out), so its factor
+    /// weights sit beside the labellers' on the same pairs (PROFILE, paper 65).
+    #[arg(long)]
+    pub scored: Vec<String>,
     /// Prior standard deviation of each effect.
     #[arg(long, default_value_t = 1.0)]
     pub prior_sd: f64,
@@ -312,6 +351,7 @@ pub fn run(c: Command) -> anyhow::Result<ExitCode> {
         Command::Ask(a) => run_ask(&a),
         Command::Dynamics(a) => run_dynamics(&a),
         Command::Explain(a) => run_explain(&a),
+        Command::Dilemmas(a) => run_dilemmas(&a),
     }
 }
 
@@ -878,10 +918,15 @@ fn run_explain(a: &ExplainArgs) -> anyhow::Result<ExitCode> {
     };
     let mut all = BTreeMap::new();
     let mut whiskers = Vec::new();
-    for spec in &a.data {
+    let specs = a
+        .data
+        .iter()
+        .map(|s| (s, false))
+        .chain(a.scored.iter().map(|s| (s, true)));
+    for (spec, by_scores) in specs {
         let (group, file) = spec
             .split_once('=')
-            .with_context(|| format!("--data `{spec}`: expected NAME=FILE"))?;
+            .with_context(|| format!("`{spec}`: expected NAME=FILE"))?;
         let (pairs, bad) =
             prefer_eval::texts::read_pairs_skipping(Path::new(file), &Default::default())
                 .with_context(|| format!("reading {file}"))?;
@@ -892,10 +937,34 @@ fn run_explain(a: &ExplainArgs) -> anyhow::Result<ExitCode> {
                 bad.len()
             );
         }
-        let rows: Vec<Vec<f64>> = pairs
-            .iter()
-            .map(|p| text_difference(&p.chosen, &p.rejected))
-            .collect();
+        let mut rows = Vec::with_capacity(pairs.len());
+        let mut agree = 0usize;
+        for p in &pairs {
+            let d = text_difference(&p.chosen, &p.rejected);
+            if !by_scores {
+                rows.push(d);
+                continue;
+            }
+            let (Some(sc), Some(sr)) = (p.score_chosen, p.score_rejected) else {
+                bail!(
+                    "{}: no score_chosen/score_rejected for --scored {group}",
+                    p.loc
+                );
+            };
+            if sc > sr {
+                agree += 1;
+                rows.push(d);
+            } else if sr > sc {
+                rows.push(d.iter().map(|x| -x).collect());
+            }
+        }
+        if by_scores {
+            println!(
+                "{group}: prefers the labelled chosen answer in {agree} of {} pairs ({} ties left out)",
+                pairs.len(),
+                pairs.len() - rows.len()
+            );
+        }
         let fx = fit_effects(&names, &rows, &vec![1.0; rows.len()], &cfg)
             .with_context(|| format!("group {group}"))?;
         for e in &fx.effects {
@@ -945,6 +1014,140 @@ fn run_explain(a: &ExplainArgs) -> anyhow::Result<ExitCode> {
             "Effect on the log odds of being preferred",
             "effect",
             &whiskers,
+        )?;
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn run_dilemmas(a: &DilemmasArgs) -> anyhow::Result<ExitCode> {
+    let (ds, bad) = dilemmas::read_jsonl(&a.file)?;
+    if let Some(first) = bad.first() {
+        if !a.skip_invalid {
+            bail!(
+                "{first}\n({} bad records; pass --skip-invalid to write them to a side file and go on)",
+                bad.len()
+            );
+        }
+        let side = sibling(&a.file, "rejected");
+        let mut w = RejectWriter::create(&side)?;
+        for e in &bad {
+            w.reject(e)?;
+        }
+        w.finish()?;
+        eprintln!("rejected {} records (see {})", bad.len(), side.display());
+    }
+    if ds.is_empty() {
+        bail!("{}: no dilemmas", a.file.display());
+    }
+    let mapping: Option<BTreeMap<String, Vec<String>>> = match &a.framework {
+        Some(p) => Some(
+            serde_json::from_str(
+                &std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?,
+            )
+            .with_context(|| {
+                format!(
+                    "{}: expected a JSON object of dimension -> [values]",
+                    p.display()
+                )
+            })?,
+        ),
+        None => None,
+    };
+    let mut groups: Vec<(String, Vec<dilemmas::ValueScore>)> = Vec::new();
+    let score = |d: &[dilemmas::Dilemma]| {
+        let v = dilemmas::value_preferences(d);
+        match &mapping {
+            Some(m) => dilemmas::framework_scores(&v, m),
+            None => v,
+        }
+    };
+    if ds.iter().any(|d| d.distribution().is_some()) {
+        groups.push(("file".into(), score(&ds)));
+    }
+    for dir in &a.model_dir {
+        let name = dir
+            .file_name()
+            .map_or_else(|| "model".into(), |n| n.to_string_lossy().into_owned());
+        let mut lm = prefer_eval::chooser::LmChooser::load(dir, &name)
+            .with_context(|| format!("loading {}", dir.display()))?;
+        let answered = dilemmas::ask(&ds, &mut lm, !a.one_order)?;
+        groups.push((name, score(&answered)));
+    }
+    if groups.is_empty() {
+        bail!(
+            "{}: no dilemma has a choice; give --model-dir to ask a model",
+            a.file.display()
+        );
+    }
+    // Rows: every value (dimension) any group scored, in the first group's order.
+    let mut names: Vec<String> = Vec::new();
+    for (_, g) in &groups {
+        for v in g {
+            if !names.contains(&v.value) {
+                names.push(v.value.clone());
+            }
+        }
+    }
+    let cell = |g: &[dilemmas::ValueScore], n: &str| g.iter().find(|v| v.value == n).cloned();
+    let rows: Vec<Vec<String>> = names
+        .iter()
+        .map(|n| {
+            let mut r = vec![n.clone()];
+            for (_, g) in &groups {
+                r.push(match cell(g, n) {
+                    Some(v) if v.appearances > 0.0 => {
+                        format!("{:+.3} (n={})", v.preference, v.appearances)
+                    }
+                    _ => "-".into(),
+                });
+            }
+            r
+        })
+        .collect();
+    let mut headers = vec![
+        if mapping.is_some() {
+            "dimension"
+        } else {
+            "value"
+        }
+        .to_string(),
+    ];
+    headers.extend(groups.iter().map(|(g, _)| g.clone()));
+    let h: Vec<&str> = headers.iter().map(String::as_str).collect();
+    print_table(&h, &rows);
+    if let Some(j) = &a.json {
+        let v: BTreeMap<&str, &Vec<dilemmas::ValueScore>> =
+            groups.iter().map(|(g, s)| (g.as_str(), s)).collect();
+        write_atomic(j, serde_json::to_string_pretty(&v)?.as_bytes())?;
+    }
+    if let Some(p) = &a.plot {
+        let series: Vec<Series> = groups
+            .iter()
+            .map(|(g, s)| Series {
+                name: g.clone(),
+                points: names
+                    .iter()
+                    .enumerate()
+                    .map(|(k, n)| {
+                        (
+                            k as f64,
+                            cell(s, n).map_or(0.0, |v| {
+                                if v.preference.is_finite() {
+                                    v.preference
+                                } else {
+                                    0.0
+                                }
+                            }),
+                        )
+                    })
+                    .collect(),
+            })
+            .collect();
+        radar_chart(
+            p,
+            "Value preferences (chosen − neglected) / appearances",
+            &names,
+            &series,
         )?;
     }
     Ok(ExitCode::SUCCESS)
