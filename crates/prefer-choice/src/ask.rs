@@ -188,6 +188,45 @@ pub fn ask(
         .collect()
 }
 
+/// The forced-choice question between two outcomes (paper 70's preference elicitation).
+pub fn render_pair(a: &str, b: &str) -> String {
+    format!(
+        "Which of these would you prefer?\nOption A: {}\nOption B: {}\nAnswer: Option",
+        a.trim(),
+        b.trim()
+    )
+}
+
+/// P(`items[i]` is preferred to `items[j]`) from `chooser`, averaged over both orders
+/// when `both_orders`, returned as soft counts (`answers` · P, `answers` · (1 − P)): the
+/// oracle [`crate::active::run`] asks.
+///
+/// # Errors
+/// A chooser error, naming the pair.
+pub fn pair_answer(
+    chooser: &mut dyn Chooser,
+    items: &[String],
+    i: usize,
+    j: usize,
+    answers: f64,
+    both_orders: bool,
+) -> Result<(f64, f64)> {
+    let ab = labels(2)?;
+    let named = |e: Error| Error::Invalid(format!("pair ({i}, {j}): {e}"));
+    let p = chooser
+        .probs(&render_pair(&items[i], &items[j]), &ab)
+        .map_err(named)?[0];
+    let p = if both_orders {
+        let q = chooser
+            .probs(&render_pair(&items[j], &items[i]), &ab)
+            .map_err(named)?[1];
+        0.5 * (p + q)
+    } else {
+        p
+    };
+    Ok((answers * p, answers * (1.0 - p)))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -306,5 +345,52 @@ mod tests {
             / problems.len() as f64;
         assert!(first_share(&one) > truth + 0.1);
         assert!((first_share(&both) - truth).abs() < (first_share(&one) - truth).abs() / 3.0);
+    }
+
+    /// Prefers outcomes by a hidden utility (the number in the text), with a bias for
+    /// the first letter.
+    struct ByNumber;
+
+    impl Chooser for ByNumber {
+        fn name(&self) -> String {
+            "by-number".into()
+        }
+        fn probs(&mut self, prompt: &str, _labels: &[String]) -> Result<Vec<f64>> {
+            let num = |tag: &str| -> f64 {
+                let line = prompt.lines().find(|l| l.starts_with(tag)).unwrap();
+                line.rsplit(' ').next().unwrap().parse().unwrap()
+            };
+            let (a, b) = (num("Option A:"), num("Option B:"));
+            let pa = 1.0 / (1.0 + (-(a - b)).exp());
+            let pa = pa * 2.0 / (pa * 2.0 + (1.0 - pa));
+            Ok(vec![pa, 1.0 - pa])
+        }
+    }
+
+    #[test]
+    fn active_elicitation_through_a_chooser_recovers_its_hidden_utilities() {
+        let items: Vec<String> = (0..24)
+            .map(|k| format!("outcome worth {}", (k * 7 % 24) as f64 / 4.0))
+            .collect();
+        let worth: Vec<f64> = (0..24).map(|k| (k * 7 % 24) as f64 / 4.0).collect();
+        let mut c = ByNumber;
+        // Both orders cancel the first-letter bias: a pair of equal worth answers 50/50.
+        let (x, y) = pair_answer(&mut c, &items, 0, 0, 10.0, true).unwrap();
+        assert!((x - 5.0).abs() < 1e-12 && (y - 5.0).abs() < 1e-12);
+        let (x, _) = pair_answer(&mut c, &items, 0, 0, 10.0, false).unwrap();
+        assert!((x - 10.0 * 2.0 / 3.0).abs() < 1e-12);
+        let cfg = crate::active::ActiveConfig {
+            edges_per_round: 20,
+            ..Default::default()
+        };
+        let run = crate::active::run(
+            items.len(),
+            |i, j| pair_answer(&mut c, &items, i, j, 10.0, true),
+            &cfg,
+            &crate::thurstonian::ThurstonianConfig::default(),
+        )
+        .unwrap();
+        let r = crate::coherence::pearson(&run.utilities.mean, &worth);
+        assert!(r > 0.98, "{r}");
     }
 }

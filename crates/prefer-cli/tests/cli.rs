@@ -882,3 +882,39 @@ fn choice_dilemmas_scores_values_and_framework_dimensions() {
     }
     assert!(dir.path().join("v.svg").exists());
 }
+
+#[test]
+fn choice_elicit_asks_a_model_pairwise_and_reports_coherence() {
+    let Some(d) = shared_data() else { return };
+    let repo = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let dir = tempfile::tempdir().unwrap();
+    let items = repo.join("docs/examples/outcomes.txt");
+    let model = d.join("../models/stories260K");
+    let o = prefer(
+        &[
+            "choice",
+            "elicit",
+            "--items",
+            items.to_str().unwrap(),
+            "--model-dir",
+            model.to_str().unwrap(),
+            "--edge-multiplier",
+            "0.8",
+            "--edges-per-round",
+            "5",
+            "--json",
+            "u.json",
+        ],
+        dir.path(),
+    );
+    assert!(o.status.success(), "{}", text(&o));
+    // 0.8 · 10 · log2(10) = 26.6: 27 of the 45 pairs, the first 10 from the initial ring.
+    assert!(text(&o).contains("asked 27 of 45 pairs"), "{}", text(&o));
+    let v: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.path().join("u.json")).unwrap()).unwrap();
+    let u = v["utilities"].as_array().unwrap();
+    assert_eq!(u.len(), 10);
+    let mean: f64 = u.iter().map(|x| x["mean"].as_f64().unwrap()).sum::<f64>() / 10.0;
+    assert!(mean.abs() < 1e-9);
+    assert!(v["transitivity"]["triads"].as_u64().unwrap() <= 120);
+}

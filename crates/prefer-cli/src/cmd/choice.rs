@@ -8,7 +8,8 @@ use std::process::ExitCode;
 
 use anyhow::{Context, bail};
 use clap::{Args, Subcommand};
-use prefer_choice::ask::{AskConfig, ask};
+use prefer_choice::active::{self, ActiveConfig};
+use prefer_choice::ask::{AskConfig, ask, pair_answer};
 use prefer_choice::coherence::transitivity;
 use prefer_choice::dilemmas;
 use prefer_choice::dynamics::{self, AiInfluence, DynamicsConfig, Network, Rule};
@@ -84,6 +85,44 @@ pub enum Command {
         prefer choice dilemmas dilemmas.jsonl --framework moral_foundations.json --plot values.png\n  \
         prefer choice dilemmas dilemmas.jsonl --model-dir ../shared/models/stories260K --json v.json")]
     Dilemmas(DilemmasArgs),
+    /// Elicit a model's utilities over outcomes (paper 70): pairwise forced choices
+    /// asked in both orders, pairs chosen by active sampling, Thurstonian means and
+    /// variances, and their coherence.
+    #[command(after_help = "Examples:\n  \
+        prefer choice elicit --items outcomes.txt --model-dir ../shared/models/stories260K --json u.json")]
+    Elicit(ElicitArgs),
+}
+
+/// `prefer choice elicit`
+#[derive(Debug, Args)]
+pub struct ElicitArgs {
+    /// The outcomes, one per line.
+    #[arg(long)]
+    pub items: PathBuf,
+    /// The model folder.
+    #[arg(long)]
+    pub model_dir: PathBuf,
+    /// Pairs asked = this · N log2 N.
+    #[arg(long, default_value_t = 2.0)]
+    pub edge_multiplier: f64,
+    /// Pairs per active round.
+    #[arg(long, default_value_t = 200)]
+    pub edges_per_round: usize,
+    /// Soft answers per pair (the model's probability times this).
+    #[arg(long, default_value_t = 10.0)]
+    pub answers: f64,
+    /// Share of the asked pairs held out to score the utilities.
+    #[arg(long, default_value_t = 0.2)]
+    pub held_out: f64,
+    /// Seed.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Write utilities and coherence as JSON here.
+    #[arg(long)]
+    pub json: Option<PathBuf>,
+    /// Plot μ ± σ per outcome (PNG or SVG).
+    #[arg(long)]
+    pub plot: Option<PathBuf>,
 }
 
 /// `prefer choice dilemmas`
@@ -352,6 +391,7 @@ pub fn run(c: Command) -> anyhow::Result<ExitCode> {
         Command::Dynamics(a) => run_dynamics(&a),
         Command::Explain(a) => run_explain(&a),
         Command::Dilemmas(a) => run_dilemmas(&a),
+        Command::Elicit(a) => run_elicit(&a),
     }
 }
 
@@ -654,18 +694,40 @@ fn run_utilities(a: &UtilitiesArgs) -> anyhow::Result<ExitCode> {
         log_variance_precision: a.log_variance_precision,
         ..Default::default()
     };
-    let u = thurstonian::fit(&counts, &cfg)?;
-    let tr = transitivity(&counts);
-    let (train, test) = split_pairs(&counts, a.held_out, a.seed);
+    report_utilities(
+        &names,
+        &counts,
+        &cfg,
+        a.held_out,
+        a.seed,
+        a.json.as_deref(),
+        a.plot.as_deref(),
+    )
+}
+
+/// Prints the utilities with their coherence (in-sample and held-out fit, cyclic
+/// triads) and writes the JSON and the plot: what `utilities` and `elicit` report.
+fn report_utilities(
+    names: &[String],
+    counts: &PairCounts,
+    cfg: &ThurstonianConfig,
+    held_out: f64,
+    seed: u64,
+    json: Option<&Path>,
+    plot: Option<&Path>,
+) -> anyhow::Result<ExitCode> {
+    let u = thurstonian::fit(counts, cfg)?;
+    let tr = transitivity(counts);
+    let (train, test) = split_pairs(counts, held_out, seed);
     let held = if test.cells.is_empty() {
         None
     } else {
         Some(thurstonian::evaluate(
-            &thurstonian::fit(&train, &cfg)?,
+            &thurstonian::fit(&train, cfg)?,
             &test,
         ))
     };
-    let in_sample = thurstonian::evaluate(&u, &counts);
+    let in_sample = thurstonian::evaluate(&u, counts);
     let mut order: Vec<usize> = (0..names.len()).collect();
     order.sort_by(|&x, &y| u.mean[y].total_cmp(&u.mean[x]));
     let rows: Vec<Vec<String>> = order
@@ -696,7 +758,7 @@ fn run_utilities(a: &UtilitiesArgs) -> anyhow::Result<ExitCode> {
         "cyclic triads: {} of {} ({:.4})",
         tr.cyclic, tr.triads, tr.rate
     );
-    if let Some(j) = &a.json {
+    if let Some(j) = json {
         let items: Vec<serde_json::Value> = (0..names.len())
             .map(|i| serde_json::json!({"item": names[i], "mean": u.mean[i], "variance": u.variance[i]}))
             .collect();
@@ -708,7 +770,7 @@ fn run_utilities(a: &UtilitiesArgs) -> anyhow::Result<ExitCode> {
         });
         write_atomic(j, serde_json::to_string_pretty(&v)?.as_bytes())?;
     }
-    if let Some(p) = &a.plot {
+    if let Some(p) = plot {
         let w: Vec<Whisker> = order
             .iter()
             .map(|&i| Whisker {
@@ -1151,4 +1213,56 @@ fn run_dilemmas(a: &DilemmasArgs) -> anyhow::Result<ExitCode> {
         )?;
     }
     Ok(ExitCode::SUCCESS)
+}
+
+fn run_elicit(a: &ElicitArgs) -> anyhow::Result<ExitCode> {
+    let text = std::fs::read_to_string(&a.items)
+        .with_context(|| format!("reading {}", a.items.display()))?;
+    let items: Vec<String> = text
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .map(String::from)
+        .collect();
+    if items.len() < 3 {
+        bail!(
+            "{}: need at least 3 outcomes, one per line (found {})",
+            a.items.display(),
+            items.len()
+        );
+    }
+    let name = a
+        .model_dir
+        .file_name()
+        .map_or_else(|| "model".into(), |n| n.to_string_lossy().into_owned());
+    let mut lm = prefer_eval::chooser::LmChooser::load(&a.model_dir, &name)
+        .with_context(|| format!("loading {}", a.model_dir.display()))?;
+    let cfg = ActiveConfig {
+        edge_multiplier: a.edge_multiplier,
+        edges_per_round: a.edges_per_round,
+        seed: a.seed,
+        ..Default::default()
+    };
+    let fit_cfg = ThurstonianConfig::default();
+    let run = active::run(
+        items.len(),
+        |i, j| pair_answer(&mut lm, &items, i, j, a.answers, true),
+        &cfg,
+        &fit_cfg,
+    )?;
+    println!(
+        "{name}: asked {} of {} pairs in {} rounds",
+        run.counts.cells.len(),
+        items.len() * (items.len() - 1) / 2,
+        run.asked_per_round.len()
+    );
+    report_utilities(
+        &items,
+        &run.counts,
+        &fit_cfg,
+        a.held_out,
+        a.seed,
+        a.json.as_deref(),
+        a.plot.as_deref(),
+    )
 }
