@@ -301,7 +301,7 @@ mod tests {
     fn the_initial_graph_is_regular_and_the_percentiles_match_numpy() {
         let mut rng = ChaCha8Rng::seed_from_u64(1);
         let g = initial_pairs(50, 4, &mut rng);
-        let mut deg = vec![0; 50];
+        let mut deg = [0; 50];
         for (a, b) in &g {
             deg[*a] += 1;
             deg[*b] += 1;

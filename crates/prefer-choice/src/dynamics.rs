@@ -21,6 +21,9 @@
 //! the one-step update x' = x + μ · mean_{friends within ε}(f − x) ([`predict`]), whose
 //! ε and μ [`fit_bcm`] finds by grid search (the paper tunes them by particle swarm).
 
+// Loops over value dimensions index several vectors at once, as the update formulas do.
+#![allow(clippy::needless_range_loop)]
+
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
@@ -119,7 +122,7 @@ impl DynamicsConfig {
         if self.agents < 2 || self.dims == 0 {
             return Err(Error::Config("agents must be >= 2 and dims >= 1".into()));
         }
-        if !(self.epsilon > 0.0) || !(self.mu > 0.0 && self.mu <= 1.0) {
+        if !(self.epsilon > 0.0 && self.mu > 0.0 && self.mu <= 1.0) {
             return Err(Error::Config(format!(
                 "epsilon must be > 0 and mu in (0, 1], got {} and {}",
                 self.epsilon, self.mu

@@ -13,12 +13,25 @@ pub enum Error {
     /// The fit failed (no convergence, parameters not identified).
     #[error("{0}")]
     Numeric(String),
-    /// Reading or validating records failed.
+    /// Reading or validating records failed (boxed: the variant is large, and every
+    /// `Result` of this crate would carry its size).
     #[error(transparent)]
-    Data(#[from] prefer_data::Error),
+    Data(Box<prefer_data::Error>),
     /// A rating-engine routine failed.
     #[error(transparent)]
-    Rank(#[from] prefer_rank::Error),
+    Rank(Box<prefer_rank::Error>),
+}
+
+impl From<prefer_data::Error> for Error {
+    fn from(e: prefer_data::Error) -> Self {
+        Error::Data(Box::new(e))
+    }
+}
+
+impl From<prefer_rank::Error> for Error {
+    fn from(e: prefer_rank::Error) -> Self {
+        Error::Rank(Box::new(e))
+    }
 }
 
 /// `Result` with prefer-choice's [`Error`].

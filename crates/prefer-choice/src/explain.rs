@@ -92,7 +92,7 @@ pub fn fit_effects(
     weights: &[f64],
     cfg: &ExplainConfig,
 ) -> Result<Effects> {
-    if !(cfg.prior_sd > 0.0) || !(cfg.level > 0.0 && cfg.level < 1.0) {
+    if !(cfg.prior_sd > 0.0 && cfg.level > 0.0 && cfg.level < 1.0) {
         return Err(Error::Config(
             "prior_sd must be > 0 and level in (0, 1)".into(),
         ));

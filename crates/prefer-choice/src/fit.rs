@@ -143,6 +143,8 @@ pub fn log_likelihood(v: &dyn Valuation, theta: &[f64], problems: &[Problem]) ->
     ll
 }
 
+// The steps h[i] index alongside the point and the Hessian.
+#[allow(clippy::needless_range_loop)]
 /// Central-difference value, gradient and Hessian of `f` at `x`, shrinking the step
 /// where it would leave the domain. `None` when no step stays inside.
 fn derivatives(

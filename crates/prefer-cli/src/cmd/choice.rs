@@ -429,7 +429,7 @@ fn run_simulate(a: &SimulateArgs) -> anyhow::Result<ExitCode> {
             .with_context(|| format!("--params: `{val}` is not a number"))?;
     }
     let (t, phi) = theta.split_at(theta.len() - 1);
-    if !v.valid(t) || !(phi[0] > 0.0) {
+    if !v.valid(t) || phi[0].is_nan() || phi[0] <= 0.0 {
         bail!(
             "--params: {} is outside the domain of {}",
             fmt_params(&names, &theta),
