@@ -83,13 +83,7 @@ fn percent(p: f64) -> String {
 
 /// One option in words.
 pub fn describe(o: &Prospect, timed: bool, cfg: &AskConfig) -> String {
-    let outcomes: Vec<(f64, f64)> = o
-        .outcomes
-        .iter()
-        .copied()
-        .zip(o.probs.iter().copied())
-        .filter(|(_, p)| *p > 0.0)
-        .collect();
+    let outcomes = o.support();
     let mut s = match outcomes.as_slice() {
         [(x, _)] => format!("{} for sure", money(*x, "lose", cfg)),
         [(x, p), (y, _)] => format!(

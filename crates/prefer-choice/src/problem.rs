@@ -60,6 +60,16 @@ impl Prospect {
         }
     }
 
+    /// The (outcome, probability) pairs with a positive probability.
+    pub fn support(&self) -> Vec<(f64, f64)> {
+        self.outcomes
+            .iter()
+            .copied()
+            .zip(self.probs.iter().copied())
+            .filter(|(_, p)| *p > 0.0)
+            .collect()
+    }
+
     /// Σ p x.
     pub fn expected_value(&self) -> f64 {
         self.outcomes

@@ -47,13 +47,7 @@ pub fn tk_weight(p: f64, gamma: f64) -> f64 {
 impl ProspectTheory {
     /// V of a lottery under (α, λ, γ).
     pub fn cpt_value(o: &Prospect, alpha: f64, lambda: f64, gamma: f64) -> f64 {
-        let mut xs: Vec<(f64, f64)> = o
-            .outcomes
-            .iter()
-            .copied()
-            .zip(o.probs.iter().copied())
-            .filter(|(_, p)| *p > 0.0)
-            .collect();
+        let mut xs = o.support();
         xs.sort_by(|a, b| b.0.total_cmp(&a.0));
         let mut v = 0.0;
         // Gains from the best down: decumulative probabilities.
