@@ -20,7 +20,7 @@ use prefer_choice::problem::{self, Problem};
 use prefer_choice::simulate;
 use prefer_choice::study::{RecoveryConfig, recovery};
 use prefer_choice::thurstonian::{self, ThurstonianConfig};
-use prefer_data::{RejectWriter, write_atomic};
+use prefer_data::{RecordError, RejectWriter, write_atomic};
 use prefer_plot::{LineChart, Series, Whisker, interval_chart, line_chart, radar_chart};
 use prefer_rank::load::{OnBad, load};
 use prefer_rank::votes::PairCounts;
@@ -463,25 +463,7 @@ fn fmt_params(names: &[&str], theta: &[f64]) -> String {
 /// them to a side file.
 fn read_problems(path: &Path, r: &ReadArgs) -> anyhow::Result<Vec<Problem>> {
     let read = problem::read_jsonl(path)?;
-    if let Some(first) = read.rejected.first() {
-        if !r.skip_invalid {
-            bail!(
-                "{first}\n({} bad records; pass --skip-invalid to write them to a side file and go on)",
-                read.rejected.len()
-            );
-        }
-        let side = sibling(path, "rejected");
-        let mut w = RejectWriter::create(&side)?;
-        for e in &read.rejected {
-            w.reject(e)?;
-        }
-        w.finish()?;
-        eprintln!(
-            "rejected {} records (see {})",
-            read.rejected.len(),
-            side.display()
-        );
-    }
+    handle_rejects(path, &read.rejected, r.skip_invalid)?;
     let mut ps = read.problems;
     if let Some(g) = &r.group {
         ps.retain(|p| p.group.as_deref() == Some(g.as_str()));
@@ -490,6 +472,28 @@ fn read_problems(path: &Path, r: &ReadArgs) -> anyhow::Result<Vec<Problem>> {
         bail!("{}: no choice problems to fit", path.display());
     }
     Ok(ps)
+}
+
+/// Bad records stop the command unless `skip`, which writes them with their reasons
+/// to `path`'s stem + `.rejected.jsonl`.
+fn handle_rejects(path: &Path, bad: &[RecordError], skip: bool) -> anyhow::Result<()> {
+    let Some(first) = bad.first() else {
+        return Ok(());
+    };
+    if !skip {
+        bail!(
+            "{first}\n({} bad records; pass --skip-invalid to write them to a side file and go on)",
+            bad.len()
+        );
+    }
+    let side = sibling(path, "rejected");
+    let mut w = RejectWriter::create(&side)?;
+    for e in bad {
+        w.reject(e)?;
+    }
+    w.finish()?;
+    eprintln!("rejected {} records (see {})", bad.len(), side.display());
+    Ok(())
 }
 
 fn groups(ps: Vec<Problem>, by_group: bool) -> BTreeMap<String, Vec<Problem>> {
@@ -1083,21 +1087,7 @@ fn run_explain(a: &ExplainArgs) -> anyhow::Result<ExitCode> {
 
 fn run_dilemmas(a: &DilemmasArgs) -> anyhow::Result<ExitCode> {
     let (ds, bad) = dilemmas::read_jsonl(&a.file)?;
-    if let Some(first) = bad.first() {
-        if !a.skip_invalid {
-            bail!(
-                "{first}\n({} bad records; pass --skip-invalid to write them to a side file and go on)",
-                bad.len()
-            );
-        }
-        let side = sibling(&a.file, "rejected");
-        let mut w = RejectWriter::create(&side)?;
-        for e in &bad {
-            w.reject(e)?;
-        }
-        w.finish()?;
-        eprintln!("rejected {} records (see {})", bad.len(), side.display());
-    }
+    handle_rejects(&a.file, &bad, a.skip_invalid)?;
     if ds.is_empty() {
         bail!("{}: no dilemmas", a.file.display());
     }
