@@ -21,6 +21,7 @@ use prefer_choice::simulate;
 use prefer_choice::study::{RecoveryConfig, recovery};
 use prefer_choice::thurstonian::{self, ThurstonianConfig};
 use prefer_data::{RecordError, RejectWriter, write_atomic};
+use prefer_eval::chooser::LmChooser;
 use prefer_plot::{LineChart, Series, Whisker, interval_chart, line_chart, radar_chart};
 use prefer_rank::load::{OnBad, load};
 use prefer_rank::votes::PairCounts;
@@ -496,6 +497,19 @@ fn handle_rejects(path: &Path, bad: &[RecordError], skip: bool) -> anyhow::Resul
     Ok(())
 }
 
+/// A model folder as a chooser, named `name` or after the folder.
+fn load_chooser(dir: &Path, name: Option<&str>) -> anyhow::Result<(LmChooser, String)> {
+    let name = name.map_or_else(
+        || {
+            dir.file_name()
+                .map_or_else(|| "model".into(), |n| n.to_string_lossy().into_owned())
+        },
+        str::to_string,
+    );
+    let lm = LmChooser::load(dir, &name).with_context(|| format!("loading {}", dir.display()))?;
+    Ok((lm, name))
+}
+
 fn groups(ps: Vec<Problem>, by_group: bool) -> BTreeMap<String, Vec<Problem>> {
     let mut out: BTreeMap<String, Vec<Problem>> = BTreeMap::new();
     for p in ps {
@@ -852,13 +866,7 @@ fn run_recovery(a: &RecoveryArgs) -> anyhow::Result<ExitCode> {
 
 fn run_ask(a: &AskArgs) -> anyhow::Result<ExitCode> {
     let ps = read_problems(&a.file, &a.read)?;
-    let name = a.name.clone().unwrap_or_else(|| {
-        a.model_dir
-            .file_name()
-            .map_or_else(|| "model".into(), |n| n.to_string_lossy().into_owned())
-    });
-    let mut lm = prefer_eval::chooser::LmChooser::load(&a.model_dir, &name)
-        .with_context(|| format!("loading {}", a.model_dir.display()))?;
+    let (mut lm, name) = load_chooser(&a.model_dir, a.name.as_deref())?;
     let cfg = AskConfig {
         both_orders: !a.one_order,
         per_problem: a.per_problem,
@@ -1117,11 +1125,7 @@ fn run_dilemmas(a: &DilemmasArgs) -> anyhow::Result<ExitCode> {
         groups.push(("file".into(), score(&ds)));
     }
     for dir in &a.model_dir {
-        let name = dir
-            .file_name()
-            .map_or_else(|| "model".into(), |n| n.to_string_lossy().into_owned());
-        let mut lm = prefer_eval::chooser::LmChooser::load(dir, &name)
-            .with_context(|| format!("loading {}", dir.display()))?;
+        let (mut lm, name) = load_chooser(dir, None)?;
         let answered = dilemmas::ask(&ds, &mut lm, !a.one_order)?;
         groups.push((name, score(&answered)));
     }
@@ -1221,12 +1225,7 @@ fn run_elicit(a: &ElicitArgs) -> anyhow::Result<ExitCode> {
             items.len()
         );
     }
-    let name = a
-        .model_dir
-        .file_name()
-        .map_or_else(|| "model".into(), |n| n.to_string_lossy().into_owned());
-    let mut lm = prefer_eval::chooser::LmChooser::load(&a.model_dir, &name)
-        .with_context(|| format!("loading {}", a.model_dir.display()))?;
+    let (mut lm, name) = load_chooser(&a.model_dir, None)?;
     let cfg = ActiveConfig {
         edge_multiplier: a.edge_multiplier,
         edges_per_round: a.edges_per_round,
