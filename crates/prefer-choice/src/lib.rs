@@ -9,6 +9,7 @@
 //! | [`ask`] | the same questions put to a model (any [`ask::Chooser`]), answers as soft counts |
 //! | [`problem`] | choice problems (lotteries, delays, choices or counts), JSONL with record-level errors |
 //! | [`models`] | what an option is worth: expected value, CRRA expected utility, cumulative prospect theory, exponential and hyperbolic discounting |
+//! | [`control`] | utility control: a target's utilities as training pairs, and agreement before and after (paper 70) |
 //! | [`dilemmas`] | value preferences revealed by dilemmas, per value and per framework dimension (paper 17) |
 //! | [`dynamics`] | bounded-confidence value dynamics (Deffuant, Hegselmann-Krause) with an AI's influence; ε and μ fitted to egos (paper 38) |
 //! | [`explain`] | which properties drive a preference: Bayesian logistic effects per annotator group (papers 28, 65) |
@@ -41,6 +42,7 @@
 pub mod active;
 pub mod ask;
 pub mod coherence;
+pub mod control;
 pub mod dilemmas;
 pub mod dynamics;
 pub mod error;

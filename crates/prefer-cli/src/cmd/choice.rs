@@ -11,6 +11,7 @@ use clap::{Args, Subcommand};
 use prefer_choice::active::{self, ActiveConfig};
 use prefer_choice::ask::{AskConfig, ask, pair_answer};
 use prefer_choice::coherence::transitivity;
+use prefer_choice::control::{order_agreement, target_pairs};
 use prefer_choice::dilemmas;
 use prefer_choice::dynamics::{self, AiInfluence, DynamicsConfig, Network, Rule};
 use prefer_choice::explain::{ExplainConfig, TEXT_PROPERTIES, fit_effects, text_difference};
@@ -92,6 +93,31 @@ pub enum Command {
     #[command(after_help = "Examples:\n  \
         prefer choice elicit --items outcomes.txt --model-dir ../shared/models/stories260K --json u.json")]
     Elicit(ElicitArgs),
+    /// Utility control (paper 70): a target's utilities over outcomes as TRL preference
+    /// pairs on the elicitation questions, for `prefer train dpo`; `elicit --target`
+    /// then measures the agreement before and after.
+    #[command(after_help = "Examples:\n  \
+        prefer choice control --items outcomes.txt --target assembly.json -o pairs.jsonl\n  \
+        prefer train dpo --model ../shared/models/stories260K --train pairs.jsonl --out run\n  \
+        prefer choice elicit --items outcomes.txt --model-dir run/checkpoint-N --target assembly.json")]
+    Control(ControlArgs),
+}
+
+/// `prefer choice control`
+#[derive(Debug, Args)]
+pub struct ControlArgs {
+    /// The outcomes, one per line.
+    #[arg(long)]
+    pub items: PathBuf,
+    /// The target utilities: `elicit --json` output, or a JSON object item -> utility.
+    #[arg(long)]
+    pub target: PathBuf,
+    /// Leave out pairs whose target utilities differ by this much or less.
+    #[arg(long, default_value_t = 0.0)]
+    pub min_gap: f64,
+    /// Output JSONL (prompt, chosen, rejected).
+    #[arg(short, long)]
+    pub out: PathBuf,
 }
 
 /// `prefer choice elicit`
@@ -124,6 +150,9 @@ pub struct ElicitArgs {
     /// Plot μ ± σ per outcome (PNG or SVG).
     #[arg(long)]
     pub plot: Option<PathBuf>,
+    /// Report agreement with these target utilities (as `control --target`).
+    #[arg(long)]
+    pub target: Option<PathBuf>,
 }
 
 /// `prefer choice dilemmas`
@@ -393,6 +422,7 @@ pub fn run(c: Command) -> anyhow::Result<ExitCode> {
         Command::Explain(a) => run_explain(&a),
         Command::Dilemmas(a) => run_dilemmas(&a),
         Command::Elicit(a) => run_elicit(&a),
+        Command::Control(a) => run_control(&a),
     }
 }
 
@@ -1210,21 +1240,7 @@ fn run_dilemmas(a: &DilemmasArgs) -> anyhow::Result<ExitCode> {
 }
 
 fn run_elicit(a: &ElicitArgs) -> anyhow::Result<ExitCode> {
-    let text = std::fs::read_to_string(&a.items)
-        .with_context(|| format!("reading {}", a.items.display()))?;
-    let items: Vec<String> = text
-        .lines()
-        .map(str::trim)
-        .filter(|l| !l.is_empty())
-        .map(String::from)
-        .collect();
-    if items.len() < 3 {
-        bail!(
-            "{}: need at least 3 outcomes, one per line (found {})",
-            a.items.display(),
-            items.len()
-        );
-    }
+    let items = read_items(&a.items)?;
     let (mut lm, name) = load_chooser(&a.model_dir, None)?;
     let cfg = ActiveConfig {
         edge_multiplier: a.edge_multiplier,
@@ -1245,7 +1261,7 @@ fn run_elicit(a: &ElicitArgs) -> anyhow::Result<ExitCode> {
         items.len() * (items.len() - 1) / 2,
         run.asked_per_round.len()
     );
-    report_utilities(
+    let code = report_utilities(
         &items,
         &run.counts,
         &fit_cfg,
@@ -1253,5 +1269,92 @@ fn run_elicit(a: &ElicitArgs) -> anyhow::Result<ExitCode> {
         a.seed,
         a.json.as_deref(),
         a.plot.as_deref(),
+    )?;
+    if let Some(t) = &a.target {
+        let target = read_target(t, &items)?;
+        let u = thurstonian::fit(&run.counts, &fit_cfg)?;
+        println!(
+            "agreement with {}: {:.3} of pairs ordered alike, Pearson r {:.3}",
+            t.display(),
+            order_agreement(&u.mean, &target),
+            prefer_choice::coherence::pearson(&u.mean, &target)
+        );
+    }
+    Ok(code)
+}
+
+/// Target utilities for `items`: `elicit --json` output (`utilities: [{item, mean}]`) or
+/// a JSON object item -> utility. Every item needs one.
+fn read_target(path: &Path, items: &[String]) -> anyhow::Result<Vec<f64>> {
+    let v: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?,
     )
+    .with_context(|| format!("{}: not JSON", path.display()))?;
+    let mut map = BTreeMap::new();
+    if let Some(list) = v.get("utilities").and_then(|u| u.as_array()) {
+        for (k, e) in list.iter().enumerate() {
+            let (Some(item), Some(mean)) = (e["item"].as_str(), e["mean"].as_f64()) else {
+                bail!("{}: utilities[{k}] needs `item` and `mean`", path.display());
+            };
+            map.insert(item.to_string(), mean);
+        }
+    } else if let Some(obj) = v.as_object() {
+        for (item, u) in obj {
+            let u = u
+                .as_f64()
+                .with_context(|| format!("{}: field `{item}` is not a number", path.display()))?;
+            map.insert(item.clone(), u);
+        }
+    } else {
+        bail!(
+            "{}: expected `elicit --json` output or an object item -> utility",
+            path.display()
+        );
+    }
+    items
+        .iter()
+        .map(|i| {
+            map.get(i)
+                .copied()
+                .with_context(|| format!("{}: no target utility for `{i}`", path.display()))
+        })
+        .collect()
+}
+
+fn read_items(path: &Path) -> anyhow::Result<Vec<String>> {
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    let items: Vec<String> = text
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .map(String::from)
+        .collect();
+    if items.len() < 3 {
+        bail!(
+            "{}: need at least 3 outcomes, one per line (found {})",
+            path.display(),
+            items.len()
+        );
+    }
+    Ok(items)
+}
+
+fn run_control(a: &ControlArgs) -> anyhow::Result<ExitCode> {
+    let items = read_items(&a.items)?;
+    let target = read_target(&a.target, &items)?;
+    let pairs = target_pairs(&items, &target, a.min_gap)?;
+    let mut buf = Vec::new();
+    for p in &pairs {
+        serde_json::to_writer(&mut buf, p)?;
+        buf.push(b'\n');
+    }
+    write_atomic(&a.out, &buf)?;
+    eprintln!(
+        "wrote {} preference pairs ({} ordered outcome pairs, both orders) to {}",
+        pairs.len(),
+        pairs.len() / 2,
+        a.out.display()
+    );
+    Ok(ExitCode::SUCCESS)
 }
