@@ -7,6 +7,7 @@
 //! | module | what |
 //! |---|---|
 //! | [`ask`] | the same questions put to a model (any [`ask::Chooser`]), answers as soft counts |
+//! | [`introspect`] | self- vs cross-prediction of a model's choices (paper 32) |
 //! | [`problem`] | choice problems (lotteries, delays, choices or counts), JSONL with record-level errors |
 //! | [`models`] | what an option is worth: expected value, CRRA expected utility, cumulative prospect theory, exponential and hyperbolic discounting |
 //! | [`control`] | utility control: a target's utilities as training pairs, and agreement before and after (paper 70) |
@@ -48,6 +49,7 @@ pub mod dynamics;
 pub mod error;
 pub mod explain;
 pub mod fit;
+pub mod introspect;
 pub mod models;
 pub mod problem;
 pub mod simulate;

@@ -1011,3 +1011,68 @@ fn choice_control_moves_a_models_utilities_toward_a_target() {
         "before {before}, after {after}"
     );
 }
+
+#[test]
+fn choice_introspect_writes_self_prediction_data_and_scores_predictors() {
+    let Some(d) = shared_data() else { return };
+    let model = d.join("../models/stories260K");
+    let m = model.to_str().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let o = prefer(
+        &[
+            "choice",
+            "simulate",
+            "--model",
+            "ev",
+            "--problems",
+            "40",
+            "--seed",
+            "9",
+            "-o",
+            "q.jsonl",
+        ],
+        dir.path(),
+    );
+    assert!(o.status.success(), "{}", text(&o));
+    let o = prefer(
+        &[
+            "choice",
+            "introspect",
+            "q.jsonl",
+            "--behaviour-model",
+            m,
+            "--train-out",
+            "self.jsonl",
+            "--predictor",
+            m,
+        ],
+        dir.path(),
+    );
+    assert!(o.status.success(), "{}", text(&o));
+    // Half the 40 two-option problems train: one pair each (the other letter rejected).
+    let pairs: Vec<serde_json::Value> = std::fs::read_to_string(dir.path().join("self.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(pairs.len(), 20);
+    assert!(pairs.iter().all(|p| p["chosen"] != p["rejected"]));
+    let out = text(&o);
+    assert!(
+        out.contains("predicting stories260K's choices on 20 held-out problems"),
+        "{out}"
+    );
+    let row = out
+        .lines()
+        .find(|l| l.starts_with("stories260K ("))
+        .unwrap();
+    let nums: Vec<f64> = row
+        .split_whitespace()
+        .filter_map(|w| w.parse().ok())
+        .collect();
+    // accuracy and the majority baseline are shares.
+    assert!(
+        nums.len() >= 2 && nums.iter().take(2).all(|x| (0.0..=1.0).contains(x)),
+        "{row}"
+    );
+}

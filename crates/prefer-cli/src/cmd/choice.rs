@@ -16,6 +16,7 @@ use prefer_choice::dilemmas;
 use prefer_choice::dynamics::{self, AiInfluence, DynamicsConfig, Network, Rule};
 use prefer_choice::explain::{ExplainConfig, TEXT_PROPERTIES, fit_effects, text_difference};
 use prefer_choice::fit::{self, FitConfig};
+use prefer_choice::introspect;
 use prefer_choice::models::Model;
 use prefer_choice::problem::{self, Problem};
 use prefer_choice::simulate;
@@ -101,6 +102,38 @@ pub enum Command {
         prefer train dpo --model ../shared/models/stories260K --train pairs.jsonl --out run\n  \
         prefer choice elicit --items outcomes.txt --model-dir run/checkpoint-N --target assembly.json")]
     Control(ControlArgs),
+    /// Introspection (paper 32): a model's choices on one split become training data for
+    /// hypothetical questions ("which option would you pick?"); on the other split,
+    /// each predictor's answers are scored against the behaviour model's choices.
+    #[command(after_help = "Examples:\n  \
+        prefer choice introspect q.jsonl --behaviour-model M1 --train-out self.jsonl\n  \
+        prefer train sft --model M1 --train self.jsonl --out m1   # and M2 -> m2\n  \
+        prefer choice introspect q.jsonl --behaviour-model m1/checkpoint-N --predictor m1/checkpoint-N --predictor m2/checkpoint-N")]
+    Introspect(IntrospectArgs),
+}
+
+/// `prefer choice introspect`
+#[derive(Debug, Args)]
+pub struct IntrospectArgs {
+    /// Choice problems (JSONL; choices in it are ignored).
+    pub file: PathBuf,
+    /// The model whose behaviour is predicted.
+    #[arg(long)]
+    pub behaviour_model: PathBuf,
+    /// A model predicting it (repeat: itself, others).
+    #[arg(long)]
+    pub predictor: Vec<PathBuf>,
+    /// Share of problems in the training split.
+    #[arg(long, default_value_t = 0.5)]
+    pub train_fraction: f64,
+    /// Seed of the split.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Write the training split's hypothetical questions with the behaviour as TRL pairs.
+    #[arg(long)]
+    pub train_out: Option<PathBuf>,
+    #[command(flatten)]
+    pub read: ReadArgs,
 }
 
 /// `prefer choice control`
@@ -423,6 +456,7 @@ pub fn run(c: Command) -> anyhow::Result<ExitCode> {
         Command::Dilemmas(a) => run_dilemmas(&a),
         Command::Elicit(a) => run_elicit(&a),
         Command::Control(a) => run_control(&a),
+        Command::Introspect(a) => run_introspect(&a),
     }
 }
 
@@ -1355,6 +1389,59 @@ fn run_control(a: &ControlArgs) -> anyhow::Result<ExitCode> {
         pairs.len(),
         pairs.len() / 2,
         a.out.display()
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+fn run_introspect(a: &IntrospectArgs) -> anyhow::Result<ExitCode> {
+    if !(a.train_fraction > 0.0 && a.train_fraction < 1.0) {
+        bail!(
+            "--train-fraction must be in (0, 1), got {}",
+            a.train_fraction
+        );
+    }
+    let ps = read_problems(&a.file, &a.read)?;
+    let (train, test) = fit::split(&ps, 1.0 - a.train_fraction, a.seed);
+    let cfg = AskConfig::default();
+    let (mut m, name) = load_chooser(&a.behaviour_model, None)?;
+    if let Some(out) = &a.train_out {
+        let b = introspect::behaviour(&mut m, &train, &cfg)?;
+        let pairs = introspect::training_pairs(&train, &b, &cfg)?;
+        let mut buf = Vec::new();
+        for p in &pairs {
+            serde_json::to_writer(&mut buf, p)?;
+            buf.push(b'\n');
+        }
+        write_atomic(out, &buf)?;
+        eprintln!(
+            "wrote {} training pairs from {name}'s choices on {} problems to {}",
+            pairs.len(),
+            train.len(),
+            out.display()
+        );
+    }
+    if a.predictor.is_empty() {
+        return Ok(ExitCode::SUCCESS);
+    }
+    let behaviour = introspect::behaviour(&mut m, &test, &cfg)?;
+    let mut rows = Vec::new();
+    for dir in &a.predictor {
+        let (mut p, pname) = load_chooser(dir, None)?;
+        let s = introspect::prediction_accuracy(&mut p, &test, &behaviour, &cfg)?;
+        rows.push(vec![
+            format!("{pname} ({})", dir.display()),
+            format!("{:.3}", s.accuracy),
+            format!("{:.3}", s.majority_baseline),
+            s.problems.to_string(),
+        ]);
+    }
+    println!(
+        "predicting {name}'s choices on {} held-out problems",
+        test.len()
+    );
+    print_table(
+        &["predictor", "accuracy", "majority baseline", "problems"],
+        &rows,
     );
     Ok(ExitCode::SUCCESS)
 }
