@@ -13,6 +13,11 @@ fn prefer(args: &[&str], dir: &Path) -> Output {
         .expect("run prefer")
 }
 
+/// A JSON file a command wrote.
+fn json_file(dir: &Path, name: &str) -> serde_json::Value {
+    serde_json::from_slice(&std::fs::read(dir.join(name)).unwrap()).unwrap()
+}
+
 fn text(o: &Output) -> String {
     format!(
         "{}{}",
@@ -519,8 +524,7 @@ fn choice_simulate_fit_and_compare_recover_the_generating_theory() {
         dir.path(),
     );
     assert!(o.status.success(), "{}", text(&o));
-    let v: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(dir.path().join("fit.json")).unwrap()).unwrap();
+    let v: serde_json::Value = json_file(dir.path(), "fit.json");
     for (name, truth) in [("k", 0.05), ("phi", 0.2)] {
         let e = v["all"]["estimates"]
             .as_array()
@@ -612,8 +616,7 @@ fn choice_utilities_on_pandalm_votes() {
         dir.path(),
     );
     assert!(o.status.success(), "{}", text(&o));
-    let v: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(dir.path().join("u.json")).unwrap()).unwrap();
+    let v: serde_json::Value = json_file(dir.path(), "u.json");
     let u = v["utilities"].as_array().unwrap();
     assert_eq!(u.len(), 5);
     // The same order `prefer rank fit` gives these votes (rank_fit_pandalm_...): llama-7b
@@ -705,8 +708,7 @@ fn choice_ask_puts_the_questions_to_a_model_and_fits_each_group() {
         dir.path(),
     );
     assert!(o.status.success(), "{}", text(&o));
-    let v: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(dir.path().join("f.json")).unwrap()).unwrap();
+    let v: serde_json::Value = json_file(dir.path(), "f.json");
     let phi = |g: &str| v[g]["estimates"][0]["value"].as_f64().unwrap();
     assert!(phi("stories260K") < phi("human") / 3.0, "{v}");
 }
@@ -731,8 +733,7 @@ fn choice_explain_puts_groups_of_annotators_side_by_side() {
         dir.path(),
     );
     assert!(o.status.success(), "{}", text(&o));
-    let v: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(dir.path().join("e.json")).unwrap()).unwrap();
+    let v: serde_json::Value = json_file(dir.path(), "e.json");
     // Every record of the harmless-base test split (2,312 in ../shared/data/README.md).
     assert_eq!(v["hh"]["comparisons"], 2312);
     // UltraFeedback's sample has 1,000 pairs; 6 have identical answers and are left out.
@@ -800,8 +801,7 @@ fn choice_explain_scored_reads_a_scorers_factor_weights_on_the_same_pairs() {
         "{}",
         text(&o)
     );
-    let v: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(dir.path().join("e.json")).unwrap()).unwrap();
+    let v: serde_json::Value = json_file(dir.path(), "e.json");
     let effect = |g: &str, p: &str| {
         v[g]["effects"]
             .as_array()
@@ -852,8 +852,7 @@ fn choice_dilemmas_scores_values_and_framework_dimensions() {
     let a: Vec<&str> = args.iter().map(String::as_str).collect();
     let o = prefer(&a, dir.path());
     assert!(o.status.success(), "{}", text(&o));
-    let v: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(dir.path().join("v.json")).unwrap()).unwrap();
+    let v: serde_json::Value = json_file(dir.path(), "v.json");
     let dim = |g: &str, d: &str| {
         v[g].as_array()
             .unwrap()
@@ -910,8 +909,7 @@ fn choice_elicit_asks_a_model_pairwise_and_reports_coherence() {
     assert!(o.status.success(), "{}", text(&o));
     // 0.8 · 10 · log2(10) = 26.6: 27 of the 45 pairs, the first 10 from the initial ring.
     assert!(text(&o).contains("asked 27 of 45 pairs"), "{}", text(&o));
-    let v: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(dir.path().join("u.json")).unwrap()).unwrap();
+    let v: serde_json::Value = json_file(dir.path(), "u.json");
     let u = v["utilities"].as_array().unwrap();
     assert_eq!(u.len(), 10);
     let mean: f64 = u.iter().map(|x| x["mean"].as_f64().unwrap()).sum::<f64>() / 10.0;

@@ -11,7 +11,7 @@ use clap::{Args, Subcommand};
 use prefer_choice::active::{self, ActiveConfig};
 use prefer_choice::ask::{AskConfig, ask, pair_answer};
 use prefer_choice::coherence::transitivity;
-use prefer_choice::control::{order_agreement, target_pairs};
+use prefer_choice::control::{ControlPair, order_agreement, target_pairs};
 use prefer_choice::dilemmas;
 use prefer_choice::dynamics::{self, AiInfluence, DynamicsConfig, Network, Rule};
 use prefer_choice::explain::{ExplainConfig, TEXT_PROPERTIES, fit_effects, text_difference};
@@ -1378,12 +1378,7 @@ fn run_control(a: &ControlArgs) -> anyhow::Result<ExitCode> {
     let items = read_items(&a.items)?;
     let target = read_target(&a.target, &items)?;
     let pairs = target_pairs(&items, &target, a.min_gap)?;
-    let mut buf = Vec::new();
-    for p in &pairs {
-        serde_json::to_writer(&mut buf, p)?;
-        buf.push(b'\n');
-    }
-    write_atomic(&a.out, &buf)?;
+    write_pairs(&a.out, &pairs)?;
     eprintln!(
         "wrote {} preference pairs ({} ordered outcome pairs, both orders) to {}",
         pairs.len(),
@@ -1407,12 +1402,7 @@ fn run_introspect(a: &IntrospectArgs) -> anyhow::Result<ExitCode> {
     if let Some(out) = &a.train_out {
         let b = introspect::behaviour(&mut m, &train, &cfg)?;
         let pairs = introspect::training_pairs(&train, &b, &cfg)?;
-        let mut buf = Vec::new();
-        for p in &pairs {
-            serde_json::to_writer(&mut buf, p)?;
-            buf.push(b'\n');
-        }
-        write_atomic(out, &buf)?;
+        write_pairs(out, &pairs)?;
         eprintln!(
             "wrote {} training pairs from {name}'s choices on {} problems to {}",
             pairs.len(),
@@ -1444,4 +1434,15 @@ fn run_introspect(a: &IntrospectArgs) -> anyhow::Result<ExitCode> {
         &rows,
     );
     Ok(ExitCode::SUCCESS)
+}
+
+/// TRL preference records as JSONL, written atomically.
+fn write_pairs(path: &Path, pairs: &[ControlPair]) -> anyhow::Result<()> {
+    let mut buf = Vec::new();
+    for p in pairs {
+        serde_json::to_writer(&mut buf, p)?;
+        buf.push(b'\n');
+    }
+    write_atomic(path, &buf)?;
+    Ok(())
 }
