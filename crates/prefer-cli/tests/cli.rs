@@ -1074,3 +1074,44 @@ fn choice_introspect_writes_self_prediction_data_and_scores_predictors() {
         "{row}"
     );
 }
+
+#[test]
+fn eval_bestofn_scores_rewardbench2_instances_and_names_bad_lines() {
+    let repo = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let fx: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(
+            repo.join("crates/prefer-eval/tests/fixtures/rewardbench2/scores.json"),
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let lines: String = fx["instances"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| format!("{i}\n"))
+        .collect();
+    std::fs::write(dir.path().join("s.jsonl"), &lines).unwrap();
+    let o = prefer(
+        &["eval", "bestofn", "s.jsonl", "--json", "r.json"],
+        dir.path(),
+    );
+    assert!(o.status.success(), "{}", text(&o));
+    let r = json_file(dir.path(), "r.json");
+    // The benchmark's own Ties score for these instances (make_scores.py).
+    let want = fx["subset_scores"]["Ties"].as_f64().unwrap();
+    assert!((r["subsets"]["Ties"].as_f64().unwrap() - want).abs() < 1e-12);
+    std::fs::write(
+        dir.path().join("bad.jsonl"),
+        "{\"id\": \"a\", \"subset\": \"Math\", \"scores\": \"x\", \"num_correct\": 1}\n",
+    )
+    .unwrap();
+    let o = prefer(&["eval", "bestofn", "bad.jsonl"], dir.path());
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        text(&o).contains("bad.jsonl:1: field `scores`"),
+        "{}",
+        text(&o)
+    );
+}

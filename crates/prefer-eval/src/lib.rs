@@ -23,6 +23,7 @@
 //! generalization), 1 and 21 (consistency).
 
 pub mod agreement;
+pub mod bestofn;
 pub mod breakdown;
 pub mod calibration;
 pub mod chooser;

@@ -42,6 +42,24 @@ pub enum Command {
     Agreement(AgreementArgs),
     /// Embed the texts of pair files into the cache and report the throughput.
     Embed(EmbedArgs),
+    /// RewardBench 2's protocol on scored instances (one prompt, several completions,
+    /// the first `num_correct` correct): best-of-N accuracy per subset, the Ties score,
+    /// and their mean.
+    #[command(after_help = "Examples:\n  \
+        prefer eval bestofn scores.jsonl        # {id, subset, scores, num_correct} per line\n  \
+        prefer eval bestofn scores.jsonl --json rb2.json")]
+    Bestofn(BestofnArgs),
+}
+
+/// `prefer eval bestofn`
+#[derive(Debug, clap::Args)]
+pub struct BestofnArgs {
+    /// Scored instances, one JSON object per line: `id`, `subset`, `scores` (one per
+    /// completion, the correct ones first), `num_correct`.
+    pub file: PathBuf,
+    /// Write the report as JSON here.
+    #[arg(long)]
+    pub json: Option<PathBuf>,
 }
 
 /// `prefer eval pairs`
@@ -190,7 +208,56 @@ pub fn run(c: Command) -> anyhow::Result<ExitCode> {
         Command::Implicit(a) => implicit(&a),
         Command::Agreement(a) => agreement_cmd(&a),
         Command::Embed(a) => embed(&a),
+        Command::Bestofn(a) => bestofn(&a),
     }
+}
+
+fn bestofn(a: &BestofnArgs) -> anyhow::Result<ExitCode> {
+    let text = std::fs::read_to_string(&a.file)
+        .with_context(|| format!("reading {}", a.file.display()))?;
+    let mut instances = Vec::new();
+    for (i, line) in text.lines().enumerate() {
+        if line.trim().is_empty() {
+            continue;
+        }
+        let inst: prefer_eval::bestofn::Instance =
+            serde_path_to_error::deserialize(&mut serde_json::Deserializer::from_str(line))
+                .map_err(|e| {
+                    anyhow::anyhow!(
+                        "{}:{}: field `{}`: {}",
+                        a.file.display(),
+                        i + 1,
+                        e.path(),
+                        e.inner()
+                    )
+                })?;
+        instances.push(inst);
+    }
+    let r = prefer_eval::bestofn::rewardbench2(&instances)?;
+    let rows: Vec<Vec<String>> = r
+        .subsets
+        .iter()
+        .map(|(k, v)| vec![k.clone(), format!("{:.4}", v)])
+        .chain(std::iter::once(vec![
+            "overall (mean)".into(),
+            format!("{:.4}", r.overall),
+        ]))
+        .collect();
+    crate::ui::print_table(&["subset", "score"], &rows);
+    if let Some(t) = &r.ties {
+        println!(
+            "Ties: ref accuracy {:.3}, tied accuracy {:.3}, correctness preferred {:.3} (hard {:.3}), margin term {:.3}",
+            t.ref_accuracy,
+            t.tied_accuracy,
+            t.correctness_preferred,
+            t.correctness_preferred_hard,
+            t.correctness_margin_score
+        );
+    }
+    if let Some(j) = &a.json {
+        prefer_data::write_atomic(j, serde_json::to_string_pretty(&r)?.as_bytes())?;
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 fn load_encoder(dir: Option<&Path>) -> anyhow::Result<SentenceEncoder> {
