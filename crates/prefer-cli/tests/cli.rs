@@ -1115,3 +1115,48 @@ fn eval_bestofn_scores_rewardbench2_instances_and_names_bad_lines() {
         text(&o)
     );
 }
+
+#[test]
+fn eval_rmbench_reads_rm_benchs_results_array() {
+    let repo = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let fx: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(
+            repo.join("crates/prefer-eval/tests/fixtures/rmbench/scores.json"),
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("results.json"), fx["items"].to_string()).unwrap();
+    let o = prefer(
+        &["eval", "rmbench", "results.json", "--json", "r.json"],
+        dir.path(),
+    );
+    assert!(o.status.success(), "{}", text(&o));
+    let r = json_file(dir.path(), "r.json");
+    // RM-Bench's own compute_accuracy on these scores (make_scores.py).
+    for (ours, theirs) in [
+        ("hard", "hard_acc"),
+        ("normal", "normal_acc"),
+        ("easy", "easy_acc"),
+        ("total", "total_avg_acc"),
+    ] {
+        let (a, b) = (
+            r[ours].as_f64().unwrap(),
+            fx["reference"][theirs].as_f64().unwrap(),
+        );
+        assert!((a - b).abs() < 1e-12, "{ours}: {a} vs {b}");
+    }
+    std::fs::write(
+        dir.path().join("bad.json"),
+        r#"[{"id": 1, "score_chosen": [1, 2], "score_rejected": "x"}]"#,
+    )
+    .unwrap();
+    let o = prefer(&["eval", "rmbench", "bad.json"], dir.path());
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        text(&o).contains("bad.json: element 0: field `score_rejected`"),
+        "{}",
+        text(&o)
+    );
+}

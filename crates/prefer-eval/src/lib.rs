@@ -32,6 +32,7 @@ pub mod implicit;
 pub mod pairwise;
 pub mod ranking;
 pub mod report;
+pub mod rmbench;
 pub mod texts;
 
 pub use agreement::{

@@ -49,13 +49,20 @@ pub enum Command {
         prefer eval bestofn scores.jsonl        # {id, subset, scores, num_correct} per line\n  \
         prefer eval bestofn scores.jsonl --json rb2.json")]
     Bestofn(BestofnArgs),
+    /// RM-Bench's protocol on scored items (chosen and rejected in three styles): the
+    /// 3x3 style matrix, hard / normal / easy accuracy, per domain and overall.
+    #[command(after_help = "Examples:\n  \
+        prefer eval rmbench results.json     # RM-Bench's results file (a JSON array)\n  \
+        prefer eval rmbench scores.jsonl --json rmb.json")]
+    Rmbench(BestofnArgs),
 }
 
 /// `prefer eval bestofn`
 #[derive(Debug, clap::Args)]
 pub struct BestofnArgs {
-    /// Scored instances, one JSON object per line: `id`, `subset`, `scores` (one per
-    /// completion, the correct ones first), `num_correct`.
+    /// Scored records (JSONL or a JSON array). bestofn: `id`, `subset`, `scores` (one
+    /// per completion, the correct ones first), `num_correct`; rmbench: `id`, `domain`,
+    /// `score_chosen`, `score_rejected` (three each: concise, detailed, markdown).
     pub file: PathBuf,
     /// Write the report as JSON here.
     #[arg(long)]
@@ -209,30 +216,90 @@ pub fn run(c: Command) -> anyhow::Result<ExitCode> {
         Command::Agreement(a) => agreement_cmd(&a),
         Command::Embed(a) => embed(&a),
         Command::Bestofn(a) => bestofn(&a),
+        Command::Rmbench(a) => rmbench(&a),
     }
 }
 
-fn bestofn(a: &BestofnArgs) -> anyhow::Result<ExitCode> {
-    let text = std::fs::read_to_string(&a.file)
-        .with_context(|| format!("reading {}", a.file.display()))?;
-    let mut instances = Vec::new();
-    for (i, line) in text.lines().enumerate() {
-        if line.trim().is_empty() {
-            continue;
-        }
-        let inst: prefer_eval::bestofn::Instance =
-            serde_path_to_error::deserialize(&mut serde_json::Deserializer::from_str(line))
-                .map_err(|e| {
+/// Records of type `T` from a JSON array or a JSONL file; errors name the line (or
+/// element) and the field.
+fn read_records<T: serde::de::DeserializeOwned>(path: &Path) -> anyhow::Result<Vec<T>> {
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    let one = |s: &str| {
+        serde_path_to_error::deserialize::<_, T>(&mut serde_json::Deserializer::from_str(s))
+    };
+    if text.trim_start().starts_with('[') {
+        let values: Vec<serde_json::Value> = serde_json::from_str(&text)
+            .with_context(|| format!("{}: not a JSON array", path.display()))?;
+        return values
+            .iter()
+            .enumerate()
+            .map(|(i, v)| {
+                one(&v.to_string()).map_err(|e| {
                     anyhow::anyhow!(
-                        "{}:{}: field `{}`: {}",
-                        a.file.display(),
-                        i + 1,
+                        "{}: element {i}: field `{}`: {}",
+                        path.display(),
                         e.path(),
                         e.inner()
                     )
-                })?;
-        instances.push(inst);
+                })
+            })
+            .collect();
     }
+    text.lines()
+        .enumerate()
+        .filter(|(_, l)| !l.trim().is_empty())
+        .map(|(i, l)| {
+            one(l).map_err(|e| {
+                anyhow::anyhow!(
+                    "{}:{}: field `{}`: {}",
+                    path.display(),
+                    i + 1,
+                    e.path(),
+                    e.inner()
+                )
+            })
+        })
+        .collect()
+}
+
+fn rmbench(a: &BestofnArgs) -> anyhow::Result<ExitCode> {
+    let items: Vec<prefer_eval::rmbench::Item> = read_records(&a.file)?;
+    let r = prefer_eval::rmbench::report(&items)?;
+    let rows: Vec<Vec<String>> = r
+        .domains
+        .iter()
+        .map(|(d, acc)| {
+            vec![
+                d.clone(),
+                format!("{:.4}", acc.hard),
+                format!("{:.4}", acc.normal),
+                format!("{:.4}", acc.easy),
+                format!("{:.4}", r.domain_means[d]),
+                acc.items.to_string(),
+            ]
+        })
+        .chain(std::iter::once(vec![
+            "overall".into(),
+            format!("{:.4}", r.hard),
+            format!("{:.4}", r.normal),
+            format!("{:.4}", r.easy),
+            format!("{:.4}", r.total),
+            items.len().to_string(),
+        ]))
+        .collect();
+    crate::ui::print_table(
+        &["domain", "hard", "normal", "easy", "mean", "items"],
+        &rows,
+    );
+    if let Some(j) = &a.json {
+        prefer_data::write_atomic(j, serde_json::to_string_pretty(&r)?.as_bytes())?;
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn bestofn(a: &BestofnArgs) -> anyhow::Result<ExitCode> {
+    let instances: Vec<prefer_eval::bestofn::Instance> = read_records(&a.file)?;
     let r = prefer_eval::bestofn::rewardbench2(&instances)?;
     let rows: Vec<Vec<String>> = r
         .subsets
