@@ -1160,3 +1160,49 @@ fn eval_rmbench_reads_rm_benchs_results_array() {
         text(&o)
     );
 }
+
+#[test]
+fn rank_fit_where_and_by_give_category_leaderboards() {
+    let Some(d) = shared_data() else { return };
+    let votes = d.join("pandalm/votes_pandalm.csv");
+    let dir = tempfile::tempdir().unwrap();
+    // By hand: annotator2's rows alone, as their own file.
+    let csv = std::fs::read_to_string(&votes).unwrap();
+    let mut lines = csv.lines();
+    let mut own = format!("{}\n", lines.next().unwrap());
+    for l in lines.filter(|l| l.split(',').nth(3) == Some("annotator2")) {
+        own.push_str(l);
+        own.push('\n');
+    }
+    std::fs::write(dir.path().join("a2.csv"), own).unwrap();
+    let fit = |args: &[&str]| -> serde_json::Value {
+        let mut all = vec!["rank", "fit"];
+        all.extend_from_slice(args);
+        all.extend_from_slice(&["--format", "json"]);
+        let o = prefer(&all, dir.path());
+        assert!(o.status.success(), "{}", text(&o));
+        serde_json::from_slice(&o.stdout).unwrap()
+    };
+    let by_hand = fit(&["a2.csv"]);
+    let filtered = fit(&[votes.to_str().unwrap(), "--where", "user_id=annotator2"]);
+    assert_eq!(by_hand["rows"], filtered["rows"]);
+    let by = fit(&[votes.to_str().unwrap(), "--by", "user_id"]);
+    assert_eq!(by.as_object().unwrap().len(), 3);
+    assert_eq!(by["annotator2"]["rows"], by_hand["rows"]);
+    let o = prefer(
+        &[
+            "rank",
+            "fit",
+            votes.to_str().unwrap(),
+            "--where",
+            "user_id=nobody",
+        ],
+        dir.path(),
+    );
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        text(&o).contains("no votes with user_id = nobody"),
+        "{}",
+        text(&o)
+    );
+}

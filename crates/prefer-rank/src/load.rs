@@ -151,6 +151,69 @@ pub fn load(
     on_bad: OnBad,
     covariates: &[Covariate],
 ) -> Result<Loaded> {
+    load_where(path, opts, on_bad, covariates, None)
+}
+
+/// Which votes to keep: those whose `field` (a dotted path into the record, extra fields
+/// included) equals `value`, or holds it when the field is a list (LMArena's category
+/// and language leaderboards).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Filter {
+    /// The field, e.g. `category` or `conv_metadata.language`.
+    pub field: String,
+    /// The value, compared as text (`true`, `3`, `en`).
+    pub value: String,
+}
+
+fn value_texts(v: Option<&serde_json::Value>) -> Vec<String> {
+    match v {
+        None | Some(serde_json::Value::Null) => Vec::new(),
+        Some(serde_json::Value::String(s)) => vec![s.clone()],
+        Some(serde_json::Value::Array(a)) => a.iter().flat_map(|x| value_texts(Some(x))).collect(),
+        Some(other) => vec![other.to_string()],
+    }
+}
+
+/// How many votes hold each value of `field` (a list field counts once per element);
+/// votes without the field are counted under `None`.
+///
+/// # Errors
+/// The file cannot be read.
+pub fn field_values(
+    path: &Path,
+    opts: &OpenOptions,
+    field: &str,
+) -> Result<(std::collections::BTreeMap<String, u64>, u64)> {
+    let mut counts = std::collections::BTreeMap::new();
+    let mut missing = 0;
+    for item in Dataset::open(path, opts)? {
+        let Ok(item) = item else { continue };
+        let v = item.record.to_value();
+        let vals = value_texts(lookup(&v, field));
+        if vals.is_empty() {
+            missing += 1;
+        }
+        for t in vals {
+            *counts.entry(t).or_insert(0) += 1;
+        }
+    }
+    Ok((counts, missing))
+}
+
+/// [`load`], keeping only the votes that pass `filter`.
+///
+/// # Errors
+/// As [`load`]; no vote passes the filter.
+pub fn load_where(
+    path: &Path,
+    opts: &OpenOptions,
+    on_bad: OnBad,
+    covariates: &[Covariate],
+    filter: Option<&Filter>,
+) -> Result<Loaded> {
+    if filter.is_some() {
+        return load_general(path, opts, on_bad, covariates, filter);
+    }
     let plain = opts.layout.is_none_or(|l| l == Layout::Native)
         && opts.shape.is_none_or(|s| s == Shape::Battle)
         && opts.read.format.is_none_or(|f| f == Format::Jsonl)
@@ -165,7 +228,7 @@ pub fn load(
             ..Default::default()
         });
     }
-    load_general(path, opts, on_bad, covariates)
+    load_general(path, opts, on_bad, covariates, None)
 }
 
 /// The general path: every format and layout, errors naming line and field.
@@ -174,6 +237,7 @@ fn load_general(
     opts: &OpenOptions,
     on_bad: OnBad,
     covariates: &[Covariate],
+    filter: Option<&Filter>,
 ) -> Result<Loaded> {
     let mut out = Loaded::default();
     if !covariates.is_empty() {
@@ -214,6 +278,11 @@ fn load_general(
             }
             Err(e) => return Err(e.into()),
         };
+        if let Some(f) = filter
+            && !value_texts(lookup(&item.record.to_value(), &f.field)).contains(&f.value)
+        {
+            continue;
+        }
         match item.record {
             Record::Battle(b) => {
                 if covariates.is_empty() {
@@ -267,7 +336,15 @@ fn load_general(
         }
     }
     if out.data.pairs.votes.is_empty() {
-        return Err(Error::Invalid(format!("{}: no votes", path.display())));
+        return Err(Error::Invalid(match filter {
+            Some(f) => format!(
+                "{}: no votes with {} = {}",
+                path.display(),
+                f.field,
+                f.value
+            ),
+            None => format!("{}: no votes", path.display()),
+        }));
     }
     Ok(out)
 }
@@ -291,7 +368,7 @@ mod tests {
         }
         std::fs::write(&p, &body).unwrap();
         let fast = load(&p, &OpenOptions::default(), OnBad::Stop, &[]).unwrap();
-        let general = load_general(&p, &OpenOptions::default(), OnBad::Stop, &[]).unwrap();
+        let general = load_general(&p, &OpenOptions::default(), OnBad::Stop, &[], None).unwrap();
         assert_eq!(fast.data.pairs.votes, general.data.pairs.votes);
         assert_eq!(fast.data.items(), general.data.items());
 
@@ -310,6 +387,53 @@ mod tests {
                 .unwrap_err()
                 .to_string()
                 .contains("no votes")
+        );
+    }
+
+    #[test]
+    fn filters_keep_one_category_and_count_every_value() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("b.jsonl");
+        let mut body = String::new();
+        for i in 0..30 {
+            let cat = ["coding", "math", "chat"][i % 3];
+            let tags = if i % 2 == 0 {
+                "[\"hard\", \"en\"]"
+            } else {
+                "[\"en\"]"
+            };
+            body.push_str(&format!(
+                "{{\"model_a\":\"m{}\",\"model_b\":\"m{}\",\"winner\":\"model_a\",\"category\":\"{cat}\",\"meta\":{{\"tags\":{tags}}}}}\n",
+                i % 4,
+                (i + 1) % 4
+            ));
+        }
+        std::fs::write(&p, &body).unwrap();
+        let f = Filter {
+            field: "category".into(),
+            value: "math".into(),
+        };
+        let l = load_where(&p, &OpenOptions::default(), OnBad::Stop, &[], Some(&f)).unwrap();
+        assert_eq!(l.data.pairs.votes.len(), 10);
+        // A list field: a vote is in every group its list names.
+        let f = Filter {
+            field: "meta.tags".into(),
+            value: "hard".into(),
+        };
+        let l = load_where(&p, &OpenOptions::default(), OnBad::Stop, &[], Some(&f)).unwrap();
+        assert_eq!(l.data.pairs.votes.len(), 15);
+        let (counts, missing) = field_values(&p, &OpenOptions::default(), "meta.tags").unwrap();
+        assert_eq!((counts["en"], counts["hard"], missing), (30, 15, 0));
+        let (counts, missing) = field_values(&p, &OpenOptions::default(), "language").unwrap();
+        assert!(counts.is_empty() && missing == 30);
+        let f = Filter {
+            field: "category".into(),
+            value: "poetry".into(),
+        };
+        let e = load_where(&p, &OpenOptions::default(), OnBad::Stop, &[], Some(&f)).unwrap_err();
+        assert!(
+            e.to_string().contains("no votes with category = poetry"),
+            "{e}"
         );
     }
 

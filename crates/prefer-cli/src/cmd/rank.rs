@@ -13,7 +13,7 @@ use prefer_rank::elo::EloConfig;
 use prefer_rank::intervals::BootstrapConfig;
 use prefer_rank::ksort::KSortConfig;
 use prefer_rank::leaderboard::{Interval, Leaderboard, Method, leaderboard, predicted_win_matrix};
-use prefer_rank::load::{Covariate, OnBad, load};
+use prefer_rank::load::{Covariate, Filter, OnBad, field_values, load_where};
 use prefer_rank::matchmaking::MatchConfig;
 use prefer_rank::pl::PlConfig;
 use prefer_rank::simulate::{Noise, SimConfig, SimMethod, run_all};
@@ -162,6 +162,13 @@ pub struct FitArgs {
     /// across groups that never met); the others are listed.
     #[arg(long)]
     pub largest_component: bool,
+    /// Rate only the votes whose FIELD (a dotted path; extra fields included) is VALUE,
+    /// or holds it when the field is a list: a category or language leaderboard.
+    #[arg(long = "where", value_name = "FIELD=VALUE")]
+    pub filter: Option<String>,
+    /// One leaderboard per value of FIELD (most votes first; text or JSON).
+    #[arg(long, value_name = "FIELD", conflicts_with_all = ["filter", "plot", "heatmap"])]
+    pub by: Option<String>,
     #[command(flatten)]
     pub input: InputArgs,
 }
@@ -323,35 +330,23 @@ fn fit(a: &FitArgs) -> anyhow::Result<ExitCode> {
     } else {
         OnBad::Stop
     };
-    let loaded = load(&a.file, &a.input.options()?, on_bad, &covariates)
-        .with_context(|| format!("reading votes from {}", a.file.display()))?;
-    if loaded.skipped > 0 {
-        eprintln!("skipped {} bad records, e.g.:", loaded.skipped);
-        for e in &loaded.skipped_examples {
-            eprintln!("  {e}");
-        }
+    if let Some(field) = &a.by {
+        return fit_by(a, field, &method, &interval, on_bad, &covariates);
     }
-    let mut data = loaded.data;
-    if a.largest_component {
-        let (kept, dropped) = data.largest_component();
-        if !dropped.is_empty() {
-            eprintln!(
-                "rating the largest connected group ({} items); left out {} that never met it: {}",
-                kept.items().len(),
-                dropped.len(),
-                dropped.join(", ")
-            );
-        }
-        data = kept;
-    }
-    let board = leaderboard(&data, &method, &interval).map_err(|e| {
-        let msg = e.to_string();
-        if msg.contains("disconnected components") {
-            anyhow::anyhow!("{msg}\n(pass --largest-component to rate the largest group alone)")
-        } else {
-            anyhow::anyhow!(msg)
-        }
-    })?;
+    let filter = a
+        .filter
+        .as_deref()
+        .map(|w| {
+            let (f, v) = w
+                .split_once('=')
+                .with_context(|| format!("--where `{w}`: expected FIELD=VALUE"))?;
+            Ok::<_, anyhow::Error>(Filter {
+                field: f.trim().to_string(),
+                value: v.trim().to_string(),
+            })
+        })
+        .transpose()?;
+    let board = fit_board(a, &method, &interval, on_bad, &covariates, filter.as_ref())?;
     for n in &board.notes {
         eprintln!("note: {n}");
     }
@@ -405,6 +400,99 @@ fn fit(a: &FitArgs) -> anyhow::Result<ExitCode> {
         let labels: Vec<String> = top.iter().map(|r| r.model.clone()).collect();
         heatmap(p, "predicted P(row beats column)", &labels, &m)?;
         eprintln!("wrote {}", p.display());
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Loads the votes (those passing `filter`) and fits the leaderboard.
+fn fit_board(
+    a: &FitArgs,
+    method: &Method,
+    interval: &Interval,
+    on_bad: OnBad,
+    covariates: &[Covariate],
+    filter: Option<&Filter>,
+) -> anyhow::Result<Leaderboard> {
+    let loaded = load_where(&a.file, &a.input.options()?, on_bad, covariates, filter)
+        .with_context(|| format!("reading votes from {}", a.file.display()))?;
+    if loaded.skipped > 0 {
+        eprintln!("skipped {} bad records, e.g.:", loaded.skipped);
+        for e in &loaded.skipped_examples {
+            eprintln!("  {e}");
+        }
+    }
+    let mut data = loaded.data;
+    if a.largest_component {
+        let (kept, dropped) = data.largest_component();
+        if !dropped.is_empty() {
+            eprintln!(
+                "rating the largest connected group ({} items); left out {} that never met it: {}",
+                kept.items().len(),
+                dropped.len(),
+                dropped.join(", ")
+            );
+        }
+        data = kept;
+    }
+    let board = leaderboard(&data, method, interval).map_err(|e| {
+        let msg = e.to_string();
+        if msg.contains("disconnected components") {
+            anyhow::anyhow!("{msg}\n(pass --largest-component to rate the largest group alone)")
+        } else {
+            anyhow::anyhow!(msg)
+        }
+    })?;
+    Ok(board)
+}
+
+/// One leaderboard per value of `field`, most votes first.
+fn fit_by(
+    a: &FitArgs,
+    field: &str,
+    method: &Method,
+    interval: &Interval,
+    on_bad: OnBad,
+    covariates: &[Covariate],
+) -> anyhow::Result<ExitCode> {
+    let (counts, missing) = field_values(&a.file, &a.input.options()?, field)?;
+    if counts.is_empty() {
+        bail!("{}: no vote has the field `{field}`", a.file.display());
+    }
+    let mut values: Vec<(String, u64)> = counts.into_iter().collect();
+    values.sort_by(|x, y| y.1.cmp(&x.1).then(x.0.cmp(&y.0)));
+    let mut text = String::new();
+    let mut boards = serde_json::Map::new();
+    for (value, n) in &values {
+        let filter = Filter {
+            field: field.to_string(),
+            value: value.clone(),
+        };
+        let board = fit_board(a, method, interval, on_bad, covariates, Some(&filter))
+            .with_context(|| format!("{field} = {value}"))?;
+        match a.format {
+            FormatArg::Json => {
+                boards.insert(value.clone(), serde_json::to_value(&board)?);
+            }
+            _ => {
+                text.push_str(&format!("## {field} = {value} ({n} votes)\n"));
+                text.push_str(&render(&board, a.format)?);
+                text.push('\n');
+            }
+        }
+    }
+    if missing > 0 {
+        eprintln!("note: {missing} votes have no `{field}` and are in no leaderboard");
+    }
+    if matches!(a.format, FormatArg::Json) {
+        text = serde_json::to_string_pretty(&boards)? + "\n";
+    }
+    match &a.output {
+        Some(p) => write_atomic(p, text.as_bytes())?,
+        None => {
+            let mut out = std::io::stdout().lock();
+            out.write_all(text.as_bytes())?;
+            out.flush()?;
+        }
     }
     Ok(ExitCode::SUCCESS)
 }
