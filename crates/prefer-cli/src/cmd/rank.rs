@@ -1,7 +1,7 @@
 //! `prefer rank`: leaderboards from votes, and the K-Sort convergence simulator.
 
 use std::io::Write;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::{Context, bail};
@@ -347,18 +347,8 @@ fn fit(a: &FitArgs) -> anyhow::Result<ExitCode> {
         })
         .transpose()?;
     let board = fit_board(a, &method, &interval, on_bad, &covariates, filter.as_ref())?;
-    for n in &board.notes {
-        eprintln!("note: {n}");
-    }
     let text = render(&board, a.format)?;
-    match &a.output {
-        Some(p) => write_atomic(p, text.as_bytes())?,
-        None => {
-            let mut out = std::io::stdout().lock();
-            out.write_all(text.as_bytes())?;
-            out.flush()?;
-        }
-    }
+    write_output(a.output.as_deref(), &text)?;
     if let Some(p) = &a.plot {
         let rows: Vec<Whisker> = board
             .rows
@@ -442,7 +432,23 @@ fn fit_board(
             anyhow::anyhow!(msg)
         }
     })?;
+    for n in &board.notes {
+        eprintln!("note: {n}");
+    }
     Ok(board)
+}
+
+/// The rendered leaderboard(s) to `--output` (atomically) or stdout.
+fn write_output(output: Option<&Path>, text: &str) -> anyhow::Result<()> {
+    match output {
+        Some(p) => write_atomic(p, text.as_bytes())?,
+        None => {
+            let mut out = std::io::stdout().lock();
+            out.write_all(text.as_bytes())?;
+            out.flush()?;
+        }
+    }
+    Ok(())
 }
 
 /// One leaderboard per value of `field`, most votes first.
@@ -486,14 +492,7 @@ fn fit_by(
     if matches!(a.format, FormatArg::Json) {
         text = serde_json::to_string_pretty(&boards)? + "\n";
     }
-    match &a.output {
-        Some(p) => write_atomic(p, text.as_bytes())?,
-        None => {
-            let mut out = std::io::stdout().lock();
-            out.write_all(text.as_bytes())?;
-            out.flush()?;
-        }
-    }
+    write_output(a.output.as_deref(), &text)?;
     Ok(ExitCode::SUCCESS)
 }
 
