@@ -59,6 +59,9 @@ enum Command {
     /// errors and compared on held-out choices; Thurstonian utilities and coherence.
     #[command(subcommand)]
     Choice(cmd::choice::Command),
+    /// Merge models with mergekit's methods and YAML (linear, slerp, ties, dare, della,
+    /// model_stock, passthrough, ...), streaming tensor by tensor.
+    Merge(cmd::merge::Args),
 }
 
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
@@ -73,6 +76,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Arena(c) => cmd::arena::run(c),
         Command::Eval(c) => cmd::eval::run(c),
         Command::Choice(c) => cmd::choice::run(c),
+        Command::Merge(args) => cmd::merge::run(&args),
     }
 }
 

@@ -22,6 +22,7 @@ pub mod encoder;
 pub mod error;
 pub mod logprobs;
 pub mod loss;
+pub mod merge;
 pub mod model;
 pub mod ops;
 pub mod reward;

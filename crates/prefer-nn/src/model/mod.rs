@@ -20,5 +20,6 @@ mod weights;
 
 pub use config::{Family, ModelConfig, RopeScaling, TokenIds};
 pub use llama::{CausalLm, InitConfig, KvCache, LoadOptions, parameter_shapes};
-pub(crate) use weights::write_atomic;
-pub use weights::{WeightFiles, save_safetensors};
+pub use weights::{
+    TensorSpec, WeightFiles, f32_bytes, save_safetensors, write_atomic, write_safetensors_with,
+};

@@ -204,6 +204,66 @@ impl WeightFiles {
         v
     }
 
+    /// The dtype and shape of a tensor, if it exists.
+    pub fn info(&self, name: &str) -> Option<(DType, &[usize])> {
+        self.entries
+            .get(name)
+            .map(|e| (e.dtype, e.shape.as_slice()))
+    }
+
+    /// The file that holds a tensor, if it exists.
+    pub fn file_of(&self, name: &str) -> Option<&Path> {
+        self.entries.get(name).map(|e| e.file.as_path())
+    }
+
+    /// Reads one floating-point tensor as `f32` values in row-major order, whatever its
+    /// stored float type (F64, F32, F16, BF16), without going through a tensor library.
+    pub fn read_f32(&self, name: &str) -> Result<Vec<f32>> {
+        let e = self
+            .entries
+            .get(name)
+            .ok_or_else(|| Error::File(format!("{}: no tensor `{name}`", self.origin)))?;
+        let mut f = std::fs::File::open(&e.file).map_err(|err| file_err(&e.file, err))?;
+        f.seek(SeekFrom::Start(e.start))
+            .map_err(|err| file_err(&e.file, err))?;
+        let mut buf = vec![0u8; e.len];
+        f.read_exact(&mut buf)
+            .map_err(|err| file_err(&e.file, format!("tensor `{name}`: {err}")))?;
+        Ok(match e.dtype {
+            DType::F32 => buf
+                .chunks_exact(4)
+                .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+                .collect(),
+            DType::F64 => buf
+                .chunks_exact(8)
+                .map(|c| {
+                    let mut b = [0u8; 8];
+                    b.copy_from_slice(c);
+                    f64::from_le_bytes(b) as f32
+                })
+                .collect(),
+            DType::F16 => buf
+                .chunks_exact(2)
+                .map(|c| half::f16::from_le_bytes([c[0], c[1]]).to_f32())
+                .collect(),
+            DType::BF16 => buf
+                .chunks_exact(2)
+                .map(|c| half::bf16::from_le_bytes([c[0], c[1]]).to_f32())
+                .collect(),
+            d => {
+                return Err(file_err(
+                    &e.file,
+                    format!("tensor `{name}` is {}, not a float type", st_name(d)),
+                ));
+            }
+        })
+    }
+
+    /// Where the tensors come from, for messages.
+    pub fn origin(&self) -> &str {
+        &self.origin
+    }
+
     /// Reads one tensor, checks its shape and converts it to `dtype`.
     pub fn load(
         &self,
@@ -243,28 +303,67 @@ impl WeightFiles {
 /// Writes tensors to a safetensors file with `{"format": "pt"}` metadata (what transformers
 /// expects), atomically: to a temporary file in the same folder, then renamed.
 pub fn save_safetensors(path: &Path, tensors: &[(String, Tensor)]) -> Result<()> {
-    // Header: names sorted, offsets packed in that order (as the safetensors crate does).
+    // Names sorted, offsets packed in that order (as the safetensors crate does).
     let mut sorted: Vec<&(String, Tensor)> = tensors.iter().collect();
     sorted.sort_by(|a, b| a.0.cmp(&b.0));
+    let specs: Vec<TensorSpec> = sorted
+        .iter()
+        .map(|(name, t)| TensorSpec {
+            name: name.clone(),
+            dtype: t.dtype(),
+            shape: t.dims().to_vec(),
+        })
+        .collect();
+    write_safetensors_with(path, &specs, |i| tensor_bytes(&sorted[i].1))
+}
+
+/// Name, dtype and shape of one tensor of a file about to be written.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TensorSpec {
+    /// The tensor's name in the file.
+    pub name: String,
+    /// Its element type.
+    pub dtype: DType,
+    /// Its shape.
+    pub shape: Vec<usize>,
+}
+
+impl TensorSpec {
+    /// Bytes of the tensor's data.
+    pub fn byte_len(&self) -> usize {
+        self.shape.iter().product::<usize>() * self.dtype.size_in_bytes()
+    }
+}
+
+/// Writes a safetensors file whose header is known before its data: `bytes(i)` is called
+/// once per tensor, in `specs` order, right before that tensor's data is written, so only
+/// one tensor needs to be in memory at a time (merging streams through this). Atomic: a
+/// temporary file in the same folder, then a rename; `{"format": "pt"}` metadata.
+pub fn write_safetensors_with(
+    path: &Path,
+    specs: &[TensorSpec],
+    mut bytes: impl FnMut(usize) -> Result<Vec<u8>>,
+) -> Result<()> {
     let mut header = serde_json::Map::new();
     let mut meta = serde_json::Map::new();
     meta.insert("format".into(), "pt".into());
     header.insert("__metadata__".into(), meta.into());
     let mut offset = 0usize;
-    for (name, t) in &sorted {
-        if st_name(t.dtype()) == "?" {
+    for s in specs {
+        if st_name(s.dtype) == "?" {
             return Err(Error::Invalid(format!(
-                "save {}: tensor `{name}` has unsupported dtype {:?}",
+                "save {}: tensor `{}` has unsupported dtype {:?}",
                 path.display(),
-                t.dtype()
+                s.name,
+                s.dtype
             )));
         }
-        let len = t.elem_count() * t.dtype().size_in_bytes();
+        let len = s.byte_len();
         header.insert(
-            name.clone(),
+            s.name.clone(),
             serde_json::json!({
-                "dtype": st_name(t.dtype()),
-                "shape": t.dims(),
+                "dtype": st_name(s.dtype),
+                "shape": s.shape,
                 "data_offsets": [offset, offset + len],
             }),
         );
@@ -276,15 +375,25 @@ pub fn save_safetensors(path: &Path, tensors: &[(String, Tensor)]) -> Result<()>
         hbytes.push(b' ');
     }
     let tmp = tmp_path(path);
-    let write = || -> Result<()> {
+    let mut write = || -> Result<()> {
         let f = std::fs::File::create(&tmp).map_err(|e| file_err(&tmp, e))?;
         let mut w = std::io::BufWriter::new(f);
         let io = |e: std::io::Error| file_err(&tmp, e);
         w.write_all(&(hbytes.len() as u64).to_le_bytes())
             .map_err(io)?;
         w.write_all(&hbytes).map_err(io)?;
-        for (_, t) in &sorted {
-            w.write_all(&tensor_bytes(t)?).map_err(io)?;
+        for (i, s) in specs.iter().enumerate() {
+            let data = bytes(i)?;
+            if data.len() != s.byte_len() {
+                return Err(Error::Invalid(format!(
+                    "save {}: tensor `{}` has {} bytes, its header says {}",
+                    path.display(),
+                    s.name,
+                    data.len(),
+                    s.byte_len()
+                )));
+            }
+            w.write_all(&data).map_err(io)?;
         }
         let f = w.into_inner().map_err(|e| file_err(&tmp, e.error()))?;
         f.sync_all().map_err(io)?;
@@ -312,7 +421,7 @@ fn tmp_path(path: &Path) -> std::path::PathBuf {
 }
 
 /// Writes a file atomically: a temporary file in the same folder, then a rename.
-pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     let tmp = tmp_path(path);
     std::fs::write(&tmp, bytes).map_err(|e| Error::File(format!("{}: {e}", tmp.display())))?;
     std::fs::rename(&tmp, path).map_err(|e| Error::File(format!("{}: {e}", path.display())))
@@ -354,5 +463,25 @@ fn tensor_bytes(t: &Tensor) -> Result<Vec<u8>> {
             .flat_map(|v| v.to_le_bytes())
             .collect(),
         d => return Err(Error::Invalid(format!("unsupported dtype {d:?}"))),
+    })
+}
+
+/// Little-endian bytes of `f32` values stored as `dtype` (F32, F16, BF16 or F64).
+pub fn f32_bytes(values: &[f32], dtype: DType) -> Result<Vec<u8>> {
+    Ok(match dtype {
+        DType::F32 => values.iter().flat_map(|v| v.to_le_bytes()).collect(),
+        DType::F64 => values
+            .iter()
+            .flat_map(|v| (*v as f64).to_le_bytes())
+            .collect(),
+        DType::F16 => values
+            .iter()
+            .flat_map(|v| half::f16::from_f32(*v).to_le_bytes())
+            .collect(),
+        DType::BF16 => values
+            .iter()
+            .flat_map(|v| half::bf16::from_f32(*v).to_le_bytes())
+            .collect(),
+        d => return Err(Error::Invalid(format!("cannot store floats as {d:?}"))),
     })
 }
