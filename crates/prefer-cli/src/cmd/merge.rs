@@ -6,7 +6,7 @@ use std::time::Instant;
 
 use anyhow::{Context, bail};
 use clap::Args as ClapArgs;
-use prefer_nn::merge::{METHODS, MergeConfig, MergeOptions, run_merge};
+use prefer_nn::merge::{MergeConfig, MergeOptions, run_merge};
 
 /// `prefer merge`
 #[derive(Debug, ClapArgs)]
@@ -65,14 +65,6 @@ fn peak_rss() -> Option<u64> {
 /// Runs `prefer merge`.
 pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
     let config = MergeConfig::from_file(&args.config)?;
-    if prefer_nn::merge::Method::by_name(&config.merge_method).is_none() {
-        bail!(
-            "{}: merge_method `{}` is not one prefer runs ({})",
-            args.config.display(),
-            config.merge_method,
-            METHODS.join(", ")
-        );
-    }
     let opts = MergeOptions {
         random_seed: args.random_seed,
         out_shard_size: parse_kmb(&args.out_shard_size)?,

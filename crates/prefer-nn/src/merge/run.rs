@@ -348,15 +348,14 @@ pub fn run_merge(config: &MergeConfig, out: &Path, opts: &MergeOptions) -> Resul
         let tm = &models[&s.sources[template(si)].model];
         let (ta, tb) = ranges[si][template(si)];
         let len = tb - ta;
+        let tm_names = tm.weights.names();
         for off in 0..len {
             let t = if len > 1 {
                 off as f64 / (len - 1) as f64
             } else {
                 1.0
             };
-            let mut layer_names: Vec<(String, String)> = tm
-                .weights
-                .names()
+            let mut layer_names: Vec<(String, String)> = tm_names
                 .iter()
                 .filter_map(|n| {
                     let (pre, i, suf) = split_layer(n)?;

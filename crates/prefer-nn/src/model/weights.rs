@@ -211,24 +211,10 @@ impl WeightFiles {
             .map(|e| (e.dtype, e.shape.as_slice()))
     }
 
-    /// The file that holds a tensor, if it exists.
-    pub fn file_of(&self, name: &str) -> Option<&Path> {
-        self.entries.get(name).map(|e| e.file.as_path())
-    }
-
     /// Reads one floating-point tensor as `f32` values in row-major order, whatever its
     /// stored float type (F64, F32, F16, BF16), without going through a tensor library.
     pub fn read_f32(&self, name: &str) -> Result<Vec<f32>> {
-        let e = self
-            .entries
-            .get(name)
-            .ok_or_else(|| Error::File(format!("{}: no tensor `{name}`", self.origin)))?;
-        let mut f = std::fs::File::open(&e.file).map_err(|err| file_err(&e.file, err))?;
-        f.seek(SeekFrom::Start(e.start))
-            .map_err(|err| file_err(&e.file, err))?;
-        let mut buf = vec![0u8; e.len];
-        f.read_exact(&mut buf)
-            .map_err(|err| file_err(&e.file, format!("tensor `{name}`: {err}")))?;
+        let (e, buf) = self.read_raw(name)?;
         Ok(match e.dtype {
             DType::F32 => buf
                 .chunks_exact(4)
@@ -259,9 +245,22 @@ impl WeightFiles {
         })
     }
 
-    /// Where the tensors come from, for messages.
-    pub fn origin(&self) -> &str {
-        &self.origin
+    fn entry(&self, name: &str) -> Result<&Entry> {
+        self.entries
+            .get(name)
+            .ok_or_else(|| Error::File(format!("{}: no tensor `{name}`", self.origin)))
+    }
+
+    /// A tensor's entry and its bytes as stored, read straight from its file.
+    fn read_raw(&self, name: &str) -> Result<(&Entry, Vec<u8>)> {
+        let e = self.entry(name)?;
+        let mut f = std::fs::File::open(&e.file).map_err(|err| file_err(&e.file, err))?;
+        f.seek(SeekFrom::Start(e.start))
+            .map_err(|err| file_err(&e.file, err))?;
+        let mut buf = vec![0u8; e.len];
+        f.read_exact(&mut buf)
+            .map_err(|err| file_err(&e.file, format!("tensor `{name}`: {err}")))?;
+        Ok((e, buf))
     }
 
     /// Reads one tensor, checks its shape and converts it to `dtype`.
@@ -272,10 +271,7 @@ impl WeightFiles {
         dtype: DType,
         device: &Device,
     ) -> Result<Tensor> {
-        let e = self
-            .entries
-            .get(name)
-            .ok_or_else(|| Error::File(format!("{}: no tensor `{name}`", self.origin)))?;
+        let e = self.entry(name)?;
         if e.shape != shape {
             return Err(file_err(
                 &e.file,
@@ -285,12 +281,7 @@ impl WeightFiles {
                 ),
             ));
         }
-        let mut f = std::fs::File::open(&e.file).map_err(|err| file_err(&e.file, err))?;
-        f.seek(SeekFrom::Start(e.start))
-            .map_err(|err| file_err(&e.file, err))?;
-        let mut buf = vec![0u8; e.len];
-        f.read_exact(&mut buf)
-            .map_err(|err| file_err(&e.file, format!("tensor `{name}`: {err}")))?;
+        let buf = self.read_raw(name)?.1;
         let t = Tensor::from_raw_buffer(&buf, e.dtype, &e.shape, device)?;
         Ok(if t.dtype() == dtype {
             t
