@@ -334,6 +334,8 @@ mod tests {
             }
             let ranks = [1u8, 2, 3, 4];
             online.apply(&crate::ratings::LoggedVote {
+                voter: prefer_rank::quality::NO_VOTER,
+                capped: false,
                 id: 0,
                 k: 4,
                 models: [

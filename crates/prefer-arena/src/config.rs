@@ -3,6 +3,7 @@
 use std::time::Duration;
 
 use prefer_rank::matchmaking::MatchConfig;
+use prefer_rank::quality::ScreenConfig;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
@@ -41,6 +42,14 @@ pub struct ArenaConfig {
     pub trust_forwarded_for: bool,
     /// Most operations committed in one transaction (group commit; default 256).
     pub max_batch: usize,
+    /// Votes a voter (a client address; IPv6 by its /64) may have counted per UTC day
+    /// (default 500, a vote every 30 s for four hours; 0: no cap). Later votes are
+    /// stored, answered as usual, and not counted.
+    pub cap_per_day: u32,
+    /// Voter screening before each refit: agreement with the consensus, flagged below
+    /// `−z` after `min_votes` decisive battles (defaults 20, 4, 5 rounds; see
+    /// `prefer_rank::quality`). `null` turns it off.
+    pub screen: Option<ScreenConfig>,
 }
 
 impl Default for ArenaConfig {
@@ -58,6 +67,8 @@ impl Default for ArenaConfig {
             admin_token: None,
             trust_forwarded_for: false,
             max_batch: 256,
+            cap_per_day: 500,
+            screen: Some(ScreenConfig::default()),
         }
     }
 }
@@ -97,6 +108,9 @@ impl ArenaConfig {
             return Err(Error::Config(format!(
                 "the admin token must be at least {MIN_TOKEN} characters"
             )));
+        }
+        if let Some(s) = &self.screen {
+            s.validate().map_err(|e| Error::Config(e.to_string()))?;
         }
         self.rate.validate()
     }

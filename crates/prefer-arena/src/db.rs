@@ -62,10 +62,11 @@ pub use on_read;
 pub use on_write;
 
 /// The schema, in order. `{ID}` is the auto-increment primary key of each backend.
-pub const MIGRATIONS: &[(i64, &str, &str)] = &[(
-    1,
-    "models, outputs, battles, votes",
-    "CREATE TABLE models (
+pub const MIGRATIONS: &[(i64, &str, &str)] = &[
+    (
+        1,
+        "models, outputs, battles, votes",
+        "CREATE TABLE models (
         id {ID},
         name TEXT NOT NULL UNIQUE,
         created_ms BIGINT NOT NULL
@@ -98,7 +99,25 @@ pub const MIGRATIONS: &[(i64, &str, &str)] = &[(
         kind TEXT NOT NULL,
         created_ms BIGINT NOT NULL
     );",
-)];
+    ),
+    (
+        2,
+        "voters: who voted, excluded votes, admin decisions, the pseudonym salt",
+        "ALTER TABLE votes ADD COLUMN voter TEXT;
+    ALTER TABLE votes ADD COLUMN flag TEXT;
+    CREATE INDEX votes_voter ON votes (voter);
+    CREATE TABLE voter_flags (
+        voter TEXT PRIMARY KEY,
+        action TEXT NOT NULL,
+        reason TEXT NOT NULL,
+        created_ms BIGINT NOT NULL
+    );
+    CREATE TABLE arena_meta (
+        key TEXT PRIMARY KEY,
+        value TEXT NOT NULL
+    );",
+    ),
+];
 
 /// Which backend a URL names.
 pub fn is_postgres(url: &str) -> bool {
@@ -281,10 +300,9 @@ impl Db {
     pub async fn for_each_vote(&self, after: i64, mut f: impl FnMut(VoteRow)) -> Result<()> {
         use futures_util::TryStreamExt;
         on_read!(self, |p| {
-            let mut rows = sqlx::query(
-                "SELECT id, battle_id, prompt_id, k, m0, m1, m2, m3, r0, r1, r2, r3, kind, created_ms
-                 FROM votes WHERE id > $1 ORDER BY id",
-            )
+            let mut rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+                "SELECT {VOTE_COLUMNS} FROM votes WHERE id > $1 ORDER BY id"
+            )))
             .bind(after)
             .fetch(p);
             while let Some(r) = rows.try_next().await? {
@@ -333,6 +351,80 @@ impl Db {
                 .execute(p)
                 .await?
                 .rows_affected())
+        })
+    }
+
+    /// The value stored under `key` in `arena_meta`, storing `make()` first when there is
+    /// none (the first writer wins when two servers start at once).
+    ///
+    /// # Errors
+    /// The statements fail.
+    pub async fn meta_or_insert(&self, key: &str, make: impl FnOnce() -> String) -> Result<String> {
+        on_write!(self, |p| {
+            sqlx::query(
+                "INSERT INTO arena_meta (key, value) VALUES ($1, $2) ON CONFLICT (key) DO NOTHING",
+            )
+            .bind(key)
+            .bind(make())
+            .execute(p)
+            .await?;
+            Ok(
+                sqlx::query_scalar("SELECT value FROM arena_meta WHERE key = $1")
+                    .bind(key)
+                    .fetch_one(p)
+                    .await?,
+            )
+        })
+    }
+
+    /// The admins' decisions on voters, by voter.
+    ///
+    /// # Errors
+    /// The query fails.
+    pub async fn voter_flags(&self) -> Result<std::collections::HashMap<String, VoterFlag>> {
+        on_read!(self, |p| {
+            let rows = sqlx::query("SELECT voter, action, reason, created_ms FROM voter_flags")
+                .fetch_all(p)
+                .await?;
+            rows.iter()
+                .map(|r| {
+                    Ok((
+                        r.try_get(0)?,
+                        VoterFlag {
+                            action: r.try_get(1)?,
+                            reason: r.try_get(2)?,
+                            created_ms: r.try_get(3)?,
+                        },
+                    ))
+                })
+                .collect()
+        })
+    }
+
+    /// Stores an admin's decision on `voter` (`None`: back to screening).
+    ///
+    /// # Errors
+    /// The statement fails.
+    pub async fn set_voter_flag(&self, voter: &str, flag: Option<&VoterFlag>) -> Result<()> {
+        on_write!(self, |p| {
+            match flag {
+                Some(f) => sqlx::query(
+                    "INSERT INTO voter_flags (voter, action, reason, created_ms) VALUES ($1, $2, $3, $4)
+                     ON CONFLICT (voter) DO UPDATE SET action = excluded.action, reason = excluded.reason,
+                     created_ms = excluded.created_ms",
+                )
+                .bind(voter)
+                .bind(&f.action)
+                .bind(&f.reason)
+                .bind(f.created_ms)
+                .execute(p)
+                .await?,
+                None => sqlx::query("DELETE FROM voter_flags WHERE voter = $1")
+                    .bind(voter)
+                    .execute(p)
+                    .await?,
+            };
+            Ok(())
         })
     }
 
@@ -385,6 +477,26 @@ pub struct VoteRow {
     pub kind: String,
     /// When it was stored (ms since the Unix epoch).
     pub created_ms: i64,
+    /// The voter's pseudonym (`None` for votes stored before voters were kept, and for
+    /// votes taken without a client, e.g. from the library).
+    pub voter: Option<String>,
+    /// Why the vote is not counted, when it was set aside as it was taken (a cap).
+    pub flag: Option<String>,
+}
+
+/// The columns [`vote_row`] reads, in order.
+pub const VOTE_COLUMNS: &str =
+    "id, battle_id, prompt_id, k, m0, m1, m2, m3, r0, r1, r2, r3, kind, created_ms, voter, flag";
+
+/// An admin's decision on a voter.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct VoterFlag {
+    /// `exclude` (its votes are left out) or `trust` (never flagged by screening).
+    pub action: String,
+    /// The admin's reason.
+    pub reason: String,
+    /// When (ms since the Unix epoch).
+    pub created_ms: i64,
 }
 
 /// One pending battle.
@@ -431,6 +543,7 @@ where
     usize: sqlx::ColumnIndex<R>,
     for<'a> i64: sqlx::Decode<'a, R::Database> + sqlx::Type<R::Database>,
     for<'a> String: sqlx::Decode<'a, R::Database> + sqlx::Type<R::Database>,
+    for<'a> Option<String>: sqlx::Decode<'a, R::Database> + sqlx::Type<R::Database>,
 {
     let k: i64 = r.try_get(3)?;
     let k = k.clamp(2, 4) as usize;
@@ -448,6 +561,8 @@ where
         ranks,
         kind: r.try_get(12)?,
         created_ms: r.try_get(13)?,
+        voter: r.try_get(14)?,
+        flag: r.try_get(15)?,
     })
 }
 

@@ -3,7 +3,14 @@
 //! `tie`, or `tie (bothbad)` for a "bad" vote) or as K-wise records (`models`,
 //! `ranking`). `prefer rank fit` reads either back; the battles give the leaderboard the
 //! arena shows (same battles, same order).
+//!
+//! Each record names its voter's pseudonym in `judge` (as Chatbot Arena's battles do)
+//! and says whether it is `counted`; a vote set aside (past the voter's daily cap, or of
+//! a voter an admin excluded) has `counted: false` and the reason in `excluded`, so
+//! `prefer rank fit export.jsonl --where counted=true` leaves them out. Screening is not
+//! written into the export: it is a function of the votes, rerun by whoever reads them.
 
+use std::collections::HashMap;
 use std::path::Path;
 use std::sync::Arc;
 
@@ -11,7 +18,7 @@ use axum::body::Bytes;
 use prefer_data::{Annotations, Battle, KWise, Record, RecordWriter, Text, Winner, WriteOptions};
 
 use crate::catalog::Catalog;
-use crate::db::{Db, VoteRow, on_read, vote_row};
+use crate::db::{Db, VOTE_COLUMNS, VoteRow, VoterFlag, on_read, vote_row};
 use crate::error::Result;
 
 /// Which records.
@@ -32,15 +39,36 @@ fn name(catalog: &Catalog, id: i64) -> String {
         .map_or_else(|| format!("model-{id}"), |m| catalog.name(m).to_string())
 }
 
-fn ann(v: &VoteRow) -> Annotations {
+/// Why a stored vote is not counted, if it is not: its cap flag, or an admin's exclusion
+/// of its voter.
+pub fn excluded(v: &VoteRow, admin: &HashMap<String, VoterFlag>) -> Option<String> {
+    v.flag.clone().or_else(|| {
+        let f = admin.get(v.voter.as_deref()?)?;
+        (f.action == "exclude").then(|| format!("excluded by an admin: {}", f.reason))
+    })
+}
+
+fn ann(v: &VoteRow, admin: &HashMap<String, VoterFlag>) -> Annotations {
+    let mut extra = serde_json::Map::new();
+    let why = excluded(v, admin);
+    extra.insert("counted".into(), why.is_none().into());
+    if let Some(w) = why {
+        extra.insert("excluded".into(), w.into());
+    }
     Annotations {
         id: Some(format!("vote-{}", v.id)),
+        extra,
         ..Default::default()
     }
 }
 
-/// The records of one vote.
-pub fn records(v: &VoteRow, catalog: &Catalog, kind: Kind) -> Vec<Record> {
+/// The records of one vote; `admin` holds the admins' decisions on voters.
+pub fn records(
+    v: &VoteRow,
+    catalog: &Catalog,
+    kind: Kind,
+    admin: &HashMap<String, VoterFlag>,
+) -> Vec<Record> {
     let tstamp = Some(v.created_ms as f64 / 1000.0);
     match kind {
         Kind::Battles => {
@@ -60,7 +88,8 @@ pub fn records(v: &VoteRow, catalog: &Catalog, kind: Kind) -> Vec<Record> {
                         winner,
                     );
                     b.tstamp = tstamp;
-                    b.ann = ann(v);
+                    b.judge.clone_from(&v.voter);
+                    b.ann = ann(v, admin);
                     out.push(Record::Battle(b));
                 }
             }
@@ -74,10 +103,10 @@ pub fn records(v: &VoteRow, catalog: &Catalog, kind: Kind) -> Vec<Record> {
                 models: v.models.iter().map(|&m| name(catalog, m)).collect(),
                 ranking: v.ranks.clone(),
                 prompt,
-                judge: None,
+                judge: v.voter.clone(),
                 tstamp,
                 language: None,
-                ann: ann(v),
+                ann: ann(v, admin),
             })]
         }
     }
@@ -85,10 +114,9 @@ pub fn records(v: &VoteRow, catalog: &Catalog, kind: Kind) -> Vec<Record> {
 
 async fn page(db: &Db, after: i64) -> Result<Vec<VoteRow>> {
     on_read!(db, |p| {
-        let rows = sqlx::query(
-            "SELECT id, battle_id, prompt_id, k, m0, m1, m2, m3, r0, r1, r2, r3, kind, created_ms
-             FROM votes WHERE id > $1 ORDER BY id LIMIT $2",
-        )
+        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {VOTE_COLUMNS} FROM votes WHERE id > $1 ORDER BY id LIMIT $2"
+        )))
         .bind(after)
         .bind(PAGE)
         .fetch_all(p)
@@ -103,6 +131,7 @@ async fn page(db: &Db, after: i64) -> Result<Vec<VoteRow>> {
 /// # Errors
 /// The database or the file fails.
 pub async fn write(db: &Db, catalog: &Catalog, kind: Kind, path: &Path) -> Result<u64> {
+    let admin = db.voter_flags().await?;
     let mut w = RecordWriter::create(path, &WriteOptions::default())?;
     let mut after = 0;
     loop {
@@ -110,7 +139,7 @@ pub async fn write(db: &Db, catalog: &Catalog, kind: Kind, path: &Path) -> Resul
         let Some(last) = rows.last() else { break };
         after = last.id;
         for v in &rows {
-            for r in records(v, catalog, kind) {
+            for r in records(v, catalog, kind, &admin) {
                 w.write(&r)?;
             }
         }
@@ -125,11 +154,13 @@ pub fn stream(
     db: Db,
     catalog: Arc<Catalog>,
     kind: Kind,
+    admin: HashMap<String, VoterFlag>,
 ) -> impl futures_util::Stream<Item = std::result::Result<Bytes, crate::error::Error>> + Send + 'static
 {
     futures_util::stream::unfold(Some(0i64), move |after| {
         let db = db.clone();
         let catalog = catalog.clone();
+        let admin = admin.clone();
         async move {
             let after = after?;
             match page(&db, after).await {
@@ -138,7 +169,7 @@ pub fn stream(
                     let last = rows.last()?.id;
                     let mut buf = Vec::with_capacity(rows.len() * 120);
                     for v in &rows {
-                        for r in records(v, &catalog, kind) {
+                        for r in records(v, &catalog, kind, &admin) {
                             // Serializing a record to a Vec cannot fail.
                             let _ = serde_json::to_writer(&mut buf, &r.to_value());
                             buf.push(b'\n');

@@ -13,6 +13,8 @@
 //! | POST | `/api/admin/outputs` | import outputs (JSON lines; admin) |
 //! | GET | `/api/admin/export` | every vote as battles or K-wise records (admin) |
 //! | POST | `/api/admin/refit` | refit now (admin) |
+//! | GET | `/api/admin/voters` | every voter's screening, worst first, with reasons (admin) |
+//! | POST | `/api/admin/voters/{voter}` | exclude or trust a voter, or leave it to screening (admin) |
 //! | GET | `/`, `/battle/{id}`, `/leaderboard` | pages; forms POST to `/battle` and `/battle/{id}/vote` |
 
 use std::collections::HashMap;
@@ -93,6 +95,8 @@ pub fn router(arena: Arena) -> Router {
         .route("/api/admin/outputs", post(admin_import))
         .route("/api/admin/export", get(admin_export))
         .route("/api/admin/refit", post(admin_refit))
+        .route("/api/admin/voters", get(admin_voters))
+        .route("/api/admin/voters/{voter}", post(admin_set_voter))
         .layer(DefaultBodyLimit::max(cfg.admin_body_limit));
     voter
         .merge(admin)
@@ -278,7 +282,7 @@ async fn api_vote(
 ) -> Result<Response, ApiError> {
     a.inner.limiter.check(ip)?;
     let ApiJson(body) = body?;
-    let r = a.vote(&id, body).await?;
+    let r = a.vote_as(&id, body, &a.inner.voter_of(ip)).await?;
     Ok((StatusCode::CREATED, Json(r)).into_response())
 }
 
@@ -346,7 +350,12 @@ async fn admin_export(
             ));
         }
     };
-    let body = crate::export::stream(a.inner.db.clone(), a.inner.catalog(), kind);
+    let body = crate::export::stream(
+        a.inner.db.clone(),
+        a.inner.catalog(),
+        kind,
+        a.inner.voter_flags(),
+    );
     Ok((
         [(header::CONTENT_TYPE, "application/x-ndjson")],
         axum::body::Body::from_stream(body),
@@ -357,6 +366,59 @@ async fn admin_export(
 async fn admin_refit(axum::extract::State(a): axum::extract::State<Arena>, _: Admin) -> Response {
     a.refit_now().await;
     Json(a.leaderboard()).into_response()
+}
+
+async fn admin_voters(axum::extract::State(a): axum::extract::State<Arena>, _: Admin) -> Response {
+    Json(a.voters()).into_response()
+}
+
+/// An admin's decision on a voter.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct VoterDecision {
+    /// `exclude`, `trust` or `auto` (back to screening).
+    action: String,
+    /// Why (kept with the decision; required for `exclude` and `trust`).
+    #[serde(default)]
+    reason: Option<String>,
+}
+
+async fn admin_set_voter(
+    axum::extract::State(a): axum::extract::State<Arena>,
+    _: Admin,
+    Path(voter): Path<String>,
+    body: Result<ApiJson<VoterDecision>, ApiError>,
+) -> Result<Response, ApiError> {
+    let ApiJson(d) = body?;
+    if voter.is_empty() || voter.len() > 64 {
+        return Err(ApiError::invalid(
+            "bad_voter",
+            "a voter pseudonym is 1 to 64 characters (as /api/admin/voters lists them)",
+        ));
+    }
+    let reason = d.reason.as_deref().map(str::trim).unwrap_or("");
+    let flag = match d.action.as_str() {
+        "auto" => None,
+        "exclude" | "trust" if reason.is_empty() => {
+            return Err(ApiError::invalid(
+                "bad_field",
+                "field `reason`: say why (required to exclude or trust a voter)",
+            ));
+        }
+        "exclude" | "trust" => Some(crate::db::VoterFlag {
+            action: d.action.clone(),
+            reason: reason.to_string(),
+            created_ms: crate::db::now_ms(),
+        }),
+        other => {
+            return Err(ApiError::invalid(
+                "bad_field",
+                format!("field `action`: exclude, trust or auto (got {other:?})"),
+            ));
+        }
+    };
+    a.set_voter_flag(&voter, flag).await?;
+    Ok(Json(a.voters()).into_response())
 }
 
 async fn fallback(uri: axum::http::Uri) -> Response {
@@ -456,7 +518,7 @@ async fn page_vote(
             ranking: (!ranks.is_empty()).then_some(ranks),
         }
     };
-    match a.vote(&id, vote).await {
+    match a.vote_as(&id, vote, &a.inner.voter_of(ip)).await {
         Ok(r) => Html(html::receipt(&r)).into_response(),
         Err(e) => page_error(&e),
     }

@@ -8,6 +8,13 @@
 //! `prefer rank fit export.jsonl --bootstrap R --seed S` give the same numbers (a test
 //! checks it). Elo runs over the same battles in the same order (FastChat's online Elo);
 //! K-Sort updates once per K-wise vote.
+//!
+//! Vote quality: a vote past its voter's daily cap is stored but never counted (not in
+//! the online ratings, not in the refit). Before each refit the voters are screened
+//! ([`prefer_rank::quality::screen`]: agreement with the consensus); the votes of a
+//! flagged voter, or of one an admin excluded, stay stored and are left out of the
+//! Bradley-Terry fit. The online ratings cannot take a vote back, so they keep the
+//! votes of a voter flagged later; the leaderboard ranks by the refit.
 
 use prefer_rank::bt::BtConfig;
 use prefer_rank::elo::{self, EloConfig};
@@ -15,8 +22,10 @@ use prefer_rank::intervals::BootstrapConfig;
 use prefer_rank::ksort::{KSort, KSortConfig};
 use prefer_rank::leaderboard::{Interval, Leaderboard, Method, RankData, leaderboard};
 use prefer_rank::matchmaking::Exposure;
+use prefer_rank::quality::{self, NO_VOTER, ScreenConfig};
 use prefer_rank::votes::{Outcome, Vote};
 use serde::Serialize;
+use std::collections::HashMap;
 
 use crate::error::Result;
 
@@ -31,6 +40,10 @@ pub struct LoggedVote {
     pub models: [u32; 4],
     /// Ranks (1 = best).
     pub ranks: [u8; 4],
+    /// The voter (an index into [`Ratings::voters`]; [`NO_VOTER`] when unknown).
+    pub voter: u32,
+    /// Set aside as it was taken (past the voter's daily cap): stored, never counted.
+    pub capped: bool,
 }
 
 impl LoggedVote {
@@ -129,11 +142,23 @@ pub struct RefitConfig {
     pub seed: u64,
     /// Prior precision on log-strengths (`prefer rank fit --l2`).
     pub l2: f64,
+    /// Voter screening (`None`: only caps and admins exclude votes).
+    pub screen: Option<ScreenConfig>,
 }
 
 /// Votes as `prefer rank fit` reads the battle export: models named in order of first
 /// appearance, each vote's battles in display order.
 pub fn rank_data(log: &[LoggedVote], names: &[String]) -> RankData {
+    rank_data_where(log, names, |_| true).0
+}
+
+/// [`rank_data`] of the votes that pass `keep`, with the voter of each battle.
+pub fn rank_data_where(
+    log: &[LoggedVote],
+    names: &[String],
+    keep: impl Fn(&LoggedVote) -> bool,
+) -> (RankData, Vec<u32>) {
+    let mut voter_of = Vec::new();
     let mut data = RankData::default();
     let mut index: Vec<Option<u32>> = vec![None; names.len()];
     let mut intern = |data: &mut RankData, m: u32| -> u32 {
@@ -141,22 +166,129 @@ pub fn rank_data(log: &[LoggedVote], names: &[String]) -> RankData {
         *slot.get_or_insert_with(|| data.pairs.intern(&names[m as usize]))
     };
     data.pairs.votes.reserve(log.len());
-    for v in log {
+    for v in log.iter().filter(|v| keep(v)) {
         for (a, b, outcome) in v.pairs() {
             let a = intern(&mut data, a);
             let b = intern(&mut data, b);
             data.pairs.votes.push(Vote { a, b, outcome });
+            voter_of.push(v.voter);
         }
     }
-    data
+    (data, voter_of)
 }
 
-/// The Bradley-Terry leaderboard of the votes, with bootstrap intervals.
+/// One voter, as an admin sees it after a refit.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct VoterReport {
+    /// The voter's pseudonym.
+    pub voter: String,
+    /// Votes stored.
+    pub votes: u64,
+    /// Of them, set aside by the daily cap.
+    pub capped: u64,
+    /// Pairwise battles of the uncapped votes.
+    pub battles: u64,
+    /// Decisive battles (no tie) with a favourite.
+    pub decisive: u64,
+    /// Decisive battles that went to the consensus favourite.
+    pub agree: u64,
+    /// Their expectation under the consensus.
+    pub expected: f64,
+    /// The screening score (see [`prefer_rank::quality`]); `None` without screening or
+    /// decisive battles.
+    pub z: Option<f64>,
+    /// Whether the voter's votes were left out of the refit.
+    pub excluded: bool,
+    /// Why.
+    pub reason: Option<String>,
+}
+
+/// A refit's leaderboard and what it left out.
+#[derive(Debug, Clone)]
+pub struct Fitted {
+    /// The leaderboard of the counted votes.
+    pub board: Leaderboard,
+    /// Votes counted.
+    pub counted: usize,
+    /// Per voter, worst screening score first.
+    pub voters: Vec<VoterReport>,
+}
+
+/// The settings of the consensus fit and the final fit.
+fn bt_method(cfg: &RefitConfig) -> BtConfig {
+    BtConfig {
+        l2: cfg.l2,
+        ..Default::default()
+    }
+}
+
+/// The Bradley-Terry leaderboard of the counted votes, with bootstrap intervals: capped
+/// votes left out, then the voters screened (`fixed[v]`: an admin's decision on voter
+/// `v`, `Some(true)` exclude, `Some(false)` keep) and the excluded voters' votes left
+/// out.
 ///
 /// # Errors
 /// No votes, or a comparison graph that cannot be fitted.
-pub fn refit(log: &[LoggedVote], names: &[String], cfg: &RefitConfig) -> Result<Leaderboard> {
-    let data = rank_data(log, names);
+pub fn refit(
+    log: &[LoggedVote],
+    names: &[String],
+    voters: &[String],
+    fixed: &[Option<bool>],
+    cfg: &RefitConfig,
+) -> Result<Fitted> {
+    let (data, who) = rank_data_where(log, names, |v| !v.capped);
+    let mut fixed = fixed.to_vec();
+    fixed.resize(voters.len(), None);
+    let scores = match &cfg.screen {
+        Some(sc) if !data.pairs.votes.is_empty() => {
+            quality::screen(&data.pairs, &who, &fixed, sc, &bt_method(cfg))?.voters
+        }
+        _ => fixed
+            .iter()
+            .map(|f| quality::VoterScore {
+                votes: 0,
+                decisive: 0,
+                agree: 0,
+                expected: 0.0,
+                z: None,
+                excluded: *f == Some(true),
+                reason: (*f == Some(true)).then(|| "excluded by an admin".to_string()),
+            })
+            .collect(),
+    };
+    let excluded: Vec<bool> = scores.iter().map(|s| s.excluded).collect();
+    let counted =
+        |v: &LoggedVote| !v.capped && (v.voter == NO_VOTER || !excluded[v.voter as usize]);
+    let (data, _) = rank_data_where(log, names, counted);
+    let mut stored = vec![(0u64, 0u64); voters.len()];
+    for v in log.iter().filter(|v| v.voter != NO_VOTER) {
+        let s = &mut stored[v.voter as usize];
+        s.0 += 1;
+        s.1 += u64::from(v.capped);
+    }
+    let mut reports: Vec<VoterReport> = voters
+        .iter()
+        .zip(scores)
+        .zip(stored)
+        .map(|((name, s), (votes, capped))| VoterReport {
+            voter: name.clone(),
+            votes,
+            capped,
+            battles: s.votes,
+            decisive: s.decisive,
+            agree: s.agree,
+            expected: s.expected,
+            z: s.z,
+            excluded: s.excluded,
+            reason: s.reason,
+        })
+        .collect();
+    reports.sort_by(|a, b| {
+        a.z.unwrap_or(f64::INFINITY)
+            .total_cmp(&b.z.unwrap_or(f64::INFINITY))
+            .then_with(|| a.voter.cmp(&b.voter))
+    });
+    let counted_votes = log.iter().filter(|v| counted(v)).count();
     let interval = if cfg.rounds == 0 {
         Interval::None
     } else {
@@ -166,14 +298,12 @@ pub fn refit(log: &[LoggedVote], names: &[String], cfg: &RefitConfig) -> Result<
             level: 0.95,
         })
     };
-    Ok(leaderboard(
-        &data,
-        &Method::Bt(BtConfig {
-            l2: cfg.l2,
-            ..Default::default()
-        }),
-        &interval,
-    )?)
+    let board = leaderboard(&data, &Method::Bt(bt_method(cfg)), &interval)?;
+    Ok(Fitted {
+        board,
+        counted: counted_votes,
+        voters: reports,
+    })
 }
 
 /// A finished refit.
@@ -191,9 +321,16 @@ pub struct Refit {
     pub seconds: f64,
     /// Why it failed, when it did (e.g. models that never met); then `rows` is empty.
     pub error: Option<String>,
+    /// Votes counted (the others: capped, or of an excluded voter).
+    pub counted: usize,
+    /// Voters whose votes were left out.
+    pub voters_excluded: usize,
     /// The leaderboard.
     #[serde(skip)]
     pub board: Option<Leaderboard>,
+    /// Every voter's screening, worst first.
+    #[serde(skip)]
+    pub voters: Vec<VoterReport>,
 }
 
 /// Everything the leaderboard reads.
@@ -205,6 +342,16 @@ pub struct Ratings {
     pub online: Online,
     /// The last refit.
     pub refit: Option<Refit>,
+    /// Voter pseudonyms, by index.
+    pub voters: Vec<String>,
+    voter_index: HashMap<String, u32>,
+    /// Votes per (voter, UTC day number).
+    per_day: HashMap<(u32, i64), u32>,
+}
+
+/// The UTC day (days since the Unix epoch) of a time in ms.
+pub fn day_of(ms: i64) -> i64 {
+    ms.div_euclid(86_400_000)
 }
 
 impl Ratings {
@@ -214,15 +361,50 @@ impl Ratings {
             log: Vec::new(),
             online: Online::new(n),
             refit: None,
+            voters: Vec::new(),
+            voter_index: HashMap::new(),
+            per_day: HashMap::new(),
         }
     }
 
-    /// Appends a vote (ids only grow; an id already seen is ignored).
-    pub fn push(&mut self, v: LoggedVote) {
+    /// The index of voter `name`, added when new; [`NO_VOTER`] for no voter (`""`).
+    pub fn voter(&mut self, name: &str) -> u32 {
+        if name.is_empty() {
+            return NO_VOTER;
+        }
+        if let Some(&i) = self.voter_index.get(name) {
+            return i;
+        }
+        let i = self.voters.len() as u32;
+        self.voters.push(name.to_string());
+        self.voter_index.insert(name.to_string(), i);
+        i
+    }
+
+    /// Votes stored for `voter` on UTC day `day`.
+    pub fn votes_on(&self, voter: &str, day: i64) -> u32 {
+        self.voter_index
+            .get(voter)
+            .and_then(|&i| self.per_day.get(&(i, day)))
+            .copied()
+            .unwrap_or(0)
+    }
+
+    /// Appends a vote stored at `created_ms` (ids only grow; an id already seen is
+    /// ignored). A capped vote is kept in the log but moves no rating.
+    pub fn push(&mut self, v: LoggedVote, created_ms: i64) {
         if self.log.last().is_some_and(|l| l.id >= v.id) {
             return;
         }
-        self.online.apply(&v);
+        if v.voter != NO_VOTER {
+            *self
+                .per_day
+                .entry((v.voter, day_of(created_ms)))
+                .or_insert(0) += 1;
+        }
+        if !v.capped {
+            self.online.apply(&v);
+        }
         self.log.push(v);
     }
 
@@ -248,18 +430,24 @@ mod tests {
                 k: 4,
                 models: [2, 0, 3, 1],
                 ranks: [2, 1, 2, 2],
+                voter: NO_VOTER,
+                capped: false,
             },
             LoggedVote {
                 id: 2,
                 k: 2,
                 models: [1, 3, 0, 0],
                 ranks: [1, 1, 0, 0],
+                voter: NO_VOTER,
+                capped: false,
             },
             LoggedVote {
                 id: 3,
                 k: 3,
                 models: [3, 2, 1, 0],
                 ranks: [3, 1, 2, 0],
+                voter: NO_VOTER,
+                capped: false,
             },
         ];
         let got = rank_data(&log, &names);
@@ -285,12 +473,17 @@ mod tests {
             if a == b {
                 continue;
             }
-            r.push(LoggedVote {
-                id,
-                k: 2,
-                models: [a, b, 0, 0],
-                ranks: [1 + (s % 2) as u8, 2 - (s % 3 == 0) as u8, 0, 0],
-            });
+            r.push(
+                LoggedVote {
+                    id,
+                    k: 2,
+                    models: [a, b, 0, 0],
+                    ranks: [1 + (s % 2) as u8, 2 - (s % 3 == 0) as u8, 0, 0],
+                    voter: NO_VOTER,
+                    capped: false,
+                },
+                0,
+            );
         }
         let data = rank_data(&r.log, &names);
         let elo = elo::run(data.items().len(), &data.pairs.votes, &EloConfig::default());

@@ -10,13 +10,13 @@ use tokio::sync::{mpsc, oneshot};
 use crate::battle::{LABELS, VoteBody, draw, new_id};
 use crate::catalog::{Catalog, OutputRecord};
 use crate::config::ArenaConfig;
-use crate::db::{Db, now_ms};
+use crate::db::{Db, VoteRow, VoterFlag, now_ms};
 use crate::error::{ApiError, Error, Result};
 use crate::ratings::{LoggedVote, Ratings, Refit, RefitConfig, refit};
 use crate::state::{Inner, NewBattle, Op};
 use crate::view::{
     BattleView, BoardRow, BoardView, BtCell, Health, ImportReport, KsortCell, Receipt, RefitInfo,
-    ResponseView,
+    ResponseView, VoterView, VotersView,
 };
 use crate::writer;
 
@@ -47,9 +47,18 @@ impl Arena {
         cfg.validate()?;
         let catalog = writer::load_catalog(&db).await?;
         let mut ratings = Ratings::new(catalog.models.len());
-        load_votes(&db, &catalog, &mut ratings, 0).await?;
+        push_rows(&mut ratings, &catalog, new_votes(&db, &catalog, 0).await?);
+        let salt = db
+            .meta_or_insert("voter_salt", || {
+                let mut rng = rand::rng();
+                (0..32)
+                    .map(|_| format!("{:x}", rand::Rng::random_range(&mut rng, 0..16u8)))
+                    .collect()
+            })
+            .await?;
+        let flags = db.voter_flags().await?;
         let (tx, rx) = mpsc::channel(4096);
-        let inner = Arc::new(Inner::new(db, cfg, catalog, ratings, tx));
+        let inner = Arc::new(Inner::new(db, cfg, catalog, ratings, tx, salt, flags));
         tokio::spawn(writer::run(inner.clone(), rx));
         tokio::spawn(refit_loop(inner.clone()));
         tokio::spawn(upkeep_loop(inner.clone()));
@@ -182,10 +191,68 @@ impl Arena {
     /// 404 unknown battle, 409 already voted, 410 expired, 422 a bad vote, 503 the
     /// store failed. Nothing is stored on any error.
     pub async fn vote(&self, battle_id: &str, body: VoteBody) -> Result<Receipt, ApiError> {
+        self.vote_as(battle_id, body, "").await
+    }
+
+    /// [`Arena::vote`] by the voter with pseudonym `voter` (see
+    /// [`Inner::voter_of`]; `""` for none: never capped or screened).
+    ///
+    /// # Errors
+    /// As [`Arena::vote`].
+    pub async fn vote_as(
+        &self,
+        battle_id: &str,
+        body: VoteBody,
+        voter: &str,
+    ) -> Result<Receipt, ApiError> {
         check_id(battle_id)?;
         let (tx, rx) = oneshot::channel();
-        self.send(Op::Vote(battle_id.to_string(), body, tx), rx)
+        self.send(
+            Op::Vote(battle_id.to_string(), body, voter.to_string(), tx),
+            rx,
+        )
+        .await
+    }
+
+    /// Every voter as the last refit screened it, worst agreement first, with the
+    /// admins' decisions.
+    pub fn voters(&self) -> VotersView {
+        let ratings = self.inner.ratings();
+        let flags = self.inner.voter_flags();
+        let refit = ratings.refit.as_ref();
+        VotersView {
+            computed_ms: refit.map(|r| r.computed_ms),
+            screen: self.inner.cfg.screen,
+            cap_per_day: self.inner.cfg.cap_per_day,
+            voters: refit.map_or_else(Vec::new, |r| {
+                r.voters
+                    .iter()
+                    .map(|v| VoterView {
+                        admin: flags.get(&v.voter).cloned(),
+                        report: v.clone(),
+                    })
+                    .collect()
+            }),
+        }
+    }
+
+    /// Stores an admin's decision on a voter (`None`: back to screening) and refits.
+    ///
+    /// # Errors
+    /// 503 when the store fails.
+    pub async fn set_voter_flag(
+        &self,
+        voter: &str,
+        flag: Option<VoterFlag>,
+    ) -> Result<(), ApiError> {
+        self.inner
+            .db
+            .set_voter_flag(voter, flag.as_ref())
             .await
+            .map_err(|e| ApiError::storage(&e))?;
+        self.inner.set_voter_flag(voter, flag);
+        self.refit_now().await;
+        Ok(())
     }
 
     /// Imports outputs (one transaction).
@@ -309,36 +376,43 @@ pub fn board(catalog: &Catalog, ratings: &Ratings) -> BoardView {
             computed_ms: r.computed_ms,
             seconds: r.seconds,
             error: r.error.clone(),
+            counted: r.counted,
+            voters_excluded: r.voters_excluded,
         }),
         rows: out,
     }
 }
 
-/// Appends every stored vote with id > `after` to `ratings`.
-async fn load_votes(db: &Db, catalog: &Catalog, ratings: &mut Ratings, after: i64) -> Result<()> {
-    let mut batch = Vec::new();
+/// Every stored vote with id > `after` among known models, in id order.
+async fn new_votes(db: &Db, catalog: &Catalog, after: i64) -> Result<Vec<VoteRow>> {
+    let mut rows = Vec::new();
     db.for_each_vote(after, |v| {
-        let k = v.models.len().min(4);
+        if v.models.len() <= 4 && v.models.iter().all(|&m| catalog.model_index(m).is_some()) {
+            rows.push(v);
+        }
+    })
+    .await?;
+    Ok(rows)
+}
+
+/// Appends stored votes (of known models) to `ratings`.
+fn push_rows(ratings: &mut Ratings, catalog: &Catalog, rows: Vec<VoteRow>) {
+    for v in rows {
+        let k = v.models.len();
         let mut lv = LoggedVote {
             id: v.id,
             k: k as u8,
             models: [0; 4],
             ranks: [0; 4],
+            voter: ratings.voter(v.voter.as_deref().unwrap_or("")),
+            capped: v.flag.is_some(),
         };
         for i in 0..k {
-            match catalog.model_index(v.models[i]) {
-                Some(m) => lv.models[i] = m as u32,
-                None => return,
-            }
+            lv.models[i] = catalog.model_index(v.models[i]).unwrap_or(0) as u32;
             lv.ranks[i] = v.ranks[i].min(255) as u8;
         }
-        batch.push(lv);
-    })
-    .await?;
-    for v in batch {
-        ratings.push(v);
+        ratings.push(lv, v.created_ms);
     }
-    Ok(())
 }
 
 /// Refits when votes arrived, every `refit_every_s`, or at once when asked.
@@ -350,10 +424,15 @@ async fn refit_loop(inner: Arc<Inner>) {
             () = tokio::time::sleep(every) => false,
             () = inner.refit_now.notified() => true,
         };
-        let (log, last) = {
+        let (log, last, voters) = {
             let r = inner.ratings();
-            (r.log.clone(), r.last_id())
+            (r.log.clone(), r.last_id(), r.voters.clone())
         };
+        let flags = inner.voter_flags();
+        let fixed: Vec<Option<bool>> = voters
+            .iter()
+            .map(|v| flags.get(v).map(|f| f.action == "exclude"))
+            .collect();
         if last == fitted_at && !asked {
             continue;
         }
@@ -362,19 +441,24 @@ async fn refit_loop(inner: Arc<Inner>) {
             rounds: inner.cfg.bootstrap_rounds,
             seed: inner.cfg.seed,
             l2: inner.cfg.bt_l2,
+            screen: inner.cfg.screen,
         };
         let votes = log.len();
         let r = if votes == 0 {
             None
         } else {
             let t = Instant::now();
-            let res = tokio::task::spawn_blocking(move || refit(&log, &names, &cfg)).await;
+            let res =
+                tokio::task::spawn_blocking(move || refit(&log, &names, &voters, &fixed, &cfg))
+                    .await;
             let seconds = t.elapsed().as_secs_f64();
-            let (board, error) = match res {
-                Ok(Ok(b)) => (Some(b), None),
+            let (fitted, error) = match res {
+                Ok(Ok(f)) => (Some(f), None),
                 Ok(Err(e)) => (None, Some(e.to_string())),
                 Err(e) => (None, Some(format!("refit task failed: {e}"))),
             };
+            let counted = fitted.as_ref().map_or(0, |f| f.counted);
+            let (board, voters) = fitted.map_or((None, Vec::new()), |f| (Some(f.board), f.voters));
             Some(Refit {
                 method: "bt".into(),
                 votes,
@@ -382,7 +466,10 @@ async fn refit_loop(inner: Arc<Inner>) {
                 computed_ms: now_ms(),
                 seconds,
                 error,
+                counted,
+                voters_excluded: voters.iter().filter(|v| v.excluded).count(),
                 board,
+                voters,
             })
         };
         if let Some(r) = r {
@@ -409,16 +496,8 @@ async fn upkeep_loop(inner: Arc<Inner>) {
         }
         let catalog = inner.catalog();
         let last = inner.ratings().last_id();
-        let mut fresh = Ratings::new(0);
-        fresh.log.clear();
-        if load_votes(&inner.db, &catalog, &mut fresh, last)
-            .await
-            .is_ok()
-        {
-            let mut r = inner.ratings_mut();
-            for v in fresh.log {
-                r.push(v);
-            }
+        if let Ok(rows) = new_votes(&inner.db, &catalog, last).await {
+            push_rows(&mut inner.ratings_mut(), &catalog, rows);
         }
     }
 }

@@ -2,16 +2,20 @@
 //! routes. Below the server (which builds the state and sends operations) and the writer
 //! (which takes them).
 
+use std::collections::HashMap;
+use std::net::IpAddr;
 use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
+
+use sha2::{Digest, Sha256};
 
 use tokio::sync::{Notify, mpsc, oneshot};
 
 use crate::battle::VoteBody;
 use crate::catalog::{Catalog, OutputRecord};
 use crate::config::ArenaConfig;
-use crate::db::Db;
+use crate::db::{Db, VoterFlag};
 use crate::error::ApiError;
-use crate::ratelimit::RateLimiter;
+use crate::ratelimit::{RateLimiter, client_key};
 use crate::ratings::Ratings;
 use crate::view::{ImportReport, Receipt};
 
@@ -37,8 +41,13 @@ pub struct NewBattle {
 pub enum Op {
     /// Store a battle.
     Battle(NewBattle, oneshot::Sender<Result<(), ApiError>>),
-    /// Store a vote.
-    Vote(String, VoteBody, oneshot::Sender<Result<Receipt, ApiError>>),
+    /// Store a vote: battle id, the vote, the voter's pseudonym (`""`: none).
+    Vote(
+        String,
+        VoteBody,
+        String,
+        oneshot::Sender<Result<Receipt, ApiError>>,
+    ),
     /// Import outputs.
     Import(
         Vec<OutputRecord>,
@@ -60,6 +69,10 @@ pub struct Inner {
     pub limiter: RateLimiter,
     pub(crate) refit_now: Notify,
     pub(crate) refit_done: Notify,
+    /// The secret that turns client addresses into voter pseudonyms (kept in the
+    /// database, so a voter keeps its pseudonym across restarts).
+    voter_salt: String,
+    voter_flags: RwLock<HashMap<String, VoterFlag>>,
 }
 
 impl Inner {
@@ -71,6 +84,8 @@ impl Inner {
         catalog: Catalog,
         ratings: Ratings,
         writer: mpsc::Sender<Op>,
+        voter_salt: String,
+        voter_flags: HashMap<String, VoterFlag>,
     ) -> Inner {
         Inner {
             limiter: RateLimiter::new(cfg.rate),
@@ -81,7 +96,42 @@ impl Inner {
             writer,
             refit_now: Notify::new(),
             refit_done: Notify::new(),
+            voter_salt,
+            voter_flags: RwLock::new(voter_flags),
         }
+    }
+
+    /// The voter pseudonym of a client address (IPv6 by its /64, as the rate limiter
+    /// groups them): 16 hex digits of SHA-256 over the arena's secret salt and the
+    /// address. The address itself is never stored.
+    pub fn voter_of(&self, ip: IpAddr) -> String {
+        let mut h = Sha256::new();
+        h.update(self.voter_salt.as_bytes());
+        h.update(b"\0");
+        h.update(client_key(ip).to_string().as_bytes());
+        h.finalize()[..8]
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect()
+    }
+
+    /// The admins' decisions on voters.
+    pub fn voter_flags(&self) -> HashMap<String, VoterFlag> {
+        self.voter_flags
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+    }
+
+    pub(crate) fn set_voter_flag(&self, voter: &str, flag: Option<VoterFlag>) {
+        let mut m = self
+            .voter_flags
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        match flag {
+            Some(f) => m.insert(voter.to_string(), f),
+            None => m.remove(voter),
+        };
     }
 
     /// The catalog now.

@@ -96,6 +96,33 @@ pub struct RefitInfo {
     pub seconds: f64,
     /// Why it failed, when it did.
     pub error: Option<String>,
+    /// Votes counted (the rest: past a voter's daily cap, or of an excluded voter).
+    pub counted: usize,
+    /// Voters whose votes were left out (screened, or by an admin).
+    pub voters_excluded: usize,
+}
+
+/// `/api/admin/voters`: every voter as the last refit screened it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct VotersView {
+    /// When the refit ran (ms since the Unix epoch); `None` before the first.
+    pub computed_ms: Option<i64>,
+    /// The screening settings (`None`: off).
+    pub screen: Option<prefer_rank::quality::ScreenConfig>,
+    /// The daily cap per voter (0: none).
+    pub cap_per_day: u32,
+    /// Voters, worst agreement first.
+    pub voters: Vec<VoterView>,
+}
+
+/// One voter.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct VoterView {
+    /// The screening.
+    #[serde(flatten)]
+    pub report: crate::ratings::VoterReport,
+    /// An admin's decision, if any.
+    pub admin: Option<crate::db::VoterFlag>,
 }
 
 /// Server status.

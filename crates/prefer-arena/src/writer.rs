@@ -7,6 +7,9 @@
 //! is answered with its error and writes nothing; the others in the batch go on. A
 //! failed statement or commit fails the whole batch: every caller gets 503 and nothing
 //! of the batch is stored or counted.
+//!
+//! A vote past its voter's `cap_per_day` (votes on one UTC day) is stored and answered
+//! like any other, with the reason in its `flag` column; it is never counted.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -18,13 +21,14 @@ use crate::battle::{Choice, LABELS, parse_choice};
 use crate::catalog::{Catalog, OutputRecord};
 use crate::db::{BATTLE_SELECT, Db, battle_row, now_ms, on_write};
 use crate::error::{ApiError, Error, Result};
-use crate::ratings::LoggedVote;
+use crate::ratings::{LoggedVote, day_of};
 use crate::state::{Inner, Op};
 use crate::view::{ImportReport, Receipt, Revealed};
 
 enum Done {
     Battle,
-    Vote(Result<(i64, Vec<i64>, Choice), ApiError>),
+    /// The vote id, the models, the choice, whether it was capped.
+    Vote(Result<(i64, Vec<i64>, Choice, bool), ApiError>),
 }
 
 /// Runs the writer until every sender is gone.
@@ -60,6 +64,21 @@ pub async fn run(inner: Arc<Inner>, mut rx: mpsc::Receiver<Op>) {
 
 async fn commit(inner: &Inner, ops: Vec<Op>) {
     let now = now_ms();
+    let cap = inner.cfg.cap_per_day;
+    // Votes each voter of the batch already has today; counted on as the batch goes.
+    let mut today: HashMap<&str, u32> = HashMap::new();
+    if cap > 0 {
+        let r = inner.ratings();
+        for op in &ops {
+            if let Op::Vote(_, _, voter, _) = op
+                && !voter.is_empty()
+            {
+                today
+                    .entry(voter.as_str())
+                    .or_insert_with(|| r.votes_on(voter, day_of(now)));
+            }
+        }
+    }
     let result: Result<Vec<Done>> = on_write!(&inner.db, |p| {
         async {
         let mut tx = p.begin().await?;
@@ -90,7 +109,7 @@ async fn commit(inner: &Inner, ops: Vec<Op>) {
                     .await?;
                     done.push(Done::Battle);
                 }
-                Op::Vote(id, body, _) => {
+                Op::Vote(id, body, voter, _) => {
                     let row = sqlx::query(BATTLE_SELECT)
                         .bind(id)
                         .fetch_optional(&mut *tx)
@@ -135,11 +154,20 @@ async fn commit(inner: &Inner, ops: Vec<Op>) {
                     }
                     let k = b.models.len();
                     let ranks = choice.ranks(k);
+                    let flag = match today.get_mut(voter.as_str()) {
+                        Some(n) => {
+                            *n += 1;
+                            (*n > cap).then(|| {
+                                format!("cap: vote {n} of this voter on this UTC day, past the cap of {cap}")
+                            })
+                        }
+                        None => None,
+                    };
                     let m = |i: usize| b.models.get(i).copied();
                     let r = |i: usize| ranks.get(i).map(|&x| i64::from(x));
                     let vid: i64 = sqlx::query(
-                        "INSERT INTO votes (battle_id, prompt_id, k, m0, m1, m2, m3, r0, r1, r2, r3, kind, created_ms)
-                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) RETURNING id",
+                        "INSERT INTO votes (battle_id, prompt_id, k, m0, m1, m2, m3, r0, r1, r2, r3, kind, created_ms, voter, flag)
+                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15) RETURNING id",
                     )
                     .bind(id)
                     .bind(&b.prompt_id)
@@ -154,10 +182,12 @@ async fn commit(inner: &Inner, ops: Vec<Op>) {
                     .bind(r(3))
                     .bind(choice.kind())
                     .bind(now)
+                    .bind((!voter.is_empty()).then_some(voter.as_str()))
+                    .bind(flag.as_deref())
                     .fetch_one(&mut *tx)
                     .await?
                     .try_get(0)?;
-                    done.push(Done::Vote(Ok((vid, b.models, choice))));
+                    done.push(Done::Vote(Ok((vid, b.models, choice, flag.is_some()))));
                 }
                 Op::Import(..) => {}
             }
@@ -174,7 +204,7 @@ async fn commit(inner: &Inner, ops: Vec<Op>) {
             for op in ops {
                 match op {
                     Op::Battle(_, r) => drop(r.send(Err(err.clone()))),
-                    Op::Vote(_, _, r) => drop(r.send(Err(err.clone()))),
+                    Op::Vote(_, _, _, r) => drop(r.send(Err(err.clone()))),
                     Op::Import(_, r) => drop(r.send(Err(err.clone()))),
                 }
             }
@@ -185,8 +215,10 @@ async fn commit(inner: &Inner, ops: Vec<Op>) {
     // Apply the stored votes in id order, then answer.
     {
         let mut ratings = inner.ratings_mut();
-        for d in &done {
-            if let Done::Vote(Ok((vid, models, choice))) = d {
+        for (op, d) in ops.iter().zip(&done) {
+            if let (Op::Vote(_, _, voter, _), Done::Vote(Ok((vid, models, choice, capped)))) =
+                (op, d)
+            {
                 let k = models.len();
                 let ranks = choice.ranks(k);
                 let mut lv = LoggedVote {
@@ -194,6 +226,8 @@ async fn commit(inner: &Inner, ops: Vec<Op>) {
                     k: k as u8,
                     models: [0; 4],
                     ranks: [0; 4],
+                    voter: ratings.voter(voter),
+                    capped: *capped,
                 };
                 let mut known = true;
                 for i in 0..k {
@@ -204,7 +238,7 @@ async fn commit(inner: &Inner, ops: Vec<Op>) {
                     lv.ranks[i] = ranks[i] as u8;
                 }
                 if known {
-                    ratings.push(lv);
+                    ratings.push(lv, now);
                 }
             }
         }
@@ -214,8 +248,8 @@ async fn commit(inner: &Inner, ops: Vec<Op>) {
             (Op::Battle(_, reply), Done::Battle) => {
                 let _ = reply.send(Ok(()));
             }
-            (Op::Vote(battle_id, _, reply), Done::Vote(r)) => {
-                let r = r.map(|(vid, models, choice)| {
+            (Op::Vote(battle_id, _, _, reply), Done::Vote(r)) => {
+                let r = r.map(|(vid, models, choice, _)| {
                     let ranks = choice.ranks(models.len());
                     Receipt {
                         vote_id: vid,

@@ -214,6 +214,42 @@ async fn openapi_matches_the_routes_and_the_responses() {
     );
     let r = s
         .http
+        .get(format!("{}/api/admin/voters", s.url))
+        .bearer_auth(TOKEN)
+        .send()
+        .await
+        .unwrap();
+    let st = r.status().as_u16();
+    let v: Value = r.json().await.unwrap();
+    fits(&v, "/api/admin/voters", "get", &st.to_string());
+    // The vote above came over HTTP, so its voter is listed.
+    assert_eq!(v["voters"].as_array().unwrap().len(), 1, "{v}");
+    let voter = v["voters"][0]["voter"].as_str().unwrap().to_string();
+    for (body, want) in [
+        (json!({"action": "exclude", "reason": "test"}), 200),
+        (json!({"action": "exclude"}), 422),
+        (json!({"action": "ban", "reason": "x"}), 422),
+        (json!({"action": "auto"}), 200),
+    ] {
+        let r = s
+            .http
+            .post(format!("{}/api/admin/voters/{voter}", s.url))
+            .bearer_auth(TOKEN)
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        let st = r.status().as_u16();
+        assert_eq!(st, want, "{body}");
+        fits(
+            &r.json().await.unwrap(),
+            "/api/admin/voters/{voter}",
+            "post",
+            &st.to_string(),
+        );
+    }
+    let r = s
+        .http
         .get(format!("{}/api/admin/export?format=kwise", s.url))
         .bearer_auth(TOKEN)
         .send()

@@ -9,3 +9,4 @@ mod durability;
 mod export;
 mod loadgen;
 mod openapi;
+mod quality;

@@ -9,6 +9,7 @@
 //! | [`bt`] | Bradley-Terry MLE with half / Davidson / Rao-Kupper ties, prior, anchor, Fisher and sandwich errors |
 //! | [`elo`] | online Elo as FastChat computes it |
 //! | [`simple`] | counting, win rate, average win rate |
+//! | [`quality`] | voter screening: agreement with the consensus, outlier voters flagged |
 
 // Tests unwrap freely: a failure there is the test failing.
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
@@ -28,6 +29,7 @@ pub mod matchmaking;
 pub mod newton;
 pub mod pairwise;
 pub mod pl;
+pub mod quality;
 pub mod simple;
 pub mod simulate;
 pub mod style;

@@ -68,6 +68,19 @@ pub struct ServeArgs {
     /// Take the client address from X-Forwarded-For (only behind your own proxy).
     #[arg(long)]
     pub trust_forwarded_for: bool,
+    /// Votes a voter (client address) may have counted per UTC day; later ones are stored
+    /// and not counted (0: no cap).
+    #[arg(long, default_value_t = 500)]
+    pub cap_per_day: u32,
+    /// Flag a voter whose agreement with the consensus has z below minus this.
+    #[arg(long, default_value_t = 4.0)]
+    pub screen_z: f64,
+    /// Decisive battles a voter needs before screening may flag it.
+    #[arg(long, default_value_t = 20)]
+    pub screen_min_votes: u64,
+    /// Do not screen voters (caps and admins' exclusions still apply).
+    #[arg(long)]
+    pub no_screen: bool,
 }
 
 /// `prefer arena import`
@@ -142,6 +155,12 @@ fn serve(a: &ServeArgs) -> anyhow::Result<ExitCode> {
     cfg.refit_every_s = a.refit_every;
     cfg.battle_ttl_s = a.battle_ttl;
     cfg.trust_forwarded_for = a.trust_forwarded_for;
+    cfg.cap_per_day = a.cap_per_day;
+    cfg.screen = (!a.no_screen).then_some(prefer_rank::quality::ScreenConfig {
+        z: a.screen_z,
+        min_votes: a.screen_min_votes,
+        ..Default::default()
+    });
     cfg.admin_token = prefer_arena::config::admin_token(a.admin_token_file.as_deref())?;
     let admin = cfg.admin_token.is_some();
     let db = a.db.clone();
