@@ -1206,3 +1206,78 @@ fn rank_fit_where_and_by_give_category_leaderboards() {
         text(&o)
     );
 }
+
+#[test]
+fn rank_voters_flags_a_reversing_judge_and_keeps_pandalm_annotators() {
+    // 20 judges who pick the stronger of two models 3 times in 4, and one who always
+    // picks the weaker.
+    let dir = tempfile::tempdir().unwrap();
+    let mut body = String::new();
+    for j in 0..21 {
+        let judge = if j == 20 {
+            "bot".to_string()
+        } else {
+            format!("u{j}")
+        };
+        for t in 0..60usize {
+            let (a, b) = (t % 6, (t / 6 + t + 1) % 6);
+            if a == b {
+                continue;
+            }
+            let stronger_wins = if j == 20 { false } else { t % 4 != 0 };
+            let a_wins = (a > b) == stronger_wins;
+            let w = if a_wins { "model_a" } else { "model_b" };
+            body.push_str(&format!(
+                "{{\"model_a\":\"m{a}\",\"model_b\":\"m{b}\",\"winner\":\"{w}\",\"judge\":\"{judge}\"}}\n"
+            ));
+        }
+    }
+    std::fs::write(dir.path().join("b.jsonl"), &body).unwrap();
+    let o = prefer(
+        &["rank", "voters", "b.jsonl", "--json", "v.json"],
+        dir.path(),
+    );
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(text(&o).contains("1 flagged"), "{}", text(&o));
+    let v = json_file(dir.path(), "v.json");
+    let list = v.as_array().unwrap();
+    assert_eq!(list.len(), 21);
+    assert_eq!(list[0]["voter"], "bot");
+    assert_eq!(list[0]["excluded"], true);
+    assert!(list[0]["reason"].as_str().unwrap().contains("consensus"));
+    assert!(list[1..].iter().all(|x| x["excluded"] == false));
+    // A field no record has is an error that says which.
+    let o = prefer(&["rank", "voters", "b.jsonl", "--voter", "who"], dir.path());
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        text(&o).contains("no record has the voter field `who`"),
+        "{}",
+        text(&o)
+    );
+
+    // PandaLM's three human annotators (999 votes each) all vote with the consensus: none
+    // is flagged, each z is within ±3.
+    let Some(d) = shared_data() else { return };
+    let votes = d.join("pandalm/votes_pandalm.csv");
+    let o = prefer(
+        &[
+            "rank",
+            "voters",
+            votes.to_str().unwrap(),
+            "--voter",
+            "user_id",
+            "--json",
+            "p.json",
+        ],
+        dir.path(),
+    );
+    assert!(o.status.success(), "{}", text(&o));
+    let v = json_file(dir.path(), "p.json");
+    let list = v.as_array().unwrap();
+    assert_eq!(list.len(), 3);
+    for a in list {
+        assert_eq!(a["votes"], 999);
+        assert_eq!(a["excluded"], false);
+        assert!(a["z"].as_f64().unwrap().abs() < 3.0, "{a}");
+    }
+}

@@ -54,6 +54,11 @@ pub struct Loaded {
     pub skipped: u64,
     /// The first messages of skipped records.
     pub skipped_examples: Vec<String>,
+    /// Voter names, by index (only from [`load_voters`]).
+    pub voters: Vec<String>,
+    /// The voter of each pairwise vote in `data.pairs.votes` (only from [`load_voters`];
+    /// [`crate::quality::NO_VOTER`] for a record without the field).
+    pub voter_of: Vec<u32>,
 }
 
 #[derive(Deserialize)]
@@ -212,7 +217,7 @@ pub fn load_where(
     filter: Option<&Filter>,
 ) -> Result<Loaded> {
     if filter.is_some() {
-        return load_general(path, opts, on_bad, covariates, filter);
+        return load_general(path, opts, on_bad, covariates, filter, None);
     }
     let plain = opts.layout.is_none_or(|l| l == Layout::Native)
         && opts.shape.is_none_or(|s| s == Shape::Battle)
@@ -228,7 +233,23 @@ pub fn load_where(
             ..Default::default()
         });
     }
-    load_general(path, opts, on_bad, covariates, None)
+    load_general(path, opts, on_bad, covariates, None, None)
+}
+
+/// [`load_where`] keeping who voted: the text of `voter_field` (a dotted path, e.g.
+/// `judge` for Chatbot Arena battles or `user_id` for an annotator column) for each
+/// pairwise vote, in [`Loaded::voters`] and [`Loaded::voter_of`].
+///
+/// # Errors
+/// As [`load_where`].
+pub fn load_voters(
+    path: &Path,
+    opts: &OpenOptions,
+    on_bad: OnBad,
+    filter: Option<&Filter>,
+    voter_field: &str,
+) -> Result<Loaded> {
+    load_general(path, opts, on_bad, &[], filter, Some(voter_field))
 }
 
 /// The general path: every format and layout, errors naming line and field.
@@ -238,8 +259,10 @@ fn load_general(
     on_bad: OnBad,
     covariates: &[Covariate],
     filter: Option<&Filter>,
+    voter_field: Option<&str>,
 ) -> Result<Loaded> {
     let mut out = Loaded::default();
+    let mut voter_index: std::collections::HashMap<String, u32> = Default::default();
     if !covariates.is_empty() {
         out.data.covariate_names = covariates.iter().map(|c| c.name.clone()).collect();
     }
@@ -283,6 +306,19 @@ fn load_general(
         {
             continue;
         }
+        let voter = voter_field.map(|f| {
+            match value_texts(lookup(&item.record.to_value(), f))
+                .into_iter()
+                .next()
+            {
+                None => crate::quality::NO_VOTER,
+                Some(name) => *voter_index.entry(name.clone()).or_insert_with(|| {
+                    out.voters.push(name);
+                    out.voters.len() as u32 - 1
+                }),
+            }
+        });
+        let before = out.data.pairs.votes.len();
         match item.record {
             Record::Battle(b) => {
                 if covariates.is_empty() {
@@ -334,6 +370,10 @@ fn load_general(
                 )));
             }
         }
+        if let Some(w) = voter {
+            let added = out.data.pairs.votes.len() - before;
+            out.voter_of.extend(std::iter::repeat_n(w, added));
+        }
     }
     if out.data.pairs.votes.is_empty() {
         return Err(Error::Invalid(match filter {
@@ -368,7 +408,8 @@ mod tests {
         }
         std::fs::write(&p, &body).unwrap();
         let fast = load(&p, &OpenOptions::default(), OnBad::Stop, &[]).unwrap();
-        let general = load_general(&p, &OpenOptions::default(), OnBad::Stop, &[], None).unwrap();
+        let general =
+            load_general(&p, &OpenOptions::default(), OnBad::Stop, &[], None, None).unwrap();
         assert_eq!(fast.data.pairs.votes, general.data.pairs.votes);
         assert_eq!(fast.data.items(), general.data.items());
 
@@ -388,6 +429,27 @@ mod tests {
                 .to_string()
                 .contains("no votes")
         );
+    }
+
+    #[test]
+    fn voters_are_kept_per_pairwise_vote() {
+        // A K = 3 ranking is 3 pairwise votes of its voter; a record without the field
+        // has no voter.
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("k.jsonl");
+        std::fs::write(
+            &p,
+            "{\"models\":[\"a\",\"b\",\"c\"],\"ranking\":[1,2,3],\"judge\":\"x\"}\n\
+             {\"models\":[\"a\",\"b\"],\"ranking\":[2,1]}\n\
+             {\"models\":[\"b\",\"c\"],\"ranking\":[1,2],\"judge\":\"y\"}\n\
+             {\"models\":[\"c\",\"a\"],\"ranking\":[1,2],\"judge\":\"x\"}\n",
+        )
+        .unwrap();
+        let l = load_voters(&p, &OpenOptions::default(), OnBad::Stop, None, "judge").unwrap();
+        assert_eq!(l.voters, ["x", "y"]);
+        let n = crate::quality::NO_VOTER;
+        assert_eq!(l.voter_of, [0, 0, 0, n, 1, 0]);
+        assert_eq!(l.data.pairs.votes.len(), 6);
     }
 
     #[test]

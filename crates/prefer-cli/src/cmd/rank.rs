@@ -13,9 +13,10 @@ use prefer_rank::elo::EloConfig;
 use prefer_rank::intervals::BootstrapConfig;
 use prefer_rank::ksort::KSortConfig;
 use prefer_rank::leaderboard::{Interval, Leaderboard, Method, leaderboard, predicted_win_matrix};
-use prefer_rank::load::{Covariate, Filter, OnBad, field_values, load_where};
+use prefer_rank::load::{Covariate, Filter, OnBad, field_values, load_voters, load_where};
 use prefer_rank::matchmaking::MatchConfig;
 use prefer_rank::pl::PlConfig;
+use prefer_rank::quality::{ScreenConfig, screen};
 use prefer_rank::simulate::{Noise, SimConfig, SimMethod, run_all};
 use prefer_rank::style::StyleConfig;
 use prefer_rank::thurstone::ThurstoneConfig;
@@ -38,6 +39,46 @@ pub enum Command {
     #[command(after_help = "Examples:\n  prefer rank simulate\n  \
         prefer rank simulate --models 50 --seeds 10 --plot convergence.png --json sim.json")]
     Simulate(SimArgs),
+    /// Screen voters: each voter's agreement with the consensus (Bradley-Terry fit of
+    /// the others' counted votes), flagging those far below chance (z < -Z).
+    #[command(after_help = "Examples:\n  \
+        prefer rank voters ../shared/data/pandalm/votes_pandalm.csv --voter user_id\n  \
+        prefer rank voters arena-export.jsonl --where counted=true --json voters.json")]
+    Voters(VotersArgs),
+}
+
+/// `prefer rank voters`
+#[derive(Debug, Args)]
+pub struct VotersArgs {
+    /// Votes: battles or K-wise records with a voter field.
+    pub file: PathBuf,
+    /// The field naming the voter (a dotted path): `judge` in Chatbot Arena battles and
+    /// the arena's export, `user_id` for an annotator column.
+    #[arg(long, default_value = "judge")]
+    pub voter: String,
+    /// Flag below -Z.
+    #[arg(long, default_value_t = 4.0)]
+    pub z: f64,
+    /// Decisive votes a voter needs before it can be flagged.
+    #[arg(long, default_value_t = 20)]
+    pub min_votes: u64,
+    /// Gaussian prior precision on log-strengths of the consensus fit.
+    #[arg(long, default_value_t = 0.01)]
+    pub l2: f64,
+    /// Screen only the votes whose FIELD is VALUE (as `prefer rank fit --where`).
+    #[arg(long = "where", value_name = "FIELD=VALUE")]
+    pub filter: Option<String>,
+    /// Rows to print (worst first; 0: all).
+    #[arg(long, default_value_t = 20)]
+    pub show: usize,
+    /// Write every voter's screening as JSON.
+    #[arg(long)]
+    pub json: Option<PathBuf>,
+    /// Skip bad records (counted) instead of stopping at the first.
+    #[arg(long)]
+    pub skip_invalid: bool,
+    #[command(flatten)]
+    pub input: InputArgs,
 }
 
 /// Rating methods on the command line.
@@ -222,7 +263,106 @@ pub fn run(cmd: Command) -> anyhow::Result<ExitCode> {
     match cmd {
         Command::Fit(a) => fit(&a),
         Command::Simulate(a) => simulate(&a),
+        Command::Voters(a) => voters(&a),
     }
+}
+
+fn parse_filter(filter: Option<&str>) -> anyhow::Result<Option<Filter>> {
+    filter
+        .map(|f| {
+            let (field, value) = f
+                .split_once('=')
+                .with_context(|| format!("--where `{f}`: expected FIELD=VALUE"))?;
+            Ok(Filter {
+                field: field.trim().to_string(),
+                value: value.trim().to_string(),
+            })
+        })
+        .transpose()
+}
+
+fn voters(a: &VotersArgs) -> anyhow::Result<ExitCode> {
+    let opts = a.input.options()?;
+    let filter = parse_filter(a.filter.as_deref())?;
+    let on_bad = if a.skip_invalid {
+        OnBad::Skip
+    } else {
+        OnBad::Stop
+    };
+    let loaded = load_voters(&a.file, &opts, on_bad, filter.as_ref(), &a.voter)
+        .with_context(|| format!("reading {}", a.file.display()))?;
+    if loaded.voters.is_empty() {
+        bail!(
+            "{}: no record has the voter field `{}` (pass --voter FIELD; `user_id` for an annotator column)",
+            a.file.display(),
+            a.voter
+        );
+    }
+    let cfg = ScreenConfig {
+        z: a.z,
+        min_votes: a.min_votes,
+        ..Default::default()
+    };
+    let bt = BtConfig {
+        l2: a.l2,
+        ..Default::default()
+    };
+    let fixed = vec![None; loaded.voters.len()];
+    let s = screen(&loaded.data.pairs, &loaded.voter_of, &fixed, &cfg, &bt)?;
+    let mut order: Vec<usize> = (0..s.voters.len()).collect();
+    order.sort_by(|&x, &y| {
+        let z = |i: usize| s.voters[i].z.unwrap_or(f64::INFINITY);
+        z(x).total_cmp(&z(y))
+    });
+    let flagged = s.voters.iter().filter(|v| v.excluded).count();
+    let left_out = loaded.voter_of.iter().filter(|&&w| !s.counted(w)).count();
+    let scored = s
+        .voters
+        .iter()
+        .filter(|v| v.decisive >= a.min_votes)
+        .count();
+    let rows: Vec<Vec<String>> = order
+        .iter()
+        .take(if a.show == 0 { usize::MAX } else { a.show })
+        .map(|&i| {
+            let v = &s.voters[i];
+            vec![
+                loaded.voters[i].clone(),
+                v.votes.to_string(),
+                v.decisive.to_string(),
+                format!("{:.3}", v.agree as f64 / v.decisive.max(1) as f64),
+                format!("{:.3}", v.expected / v.decisive.max(1) as f64),
+                v.z.map_or("-".into(), |z| format!("{z:.2}")),
+                if v.excluded { "flagged" } else { "" }.into(),
+            ]
+        })
+        .collect();
+    print_table(
+        &["voter", "votes", "decisive", "agree", "expected", "z", ""],
+        &rows,
+    );
+    println!(
+        "{} voters ({scored} with at least {} decisive votes); {flagged} flagged at z < -{}; \
+         {left_out} of {} pairwise votes left out; {} consensus fits",
+        s.voters.len(),
+        a.min_votes,
+        a.z,
+        loaded.voter_of.len(),
+        s.fits
+    );
+    if let Some(p) = &a.json {
+        let list: Vec<serde_json::Value> = order
+            .iter()
+            .map(|&i| {
+                let mut v = serde_json::to_value(&s.voters[i]).unwrap_or_default();
+                v["voter"] = loaded.voters[i].clone().into();
+                v
+            })
+            .collect();
+        write_atomic(p, serde_json::to_string_pretty(&list)?.as_bytes())
+            .with_context(|| format!("writing {}", p.display()))?;
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 fn method(a: &FitArgs) -> anyhow::Result<Method> {
@@ -333,19 +473,7 @@ fn fit(a: &FitArgs) -> anyhow::Result<ExitCode> {
     if let Some(field) = &a.by {
         return fit_by(a, field, &method, &interval, on_bad, &covariates);
     }
-    let filter = a
-        .filter
-        .as_deref()
-        .map(|w| {
-            let (f, v) = w
-                .split_once('=')
-                .with_context(|| format!("--where `{w}`: expected FIELD=VALUE"))?;
-            Ok::<_, anyhow::Error>(Filter {
-                field: f.trim().to_string(),
-                value: v.trim().to_string(),
-            })
-        })
-        .transpose()?;
+    let filter = parse_filter(a.filter.as_deref())?;
     let board = fit_board(a, &method, &interval, on_bad, &covariates, filter.as_ref())?;
     let text = render(&board, a.format)?;
     write_output(a.output.as_deref(), &text)?;
