@@ -12,7 +12,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 SECONDS_PER_LEVEL="${SECONDS_PER_LEVEL:-15}"
-LEVELS="${LEVELS:-4 16 64}"
+LEVELS="${LEVELS:-4 16 64 100}"
 PG_URL="${PG_URL:-postgres://prefer:prefer@127.0.0.1:5432/arena_bench_load}"
 PORT="${PORT:-18431}"
 cargo build --release -p prefer-cli -p prefer-arena --examples --bin prefer >/dev/null
@@ -38,7 +38,7 @@ run_backend() {
 
 echo "== load (K = 4, demo outputs; $(nproc) cores shared by server and load generator)"
 run_backend sqlite "$work/load.db"
-if command -v psql >/dev/null && psql "$PG_URL" -qc "DROP TABLE IF EXISTS votes, battles, outputs, models, arena_migrations" 2>/dev/null; then
+if command -v psql >/dev/null && psql "$PG_URL" -qc "DROP TABLE IF EXISTS votes, battles, outputs, models, voter_flags, arena_meta, arena_migrations" 2>/dev/null; then
     run_backend postgres "$PG_URL"
 else
     echo "postgres: skipped ($PG_URL not reachable)"
@@ -46,6 +46,6 @@ fi
 
 echo "== refresh at 1,000,000 votes"
 "$T/examples/refresh" --db "$work/refresh.db" --votes 1000000
-if psql "$PG_URL" -qc "DROP TABLE IF EXISTS votes, battles, outputs, models, arena_migrations" 2>/dev/null; then
+if psql "$PG_URL" -qc "DROP TABLE IF EXISTS votes, battles, outputs, models, voter_flags, arena_meta, arena_migrations" 2>/dev/null; then
     "$T/examples/refresh" --db "$PG_URL" --votes 1000000
 fi

@@ -5,6 +5,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use prefer_rank::quality::NO_VOTER;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::battle::{LABELS, VoteBody, draw, new_id};
@@ -47,7 +48,7 @@ impl Arena {
         cfg.validate()?;
         let catalog = writer::load_catalog(&db).await?;
         let mut ratings = Ratings::new(catalog.models.len());
-        push_rows(&mut ratings, &catalog, new_votes(&db, &catalog, 0).await?);
+        load_votes(&db, &catalog, &mut ratings, 0).await?;
         let salt = db
             .meta_or_insert("voter_salt", || {
                 let mut rng = rand::rng();
@@ -383,36 +384,33 @@ pub fn board(catalog: &Catalog, ratings: &Ratings) -> BoardView {
     }
 }
 
-/// Every stored vote with id > `after` among known models, in id order.
-async fn new_votes(db: &Db, catalog: &Catalog, after: i64) -> Result<Vec<VoteRow>> {
-    let mut rows = Vec::new();
-    db.for_each_vote(after, |v| {
-        if v.models.len() <= 4 && v.models.iter().all(|&m| catalog.model_index(m).is_some()) {
-            rows.push(v);
-        }
-    })
-    .await?;
-    Ok(rows)
+/// Appends every stored vote with id > `after` (of known models) to `ratings`, as it
+/// streams in (a million votes are never held as rows).
+async fn load_votes(db: &Db, catalog: &Catalog, ratings: &mut Ratings, after: i64) -> Result<()> {
+    db.for_each_vote(after, |v| push_row(ratings, catalog, &v))
+        .await
 }
 
-/// Appends stored votes (of known models) to `ratings`.
-fn push_rows(ratings: &mut Ratings, catalog: &Catalog, rows: Vec<VoteRow>) {
-    for v in rows {
-        let k = v.models.len();
-        let mut lv = LoggedVote {
-            id: v.id,
-            k: k as u8,
-            models: [0; 4],
-            ranks: [0; 4],
-            voter: ratings.voter(v.voter.as_deref().unwrap_or("")),
-            capped: v.flag.is_some(),
-        };
-        for i in 0..k {
-            lv.models[i] = catalog.model_index(v.models[i]).unwrap_or(0) as u32;
-            lv.ranks[i] = v.ranks[i].min(255) as u8;
+/// Appends one stored vote to `ratings`, unless it names a model not in the catalog.
+fn push_row(ratings: &mut Ratings, catalog: &Catalog, v: &VoteRow) {
+    let k = v.models.len().min(4);
+    let mut lv = LoggedVote {
+        id: v.id,
+        k: k as u8,
+        models: [0; 4],
+        ranks: [0; 4],
+        voter: NO_VOTER,
+        capped: v.flag.is_some(),
+    };
+    for i in 0..k {
+        match catalog.model_index(v.models[i]) {
+            Some(m) => lv.models[i] = m as u32,
+            None => return,
         }
-        ratings.push(lv, v.created_ms);
+        lv.ranks[i] = v.ranks[i].min(255) as u8;
     }
+    lv.voter = ratings.voter(v.voter.as_deref().unwrap_or(""));
+    ratings.push(lv, v.created_ms);
 }
 
 /// Refits when votes arrived, every `refit_every_s`, or at once when asked.
@@ -496,8 +494,14 @@ async fn upkeep_loop(inner: Arc<Inner>) {
         }
         let catalog = inner.catalog();
         let last = inner.ratings().last_id();
-        if let Ok(rows) = new_votes(&inner.db, &catalog, last).await {
-            push_rows(&mut inner.ratings_mut(), &catalog, rows);
+        // Few votes (another server's last seconds): held as rows, then applied under
+        // the lock, which is never held across the query.
+        let mut rows = Vec::new();
+        if inner.db.for_each_vote(last, |v| rows.push(v)).await.is_ok() {
+            let mut r = inner.ratings_mut();
+            for v in &rows {
+                push_row(&mut r, &catalog, v);
+            }
         }
     }
 }
