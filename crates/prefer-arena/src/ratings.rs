@@ -186,21 +186,10 @@ pub struct VoterReport {
     pub votes: u64,
     /// Of them, set aside by the daily cap.
     pub capped: u64,
-    /// Pairwise battles of the uncapped votes.
-    pub battles: u64,
-    /// Decisive battles (no tie) with a favourite.
-    pub decisive: u64,
-    /// Decisive battles that went to the consensus favourite.
-    pub agree: u64,
-    /// Their expectation under the consensus.
-    pub expected: f64,
-    /// The screening score (see [`prefer_rank::quality`]); `None` without screening or
-    /// decisive battles.
-    pub z: Option<f64>,
-    /// Whether the voter's votes were left out of the refit.
-    pub excluded: bool,
-    /// Why.
-    pub reason: Option<String>,
+    /// The screening of its uncapped votes' battles (see [`prefer_rank::quality`]; `z`
+    /// is `None` without screening).
+    #[serde(flatten)]
+    pub score: quality::VoterScore,
 }
 
 /// A refit's leaderboard and what it left out.
@@ -246,7 +235,7 @@ pub fn refit(
         _ => fixed
             .iter()
             .map(|f| quality::VoterScore {
-                votes: 0,
+                battles: 0,
                 decisive: 0,
                 agree: 0,
                 expected: 0.0,
@@ -270,23 +259,16 @@ pub fn refit(
         .iter()
         .zip(scores)
         .zip(stored)
-        .map(|((name, s), (votes, capped))| VoterReport {
+        .map(|((name, score), (votes, capped))| VoterReport {
             voter: name.clone(),
             votes,
             capped,
-            battles: s.votes,
-            decisive: s.decisive,
-            agree: s.agree,
-            expected: s.expected,
-            z: s.z,
-            excluded: s.excluded,
-            reason: s.reason,
+            score,
         })
         .collect();
     reports.sort_by(|a, b| {
-        a.z.unwrap_or(f64::INFINITY)
-            .total_cmp(&b.z.unwrap_or(f64::INFINITY))
-            .then_with(|| a.voter.cmp(&b.voter))
+        let z = |r: &VoterReport| r.score.z.unwrap_or(f64::INFINITY);
+        z(a).total_cmp(&z(b)).then_with(|| a.voter.cmp(&b.voter))
     });
     let counted_votes = log.iter().filter(|v| counted(v)).count();
     let interval = if cfg.rounds == 0 {

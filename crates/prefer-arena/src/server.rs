@@ -465,7 +465,7 @@ async fn refit_loop(inner: Arc<Inner>) {
                 seconds,
                 error,
                 counted,
-                voters_excluded: voters.iter().filter(|v| v.excluded).count(),
+                voters_excluded: voters.iter().filter(|v| v.score.excluded).count(),
                 board,
                 voters,
             })

@@ -1276,7 +1276,7 @@ fn rank_voters_flags_a_reversing_judge_and_keeps_pandalm_annotators() {
     let list = v.as_array().unwrap();
     assert_eq!(list.len(), 3);
     for a in list {
-        assert_eq!(a["votes"], 999);
+        assert_eq!(a["battles"], 999);
         assert_eq!(a["excluded"], false);
         assert!(a["z"].as_f64().unwrap().abs() < 3.0, "{a}");
     }

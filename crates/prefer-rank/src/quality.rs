@@ -85,7 +85,7 @@ impl ScreenConfig {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct VoterScore {
     /// Pairwise votes (battles) of the voter, ties included.
-    pub votes: u64,
+    pub battles: u64,
     /// Decisive votes with a favourite (no tie, strengths not equal).
     pub decisive: u64,
     /// Decisive votes that went to the favourite.
@@ -149,8 +149,8 @@ pub fn agreement(
         s.4 += p * (1.0 - p);
     }
     acc.into_iter()
-        .map(|(votes, decisive, agree, expected, var)| VoterScore {
-            votes,
+        .map(|(battles, decisive, agree, expected, var)| VoterScore {
+            battles,
             decisive,
             agree,
             expected,
@@ -368,7 +368,7 @@ mod tests {
         }
         let theta = [3f64.ln() / 2.0, -(3f64.ln()) / 2.0];
         let s = agreement(&votes.votes, &[0; 5], 1, &theta);
-        assert_eq!((s[0].votes, s[0].decisive, s[0].agree), (5, 4, 3));
+        assert_eq!((s[0].battles, s[0].decisive, s[0].agree), (5, 4, 3));
         assert!((s[0].expected - 3.0).abs() < 1e-12);
         assert!(s[0].z.unwrap().abs() < 1e-12);
         // All four to the underdog: z = (0 − 3)/√(4·3/16) = −2√3.

@@ -328,7 +328,7 @@ fn voters(a: &VotersArgs) -> anyhow::Result<ExitCode> {
             let v = &s.voters[i];
             vec![
                 loaded.voters[i].clone(),
-                v.votes.to_string(),
+                v.battles.to_string(),
                 v.decisive.to_string(),
                 format!("{:.3}", v.agree as f64 / v.decisive.max(1) as f64),
                 format!("{:.3}", v.expected / v.decisive.max(1) as f64),
@@ -338,7 +338,7 @@ fn voters(a: &VotersArgs) -> anyhow::Result<ExitCode> {
         })
         .collect();
     print_table(
-        &["voter", "votes", "decisive", "agree", "expected", "z", ""],
+        &["voter", "battles", "decisive", "agree", "expected", "z", ""],
         &rows,
     );
     println!(
