@@ -52,10 +52,16 @@ pub fn sparsify(
             if p.density <= 0.0 || n == 0 {
                 return Ok(vec![0.0; n]);
             }
-            let k = ((p.density * n as f64) as usize).max(1);
-            let order = order_by_magnitude(delta);
+            let k = ((p.density * n as f64) as usize).clamp(1, n);
+            // The k largest by (|δ|, index): the entries the last k of the stable
+            // ascending order would give (equal magnitudes: the later index wins), found
+            // by a partial selection in O(n) instead of a sort.
+            let mut idx: Vec<usize> = (0..n).collect();
+            idx.select_nth_unstable_by(n - k, |&a, &b| {
+                delta[a].abs().total_cmp(&delta[b].abs()).then(a.cmp(&b))
+            });
             let mut m = vec![false; n];
-            for &i in order.iter().rev().take(k) {
+            for &i in &idx[n - k..] {
                 m[i] = true;
             }
             m
@@ -141,6 +147,32 @@ mod tests {
             gamma: 0.1,
             epsilon: 0.1,
             rescale,
+        }
+    }
+
+    #[test]
+    fn magnitude_selection_keeps_what_the_stable_sort_keeps() {
+        // Few distinct magnitudes (as in bfloat16 deltas), so many ties at the cut: the
+        // partial selection keeps exactly the last k of the stable ascending order.
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(9);
+        let delta: Vec<f32> = (0..5_003)
+            .map(|_| (rng.random_range(-6i32..=6) as f32) / 4.0)
+            .collect();
+        for density in [0.0001, 0.1, 0.37, 0.5, 0.9, 0.9999] {
+            let out = sparsify(
+                Sparsify::Magnitude,
+                &delta,
+                &[5_003],
+                &params(density, false),
+                &mut rng,
+            )
+            .unwrap();
+            let k = ((density * 5_003.0) as usize).max(1);
+            let mut want = vec![0.0f32; delta.len()];
+            for &i in order_by_magnitude(&delta).iter().rev().take(k) {
+                want[i] = delta[i];
+            }
+            assert_eq!(out, want, "density {density}");
         }
     }
 
