@@ -499,6 +499,13 @@ pub struct VoterFlag {
     pub created_ms: i64,
 }
 
+impl VoterFlag {
+    /// Whether the decision leaves the voter's votes out (`exclude`; `trust` keeps them).
+    pub fn excludes(&self) -> bool {
+        self.action == "exclude"
+    }
+}
+
 /// One pending battle.
 #[derive(Debug, Clone, PartialEq)]
 pub struct BattleRow {

@@ -44,7 +44,8 @@ fn name(catalog: &Catalog, id: i64) -> String {
 pub fn excluded(v: &VoteRow, admin: &HashMap<String, VoterFlag>) -> Option<String> {
     v.flag.clone().or_else(|| {
         let f = admin.get(v.voter.as_deref()?)?;
-        (f.action == "exclude").then(|| format!("excluded by an admin: {}", f.reason))
+        f.excludes()
+            .then(|| format!("excluded by an admin: {}", f.reason))
     })
 }
 

@@ -27,6 +27,7 @@ use prefer_rank::votes::{Outcome, Vote};
 use serde::Serialize;
 use std::collections::HashMap;
 
+use crate::catalog::Catalog;
 use crate::error::Result;
 
 /// One vote, as the ratings need it.
@@ -47,6 +48,25 @@ pub struct LoggedVote {
 }
 
 impl LoggedVote {
+    /// A stored vote by database ids (models in display order, at most 4, and their
+    /// ranks), no voter, not capped; `None` when a model is not in `catalog`.
+    pub fn from_ids(catalog: &Catalog, id: i64, models: &[i64], ranks: &[u32]) -> Option<Self> {
+        let k = models.len().min(4);
+        let mut v = LoggedVote {
+            id,
+            k: k as u8,
+            models: [0; 4],
+            ranks: [0; 4],
+            voter: NO_VOTER,
+            capped: false,
+        };
+        for i in 0..k {
+            v.models[i] = catalog.model_index(models[i])? as u32;
+            v.ranks[i] = ranks[i].min(255) as u8;
+        }
+        Some(v)
+    }
+
     /// The pairwise battles of the vote: positions i < j in display order.
     pub fn pairs(&self) -> impl Iterator<Item = (u32, u32, Outcome)> + '_ {
         let k = self.k as usize;
@@ -232,23 +252,17 @@ pub fn refit(
         Some(sc) if !data.pairs.votes.is_empty() => {
             quality::screen(&data.pairs, &who, &fixed, sc, &bt_method(cfg))?.voters
         }
-        _ => fixed
-            .iter()
-            .map(|f| quality::VoterScore {
-                battles: 0,
-                decisive: 0,
-                agree: 0,
-                expected: 0.0,
-                z: None,
-                excluded: *f == Some(true),
-                reason: (*f == Some(true)).then(|| "excluded by an admin".to_string()),
-            })
-            .collect(),
+        _ => quality::unscreened(&fixed),
     };
     let excluded: Vec<bool> = scores.iter().map(|s| s.excluded).collect();
     let counted =
         |v: &LoggedVote| !v.capped && (v.voter == NO_VOTER || !excluded[v.voter as usize]);
-    let (data, _) = rank_data_where(log, names, counted);
+    // The uncapped votes are already the counted ones when nobody is excluded.
+    let data = if excluded.contains(&true) {
+        rank_data_where(log, names, counted).0
+    } else {
+        data
+    };
     let mut stored = vec![(0u64, 0u64); voters.len()];
     for v in log.iter().filter(|v| v.voter != NO_VOTER) {
         let s = &mut stored[v.voter as usize];

@@ -5,7 +5,6 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use prefer_rank::quality::NO_VOTER;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::battle::{LABELS, VoteBody, draw, new_id};
@@ -393,24 +392,11 @@ async fn load_votes(db: &Db, catalog: &Catalog, ratings: &mut Ratings, after: i6
 
 /// Appends one stored vote to `ratings`, unless it names a model not in the catalog.
 fn push_row(ratings: &mut Ratings, catalog: &Catalog, v: &VoteRow) {
-    let k = v.models.len().min(4);
-    let mut lv = LoggedVote {
-        id: v.id,
-        k: k as u8,
-        models: [0; 4],
-        ranks: [0; 4],
-        voter: NO_VOTER,
-        capped: v.flag.is_some(),
-    };
-    for i in 0..k {
-        match catalog.model_index(v.models[i]) {
-            Some(m) => lv.models[i] = m as u32,
-            None => return,
-        }
-        lv.ranks[i] = v.ranks[i].min(255) as u8;
+    if let Some(mut lv) = LoggedVote::from_ids(catalog, v.id, &v.models, &v.ranks) {
+        lv.voter = ratings.voter(v.voter.as_deref().unwrap_or(""));
+        lv.capped = v.flag.is_some();
+        ratings.push(lv, v.created_ms);
     }
-    lv.voter = ratings.voter(v.voter.as_deref().unwrap_or(""));
-    ratings.push(lv, v.created_ms);
 }
 
 /// Refits when votes arrived, every `refit_every_s`, or at once when asked.
@@ -429,7 +415,7 @@ async fn refit_loop(inner: Arc<Inner>) {
         let flags = inner.voter_flags();
         let fixed: Vec<Option<bool>> = voters
             .iter()
-            .map(|v| flags.get(v).map(|f| f.action == "exclude"))
+            .map(|v| flags.get(v).map(VoterFlag::excludes))
             .collect();
         if last == fitted_at && !asked {
             continue;

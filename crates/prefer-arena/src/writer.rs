@@ -219,25 +219,10 @@ async fn commit(inner: &Inner, ops: Vec<Op>) {
             if let (Op::Vote(_, _, voter, _), Done::Vote(Ok((vid, models, choice, capped)))) =
                 (op, d)
             {
-                let k = models.len();
-                let ranks = choice.ranks(k);
-                let mut lv = LoggedVote {
-                    id: *vid,
-                    k: k as u8,
-                    models: [0; 4],
-                    ranks: [0; 4],
-                    voter: ratings.voter(voter),
-                    capped: *capped,
-                };
-                let mut known = true;
-                for i in 0..k {
-                    match catalog.model_index(models[i]) {
-                        Some(mi) => lv.models[i] = mi as u32,
-                        None => known = false,
-                    }
-                    lv.ranks[i] = ranks[i] as u8;
-                }
-                if known {
+                let ranks = choice.ranks(models.len());
+                if let Some(mut lv) = LoggedVote::from_ids(&catalog, *vid, models, &ranks) {
+                    lv.voter = ratings.voter(voter);
+                    lv.capped = *capped;
                     ratings.push(lv, now);
                 }
             }

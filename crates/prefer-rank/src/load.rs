@@ -301,16 +301,14 @@ fn load_general(
             }
             Err(e) => return Err(e.into()),
         };
-        if let Some(f) = filter
-            && !value_texts(lookup(&item.record.to_value(), &f.field)).contains(&f.value)
+        let value = (filter.is_some() || voter_field.is_some()).then(|| item.record.to_value());
+        if let (Some(f), Some(v)) = (filter, &value)
+            && !value_texts(lookup(v, &f.field)).contains(&f.value)
         {
             continue;
         }
-        let voter = voter_field.map(|f| {
-            match value_texts(lookup(&item.record.to_value(), f))
-                .into_iter()
-                .next()
-            {
+        let voter = voter_field.zip(value.as_ref()).map(|(f, v)| {
+            match value_texts(lookup(v, f)).into_iter().next() {
                 None => crate::quality::NO_VOTER,
                 Some(name) => *voter_index.entry(name.clone()).or_insert_with(|| {
                     out.voters.push(name);

@@ -161,6 +161,26 @@ pub fn agreement(
         .collect()
 }
 
+/// Why a voter an admin excluded is left out.
+const BY_ADMIN: &str = "excluded by an admin";
+
+/// Scores without screening: only the admins' decisions (`fixed`, as in [`screen`])
+/// exclude voters; nothing is counted or tested.
+pub fn unscreened(fixed: &[Option<bool>]) -> Vec<VoterScore> {
+    fixed
+        .iter()
+        .map(|f| VoterScore {
+            battles: 0,
+            decisive: 0,
+            agree: 0,
+            expected: 0.0,
+            z: None,
+            excluded: *f == Some(true),
+            reason: (*f == Some(true)).then(|| BY_ADMIN.to_string()),
+        })
+        .collect()
+}
+
 /// Screens the voters of `pairs` (vote `t` by voter `voter_of[t]`, `n_voters` voters).
 /// `fixed[v]` is `Some(true)` for a voter excluded by hand, `Some(false)` for one kept
 /// by hand (never flagged), `None` to let the test decide. The consensus is fitted with
@@ -219,7 +239,7 @@ pub fn screen(
             for ((s, f), x) in scores.iter_mut().zip(fixed).zip(&excluded) {
                 s.excluded = *x;
                 s.reason = match (f, x) {
-                    (Some(true), _) => Some("excluded by an admin".into()),
+                    (Some(true), _) => Some(BY_ADMIN.into()),
                     (_, true) => Some(format!(
                         "agreed with the consensus on {} of {} decisive votes, {:.1} expected (z = {:.1} < -{})",
                         s.agree,
