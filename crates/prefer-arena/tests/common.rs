@@ -141,6 +141,26 @@ impl Server {
         (r.status().as_u16(), r.text().await.unwrap())
     }
 
+    /// An admin request (bearer token) with an optional JSON body: the status and the
+    /// JSON answer.
+    pub async fn admin_json(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<&Value>,
+    ) -> (u16, Value) {
+        let mut req = self
+            .http
+            .request(method, format!("{}{path}", self.url))
+            .bearer_auth(TOKEN);
+        if let Some(b) = body {
+            req = req.json(b);
+        }
+        let r = req.send().await.unwrap();
+        let s = r.status().as_u16();
+        (s, r.json().await.unwrap_or(Value::Null))
+    }
+
     /// Counts (models, outputs, votes, pending battles) straight from the database.
     pub async fn counts(&self) -> (i64, i64, i64, i64) {
         self.arena.inner.db.counts().await.unwrap()

@@ -4,6 +4,7 @@
 
 use std::collections::BTreeSet;
 
+use reqwest::Method;
 use serde_json::{Value, json};
 
 use crate::common::{TOKEN, config, outputs, start};
@@ -185,15 +186,7 @@ async fn openapi_matches_the_routes_and_the_responses() {
         "post",
         &st.to_string(),
     );
-    let r = s
-        .http
-        .post(format!("{}/api/admin/refit", s.url))
-        .bearer_auth(TOKEN)
-        .send()
-        .await
-        .unwrap();
-    let st = r.status().as_u16();
-    let v: Value = r.json().await.unwrap();
+    let (st, v) = s.admin_json(Method::POST, "/api/admin/refit", None).await;
     fits(&v, "/api/admin/refit", "post", &st.to_string());
     assert!(
         v["refit"].is_object() && v["rows"][0]["bt"].is_object(),
@@ -212,15 +205,7 @@ async fn openapi_matches_the_routes_and_the_responses() {
         "post",
         &st.to_string(),
     );
-    let r = s
-        .http
-        .get(format!("{}/api/admin/voters", s.url))
-        .bearer_auth(TOKEN)
-        .send()
-        .await
-        .unwrap();
-    let st = r.status().as_u16();
-    let v: Value = r.json().await.unwrap();
+    let (st, v) = s.admin_json(Method::GET, "/api/admin/voters", None).await;
     fits(&v, "/api/admin/voters", "get", &st.to_string());
     // The vote above came over HTTP, so its voter is listed.
     assert_eq!(v["voters"].as_array().unwrap().len(), 1, "{v}");
@@ -231,22 +216,15 @@ async fn openapi_matches_the_routes_and_the_responses() {
         (json!({"action": "ban", "reason": "x"}), 422),
         (json!({"action": "auto"}), 200),
     ] {
-        let r = s
-            .http
-            .post(format!("{}/api/admin/voters/{voter}", s.url))
-            .bearer_auth(TOKEN)
-            .json(&body)
-            .send()
-            .await
-            .unwrap();
-        let st = r.status().as_u16();
+        let (st, v) = s
+            .admin_json(
+                Method::POST,
+                &format!("/api/admin/voters/{voter}"),
+                Some(&body),
+            )
+            .await;
         assert_eq!(st, want, "{body}");
-        fits(
-            &r.json().await.unwrap(),
-            "/api/admin/voters/{voter}",
-            "post",
-            &st.to_string(),
-        );
+        fits(&v, "/api/admin/voters/{voter}", "post", &st.to_string());
     }
     let r = s
         .http

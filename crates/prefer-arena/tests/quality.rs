@@ -15,7 +15,7 @@ use prefer_rank::votes::Outcome;
 use rand::{Rng, SeedableRng};
 use serde_json::{Value, json};
 
-use crate::common::{Server, TOKEN, config, outputs, start};
+use crate::common::{Server, config, outputs, start};
 
 const MODELS: &[&str] = &["m0", "m1", "m2", "m3", "m4", "m5"];
 
@@ -72,16 +72,9 @@ async fn vote_http(s: &Server, ip: &str, adversary: bool, rng: &mut impl Rng) {
 }
 
 async fn admin_post(s: &Server, path: &str, body: &Value) -> Value {
-    let r = s
-        .http
-        .post(format!("{}{path}", s.url))
-        .bearer_auth(TOKEN)
-        .json(body)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status().as_u16(), 200);
-    r.json().await.unwrap()
+    let (st, v) = s.admin_json(reqwest::Method::POST, path, Some(body)).await;
+    assert_eq!(st, 200, "{v}");
+    v
 }
 
 /// `prefer rank fit` on the exported battles that pass `keep`, with the arena's settings.
