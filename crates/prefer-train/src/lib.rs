@@ -53,6 +53,7 @@ pub mod config;
 pub mod data;
 pub mod error;
 pub mod metrics;
+pub mod objective;
 pub mod optim;
 pub mod refcache;
 pub mod rollout;

@@ -23,19 +23,16 @@
 use std::ops::ControlFlow;
 use std::path::PathBuf;
 
-use candle_core::{DType, Device, Tensor};
-use prefer_nn::logprobs::{PairBatch, SeqBatch, SeqIds, pair_logps, sequence_logps};
-use prefer_nn::loss::{
-    Mixture, PairLogps, RankedLogps, RunningMoments, UnpairedLogps, UnpairedLoss, pro,
-};
+use candle_core::{DType, Tensor};
 use prefer_nn::model::{CausalLm, LoadOptions};
 use prefer_nn::tokenizer::Tokenizer;
 
 use crate::checkpoint::{self, TrainerState};
-use crate::config::{Objective, ReferenceMode, TrainConfig};
+use crate::config::{Objective as Method, ReferenceMode, TrainConfig};
 use crate::data::{Encoder, Examples, Want, epoch_order};
 use crate::error::io_err;
 use crate::metrics::{Averager, Metrics, MetricsLog};
+use crate::objective::{self, Ctx, Micro, Objective, Reference, Split, split_even};
 use crate::optim::{AdamW, GradAccumulator, clip_coefficient};
 use crate::refcache::{RefCache, fingerprint, model_fingerprint};
 use crate::{Error, Result};
@@ -71,30 +68,35 @@ pub struct Summary {
     pub stopped_early: bool,
 }
 
-enum Reference {
-    /// The objective reads no reference.
-    None,
-    /// Values per example, for the training set and the evaluation set.
-    Cached {
-        train: Vec<[f64; 2]>,
-        eval: Option<Vec<[f64; 2]>>,
-    },
-    /// A model run on every batch (frozen; trainable `Var`s only when TR-DPO must set
-    /// them, and then its outputs are detached).
-    Live(Box<CausalLm>),
-}
-
-/// Which example set a forward reads.
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Split {
-    Train,
-    Eval,
+/// The objective's view of a trainer's fields (a macro so that the objective itself, a
+/// field too, stays borrowable): `ctx!(trainer, split, training)`.
+macro_rules! ctx {
+    ($t:expr, $split:expr, $training:expr) => {
+        Ctx {
+            policy: &$t.policy,
+            reference: &$t.reference,
+            batch: &$t.cfg.batch,
+            examples: match $split {
+                Split::Train => &$t.train,
+                Split::Eval => $t
+                    .eval
+                    .as_ref()
+                    .ok_or_else(|| Error::Config("no evaluation data".into()))?,
+            },
+            split: $split,
+            training: $training,
+            step: $t.state.step + u64::from($training),
+            seed: $t.state.seed,
+            running: &mut $t.state.running,
+        }
+    };
 }
 
 /// A training run: the policy, its optimizer, the data, the reference.
 pub struct Trainer {
     cfg: TrainConfig,
     policy: CausalLm,
+    objective: Box<dyn Objective>,
     opt: AdamW,
     train: Examples,
     eval: Option<Examples>,
@@ -108,7 +110,7 @@ pub struct Trainer {
 impl std::fmt::Debug for Trainer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Trainer")
-            .field("method", &self.cfg.objective.method())
+            .field("method", &self.objective.method())
             .field("examples", &self.train.len())
             .field("state", &self.state)
             .finish()
@@ -146,10 +148,10 @@ impl Trainer {
         let policy = CausalLm::load(&cfg.model.path, &opts)?;
         let enc = Encoder::new(tok, &cfg.data);
         let want = match cfg.objective {
-            Objective::Sft => Want::Seqs,
-            Objective::Dpo { .. } => Want::Pairs,
-            Objective::Kto { .. } => Want::Unpaired,
-            Objective::Pro { .. } => Want::Ranked,
+            Method::Sft => Want::Seqs,
+            Method::Dpo { .. } => Want::Pairs,
+            Method::Kto { .. } => Want::Unpaired,
+            Method::Pro { .. } => Want::Ranked,
         };
         let skip = cfg.data.skip_invalid;
         let (train, mut skipped) =
@@ -167,28 +169,30 @@ impl Trainer {
         Ok(t)
     }
 
-    /// A run on an already loaded (trainable) policy and tokenized examples.
+    /// A run on an already loaded (trainable) policy and tokenized examples, with the
+    /// objective the configuration names.
     pub fn with_model(
         cfg: TrainConfig,
+        policy: CausalLm,
+        train: Examples,
+        eval: Option<Examples>,
+    ) -> Result<Self> {
+        let objective = objective::build(&cfg.objective);
+        Self::with_objective(cfg, policy, objective, train, eval)
+    }
+
+    /// A run of any [`Objective`] (the configuration's `[objective]` is then only
+    /// recorded) on a loaded trainable policy and its examples.
+    pub fn with_objective(
+        cfg: TrainConfig,
         mut policy: CausalLm,
+        objective: Box<dyn Objective>,
         train: Examples,
         eval: Option<Examples>,
     ) -> Result<Self> {
         cfg.validate()?;
-        let want_ok = |e: &Examples| {
-            matches!(
-                (&cfg.objective, e),
-                (Objective::Sft, Examples::Seqs(_))
-                    | (Objective::Dpo { .. }, Examples::Pairs(_))
-                    | (Objective::Kto { .. }, Examples::Unpaired(_))
-                    | (Objective::Pro { .. }, Examples::Ranked(_))
-            )
-        };
-        if !want_ok(&train) || eval.as_ref().is_some_and(|e| !want_ok(e)) {
-            return Err(Error::Config(format!(
-                "objective `{}` does not train on these examples",
-                cfg.objective.method()
-            )));
+        if !objective.accepts(&train) || eval.as_ref().is_some_and(|e| !objective.accepts(e)) {
+            return Err(objective::wrong_examples(objective.method()));
         }
         if train.is_empty() {
             return Err(Error::Config("no training examples".into()));
@@ -216,6 +220,7 @@ impl Trainer {
             reference: Reference::None,
             cfg,
             policy,
+            objective,
             opt,
             train,
             eval,
@@ -229,7 +234,7 @@ impl Trainer {
     }
 
     fn prepare_reference(&self) -> Result<Reference> {
-        if !self.cfg.objective.needs_reference() {
+        if !self.objective.needs_reference() {
             return Ok(Reference::None);
         }
         match self.cfg.reference.mode {
@@ -264,7 +269,12 @@ impl Trainer {
         if let Some(c) = RefCache::load(path, &fp, ex.len())? {
             return Ok(c.values);
         }
-        let values = reference_values(&self.policy, ex, &self.cfg, self.eval_batch())?;
+        let values = self.objective.reference_values(
+            &self.policy,
+            ex,
+            &self.cfg.batch,
+            self.eval_batch(),
+        )?;
         RefCache {
             fingerprint: fp,
             kind: match ex {
@@ -291,11 +301,7 @@ impl Trainer {
         let Some((step, dir)) = checkpoint::latest(&self.cfg.run.out_dir)? else {
             return Ok(None);
         };
-        let live = match &self.reference {
-            Reference::Live(m) => Some(m.as_ref()),
-            _ => None,
-        };
-        let st = checkpoint::load(&dir, &self.policy, &mut self.opt, live)?;
+        let st = checkpoint::load(&dir, &self.policy, &mut self.opt, self.reference.live())?;
         if st.seed != self.cfg.run.seed {
             return Err(Error::Resume(format!(
                 "{}: written with run.seed {}, this run has {}",
@@ -496,36 +502,10 @@ impl Trainer {
 
     fn train_step(&mut self, step: u64, acc: &mut GradAccumulator) -> Result<Metrics> {
         let idx = self.next_indices();
-        let n = idx.len();
         let mut avg = Averager::default();
         acc.clear();
         self.policy.discard_checkpoints();
-        // SFT: the token mean over the whole step.
-        let step_tokens = match &self.train {
-            Examples::Seqs(v) => {
-                let mut t = 0usize;
-                for &i in &idx {
-                    let (s, pl) = self.cfg.batch.build(&v[i].prompt, &v[i].completion)?;
-                    t += s.len() - pl;
-                }
-                t.max(1) as f64
-            }
-            _ => 1.0,
-        };
-        for micro in idx.chunks(self.cfg.run.batch_size) {
-            let share = micro.len() as f64 / n as f64;
-            let loss = self.forward(Split::Train, micro, share, step_tokens, &mut avg)?;
-            let lv = scalar(&loss)?;
-            if !lv.is_finite() {
-                return Err(self.non_finite(step, "loss", lv));
-            }
-            let grads = loss.backward()?;
-            let vars = self.opt.vars();
-            acc.add(&grads, vars)?;
-            // With gradient checkpointing the layers' gradients come now, layer by layer.
-            self.policy
-                .backward_checkpointed(&grads, |g| acc.add(g, vars))?;
-        }
+        self.accumulate(step, &idx, acc, &mut avg)?;
         let mut m = Metrics::default();
         let means = avg.means();
         if let Some((q, v)) = means.first_non_finite() {
@@ -580,240 +560,34 @@ impl Trainer {
         Ok(())
     }
 
-    /// Reference values of examples `idx` of a split, as two `[b]` tensors.
-    fn ref_pair(
-        &self,
-        split: Split,
-        idx: &[usize],
-        dtype: DType,
-    ) -> Result<Option<(Tensor, Tensor)>> {
-        let Reference::Cached { train, eval } = &self.reference else {
-            return Ok(None);
-        };
-        let vals = match split {
-            Split::Train => train,
-            Split::Eval => eval
-                .as_ref()
-                .ok_or_else(|| Error::Config("no cached reference for the eval set".into()))?,
-        };
-        let a: Vec<f64> = idx.iter().map(|&i| vals[i][0]).collect();
-        let b: Vec<f64> = idx.iter().map(|&i| vals[i][1]).collect();
-        Ok(Some((
-            Tensor::new(a, &Device::Cpu)?.to_dtype(dtype)?,
-            Tensor::new(b, &Device::Cpu)?.to_dtype(dtype)?,
-        )))
-    }
-
-    fn examples(&self, split: Split) -> Result<&Examples> {
-        match split {
-            Split::Train => Ok(&self.train),
-            Split::Eval => self
-                .eval
-                .as_ref()
-                .ok_or_else(|| Error::Config("no evaluation data".into())),
-        }
-    }
-
-    /// One micro-batch: its loss × `share` (differentiable), metrics added to `avg`.
-    fn forward(
+    /// Plans the step with the objective and accumulates each micro-batch's gradient.
+    fn accumulate(
         &mut self,
-        split: Split,
+        step: u64,
         idx: &[usize],
-        share: f64,
-        step_tokens: f64,
+        acc: &mut GradAccumulator,
         avg: &mut Averager,
-    ) -> Result<Tensor> {
-        let dev = self.policy.device().clone();
-        let dt = self.policy.dtype();
-        let b = idx.len() as f64;
-        match self.examples(split)? {
-            Examples::Seqs(v) => {
-                let seqs: Vec<SeqIds> = idx.iter().map(|&i| v[i].clone()).collect();
-                let batch = SeqBatch::new(&seqs, &self.cfg.batch, &dev)?;
-                let lp = sequence_logps(&self.policy, &batch)?;
-                let nll = lp.sum.sum_all()?.neg()?;
-                let tokens = scalar(&lp.count.sum_all()?)?;
-                avg.add("loss", scalar(&nll)? / tokens.max(1.0), tokens);
-                avg.add("num_tokens", tokens, 1.0);
-                let denom = if split == Split::Train {
-                    step_tokens
-                } else {
-                    tokens.max(1.0)
-                };
-                Ok((nll / denom)?)
+    ) -> Result<()> {
+        let plan: Vec<Micro> = {
+            let mut cx = ctx!(self, Split::Train, true);
+            self.objective.plan(&mut cx, idx, self.cfg.run.batch_size)?
+        };
+        for micro in &plan {
+            let loss = self
+                .objective
+                .loss(&mut ctx!(self, Split::Train, true), micro, avg)?;
+            let lv = scalar(&loss)?;
+            if !lv.is_finite() {
+                return Err(self.non_finite(step, "loss", lv));
             }
-            Examples::Pairs(v) => {
-                let Objective::Dpo { loss } = &self.cfg.objective else {
-                    return Err(Error::Config("pairs need objective dpo".into()));
-                };
-                let mix: Mixture = loss.mixture();
-                let ids: Vec<_> = idx.iter().map(|&i| v[i].ids.clone()).collect();
-                let strengths: Vec<Option<f64>> = idx.iter().map(|&i| v[i].strength).collect();
-                let batch = PairBatch::new(&ids, &self.cfg.batch, &dev)?;
-                let out = pair_logps(&self.policy, &batch)?;
-                let reference = match &self.reference {
-                    Reference::Live(r) => {
-                        let o = pair_logps(r, &batch)?;
-                        Some((o.chosen.detach(), o.rejected.detach()))
-                    }
-                    _ => self.ref_pair(split, idx, dt)?,
-                };
-                let mut x = PairLogps::new(
-                    out.chosen.clone(),
-                    out.rejected.clone(),
-                    out.chosen_len.clone(),
-                    out.rejected_len.clone(),
-                )
-                .with_chosen_nll(PairLogps::batch_token_mean_nll(
-                    &out.chosen.neg()?,
-                    &out.chosen_len,
-                )?);
-                if let Some((rc, rr)) = reference {
-                    x = x.with_reference(rc, rr);
-                }
-                if strengths.iter().any(Option::is_some) {
-                    let s: Vec<f64> = strengths.iter().map(|s| s.unwrap_or(1.0)).collect();
-                    x = x.with_soft_label(Tensor::new(s, &dev)?.to_dtype(dt)?);
-                }
-                let lo = mix.forward(&x)?;
-                let loss = lo.loss.mean_all()?;
-                let cr = vec64(&lo.chosen_rewards)?;
-                let rr = vec64(&lo.rejected_rewards)?;
-                let mean = |xs: &[f64]| xs.iter().sum::<f64>() / xs.len().max(1) as f64;
-                let accs: Vec<f64> = cr
-                    .iter()
-                    .zip(&rr)
-                    .map(|(c, r)| if c > r { 1.0 } else { 0.0 })
-                    .collect();
-                let margins: Vec<f64> = cr.iter().zip(&rr).map(|(c, r)| c - r).collect();
-                avg.add("loss", scalar(&loss)?, b);
-                avg.add("rewards/chosen", mean(&cr), b);
-                avg.add("rewards/rejected", mean(&rr), b);
-                avg.add("rewards/accuracies", mean(&accs), b);
-                avg.add("rewards/margins", mean(&margins), b);
-                avg.add("logps/chosen", mean(&vec64(&out.chosen)?), b);
-                avg.add("logps/rejected", mean(&vec64(&out.rejected)?), b);
-                let ct = scalar(&out.chosen_len.sum_all()?)?;
-                let rt = scalar(&out.rejected_len.sum_all()?)?;
-                avg.add("logits/chosen", out.logits_mean_chosen, ct);
-                avg.add("logits/rejected", out.logits_mean_rejected, rt);
-                Ok((loss * share)?)
-            }
-            Examples::Ranked(v) => {
-                let Objective::Pro { loss } = &self.cfg.objective else {
-                    return Err(Error::Config("rankings need objective pro".into()));
-                };
-                let k = v[idx[0]].responses.len();
-                if let Some(&bad) = idx.iter().find(|&&i| v[i].responses.len() != k) {
-                    return Err(Error::Config(format!(
-                        "PRO batches need one list length: example {bad} has {} responses, \
-                         example {} has {k} (use batch_size = 1 for mixed lengths)",
-                        v[bad].responses.len(),
-                        idx[0]
-                    )));
-                }
-                let seqs: Vec<SeqIds> = idx
-                    .iter()
-                    .flat_map(|&i| {
-                        v[i].responses.iter().map(move |c| SeqIds {
-                            prompt: v[i].prompt.clone(),
-                            completion: c.clone(),
-                        })
-                    })
-                    .collect();
-                let batch = SeqBatch::new(&seqs, &self.cfg.batch, &dev)?;
-                let lp = sequence_logps(&self.policy, &batch)?;
-                let nb = idx.len();
-                let rewards = if idx.iter().all(|&i| v[i].rewards.is_some()) {
-                    let r: Vec<f64> = idx
-                        .iter()
-                        .flat_map(|&i| v[i].rewards.clone().unwrap_or_default())
-                        .collect();
-                    Some(Tensor::from_vec(r, (nb, k), &dev)?.to_dtype(dt)?)
-                } else {
-                    None
-                };
-                let x = RankedLogps {
-                    policy: lp.sum.reshape((nb, k))?,
-                    len: lp.count.reshape((nb, k))?,
-                    rewards,
-                };
-                let lo = pro(&x, loss)?;
-                let loss = lo.loss.mean_all()?;
-                let scores = lo.scores.detach().to_dtype(DType::F64)?.to_vec2::<f64>()?;
-                let top1 = scores
-                    .iter()
-                    .map(|r| f64::from(r.iter().skip(1).all(|s| *s < r[0])))
-                    .sum::<f64>()
-                    / nb as f64;
-                let margin = scores.iter().map(|r| r[0] - r[1]).sum::<f64>() / nb as f64;
-                let sums = lp.sum.detach().to_dtype(DType::F64)?.to_vec1::<f64>()?;
-                let best = (0..nb).map(|j| sums[j * k]).sum::<f64>() / nb as f64;
-                avg.add("loss", scalar(&loss)?, b);
-                avg.add("scores/accuracies", top1, b);
-                avg.add("scores/margins", margin, b);
-                avg.add("logps/best", best, b);
-                Ok((loss * share)?)
-            }
-            Examples::Unpaired(v) => {
-                let Objective::Kto { loss } = &self.cfg.objective else {
-                    return Err(Error::Config("unpaired examples need objective kto".into()));
-                };
-                let loss_cfg: UnpairedLoss = loss.clone();
-                let seqs: Vec<SeqIds> = idx.iter().map(|&i| v[i].seq.clone()).collect();
-                let kls: Vec<SeqIds> = idx.iter().map(|&i| v[i].kl_seq.clone()).collect();
-                let labels: Vec<bool> = idx.iter().map(|&i| v[i].label).collect();
-                let batch = SeqBatch::new(&seqs, &self.cfg.batch, &dev)?;
-                let kl_batch = SeqBatch::new(&kls, &self.cfg.batch, &dev)?;
-                let pol = sequence_logps(&self.policy, &batch)?;
-                let kl_pol = sequence_logps(&self.policy, &kl_batch)?.sum.detach();
-                let (r, kl_r) = match &self.reference {
-                    Reference::Live(m) => (
-                        sequence_logps(m, &batch)?.sum.detach(),
-                        sequence_logps(m, &kl_batch)?.sum.detach(),
-                    ),
-                    _ => self
-                        .ref_pair(split, idx, dt)?
-                        .ok_or_else(|| Error::Config("kto needs a reference".into()))?,
-                };
-                let x =
-                    UnpairedLogps::new(pol.sum.clone(), r, labels.clone()).with_kl(kl_pol, kl_r);
-                let mut running: RunningMoments = self.state.running;
-                let lo = if split == Split::Train {
-                    let o = loss_cfg.forward(&x, &mut running)?;
-                    self.state.running = running;
-                    o
-                } else {
-                    loss_cfg.evaluate(&x, &running)?
-                };
-                let loss = lo.loss.mean_all()?;
-                let rw = vec64(&lo.rewards)?;
-                let lp = vec64(&pol.sum)?;
-                avg.add("loss", scalar(&loss)?, b);
-                let pick = |xs: &[f64], want: bool| -> (f64, f64) {
-                    let s: Vec<f64> = xs
-                        .iter()
-                        .zip(&labels)
-                        .filter(|(_, l)| **l == want)
-                        .map(|(x, _)| *x)
-                        .collect();
-                    (
-                        s.iter().sum::<f64>() / s.len().max(1) as f64,
-                        s.len() as f64,
-                    )
-                };
-                let (rc, nc) = pick(&rw, true);
-                let (rj, nj) = pick(&rw, false);
-                avg.add("rewards/chosen", rc, nc);
-                avg.add("rewards/rejected", rj, nj);
-                let (lc, _) = pick(&lp, true);
-                let (lj, _) = pick(&lp, false);
-                avg.add("logps/chosen", lc, nc);
-                avg.add("logps/rejected", lj, nj);
-                avg.add("kl", lo.reference_point, b);
-                Ok((loss * share)?)
-            }
+            let grads = loss.backward()?;
+            let vars = self.opt.vars();
+            acc.add(&grads, vars)?;
+            // With gradient checkpointing the layers' gradients come now, layer by layer.
+            self.policy
+                .backward_checkpointed(&grads, |g| acc.add(g, vars))?;
         }
+        Ok(())
     }
 
     fn evaluate_split(&mut self, split: Split, step: u64) -> Result<Option<Metrics>> {
@@ -825,16 +599,14 @@ impl Trainer {
             Split::Train => self.train.len(),
         };
         let mut avg = Averager::default();
-        let bs = self.eval_batch();
         let idx: Vec<usize> = (0..n).collect();
-        for micro in idx.chunks(bs) {
-            let _ = self.forward(split, micro, 1.0, 1.0, &mut avg)?;
+        for micro in split_even(&idx, self.eval_batch()) {
+            let _ = self
+                .objective
+                .loss(&mut ctx!(self, split, false), &micro, &mut avg)?;
             self.policy.discard_checkpoints();
         }
         let mut m = avg.means();
-        if let Examples::Pairs(_) = self.examples(split)? {
-            // rewards/margins etc. stay; nothing else to add.
-        }
         m.push(
             "epoch",
             self.state.epoch as f64 + self.state.position as f64 / self.train.len() as f64,
@@ -863,43 +635,6 @@ impl Trainer {
     }
 }
 
-/// Reference log-probs of every example, computed with `model` in batches of `bs`:
-/// `[chosen, rejected]` per pair, `[completion, kl completion]` per unpaired example.
-pub fn reference_values(
-    model: &CausalLm,
-    ex: &Examples,
-    cfg: &TrainConfig,
-    bs: usize,
-) -> Result<Vec<[f64; 2]>> {
-    let dev = model.device().clone();
-    let mut out = Vec::with_capacity(ex.len());
-    match ex {
-        Examples::Seqs(_) | Examples::Ranked(_) => {}
-        Examples::Pairs(v) => {
-            for chunk in v.chunks(bs.max(1)) {
-                let ids: Vec<_> = chunk.iter().map(|p| p.ids.clone()).collect();
-                let o = pair_logps(model, &PairBatch::new(&ids, &cfg.batch, &dev)?)?;
-                let (c, r) = (vec64(&o.chosen)?, vec64(&o.rejected)?);
-                out.extend(c.into_iter().zip(r).map(|(a, b)| [a, b]));
-            }
-        }
-        Examples::Unpaired(v) => {
-            for chunk in v.chunks(bs.max(1)) {
-                let s: Vec<SeqIds> = chunk.iter().map(|u| u.seq.clone()).collect();
-                let k: Vec<SeqIds> = chunk.iter().map(|u| u.kl_seq.clone()).collect();
-                let a = vec64(&sequence_logps(model, &SeqBatch::new(&s, &cfg.batch, &dev)?)?.sum)?;
-                let b = vec64(&sequence_logps(model, &SeqBatch::new(&k, &cfg.batch, &dev)?)?.sum)?;
-                out.extend(a.into_iter().zip(b).map(|(a, b)| [a, b]));
-            }
-        }
-    }
-    Ok(out)
-}
-
 fn scalar(t: &Tensor) -> Result<f64> {
     Ok(t.to_dtype(DType::F64)?.to_scalar::<f64>()?)
-}
-
-fn vec64(t: &Tensor) -> Result<Vec<f64>> {
-    Ok(t.detach().to_dtype(DType::F64)?.to_vec1::<f64>()?)
 }
