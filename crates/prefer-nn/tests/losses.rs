@@ -675,4 +675,138 @@ mod loss {
         defaults.validate()?;
         Ok(())
     }
+
+    fn matrix(v: &Value, key: &str) -> Result<Tensor> {
+        let rows = v
+            .get(key)
+            .and_then(Value::as_array)
+            .ok_or_else(|| Error::Invalid(format!("fixture: missing matrix {key}")))?;
+        let data: Vec<Vec<f64>> = rows
+            .iter()
+            .map(|r| {
+                r.as_array()
+                    .map(|xs| xs.iter().filter_map(Value::as_f64).collect())
+                    .ok_or_else(|| Error::Invalid(format!("fixture: {key}: not rows")))
+            })
+            .collect::<Result<_>>()?;
+        Ok(Tensor::new(data, &Device::Cpu)?)
+    }
+
+    /// TRL 1.16's `GRPOTrainer._compute_loss` (fixture by `make_grpo_loss.py`): loss, its
+    /// gradient with respect to the per-token log-probs, the KL and clip metrics, for every
+    /// loss type of the clipped family, both importance-sampling levels, with and without
+    /// the KL term and clip-higher; and TRL's group and batch advantages.
+    #[test]
+    fn grpo_loss_matches_trl() -> Result<()> {
+        use prefer_nn::loss::{
+            ClipConfig, IsLevel, PgLossType, ScaleRewards, TokenLogps, clipped_surrogate,
+            group_advantages,
+        };
+        let path =
+            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/trl/grpo_loss.json");
+        let text = std::fs::read_to_string(&path)
+            .map_err(|e| Error::File(format!("{}: {e}", path.display())))?;
+        let f: Value = serde_json::from_str(&text)
+            .map_err(|e| Error::File(format!("{}: {e}", path.display())))?;
+        let rewards = vec_f64(&f, "rewards")?;
+        let group = f["group"].as_u64().unwrap_or(0) as usize;
+        for (scale, key) in [
+            (ScaleRewards::Group, "advantages_group"),
+            (ScaleRewards::Batch, "advantages_batch"),
+        ] {
+            let (ours, _) = group_advantages(&rewards, group, scale);
+            for (a, b) in ours.iter().zip(vec_f64(&f, key)?) {
+                // TRL's nanstd computes Bessel's n/(n−1) in f32 (count is an integer
+                // tensor): 6/5 is off by 4e-8 relative, so 1e-9 would fail on the batch.
+                assert!((a - b).abs() < 1e-7, "{key}: {a} vs TRL {b}");
+            }
+        }
+        let adv = tensor(&f, "advantages_group")?;
+        let mask = matrix(&f, "mask")?;
+        let tokens = mask.sum_all()?.to_scalar::<f64>()?;
+        let maxlen = f["max_completion_length"].as_u64().unwrap_or(0) as usize;
+        let mut worst = 0f64;
+        let cases = f["cases"].as_array().cloned().unwrap_or_default();
+        assert_eq!(cases.len(), 20);
+        for c in &cases {
+            let name = format!(
+                "{} {} beta={} old={}",
+                c["loss_type"], c["importance_sampling_level"], c["beta"], c["use_old"]
+            );
+            let cfg = ClipConfig {
+                loss_type: serde_json::from_value::<PgLossType>(c["loss_type"].clone())
+                    .map_err(|e| Error::Invalid(e.to_string()))?,
+                importance_sampling_level: serde_json::from_value::<IsLevel>(
+                    c["importance_sampling_level"].clone(),
+                )
+                .map_err(|e| Error::Invalid(e.to_string()))?,
+                beta: c["beta"].as_f64().unwrap_or(f64::NAN),
+                epsilon: c["epsilon"].as_f64().unwrap_or(f64::NAN),
+                epsilon_high: c["epsilon_high"].as_f64(),
+            };
+            cfg.validate()?;
+            let lp = Var::from_tensor(&matrix(&f, "logps")?)?;
+            let x = TokenLogps {
+                logps: lp.as_tensor().clone(),
+                old: if c["use_old"].as_bool() == Some(true) {
+                    Some(matrix(&f, "old")?)
+                } else {
+                    None
+                },
+                reference: Some(matrix(&f, "ref")?),
+                advantages: adv.clone(),
+                mask: mask.clone(),
+            };
+            let out = clipped_surrogate(&x, &cfg, tokens, maxlen)?;
+            let loss = out.loss.to_scalar::<f64>()?;
+            let want = c["loss"].as_f64().unwrap_or(f64::NAN);
+            assert!(
+                (loss - want).abs() < TRL_TOL,
+                "{name}: loss {loss} vs TRL {want}"
+            );
+            worst = worst.max((loss - want).abs());
+            let g = out.loss.backward()?;
+            let grad = g
+                .get(lp.as_tensor())
+                .ok_or_else(|| Error::Invalid("no gradient".into()))?
+                .to_vec2::<f64>()?;
+            let want_g = c["grad"].as_array().cloned().unwrap_or_default();
+            for (i, (row, wrow)) in grad.iter().zip(&want_g).enumerate() {
+                for (j, (a, b)) in row
+                    .iter()
+                    .zip(wrow.as_array().into_iter().flatten())
+                    .enumerate()
+                {
+                    let b = b.as_f64().unwrap_or(f64::NAN);
+                    assert!(
+                        (a - b).abs() < TRL_TOL,
+                        "{name}: grad[{i}][{j}] {a} vs TRL {b}"
+                    );
+                    worst = worst.max((a - b).abs());
+                }
+            }
+            if let Some(k) = c["kl"].as_f64() {
+                let (s, n) = out.kl.ok_or_else(|| Error::Invalid("no kl".into()))?;
+                assert!(
+                    (s / n - k).abs() < TRL_TOL,
+                    "{name}: kl {} vs TRL {k}",
+                    s / n
+                );
+            }
+            for (i, key) in ["low_mean", "high_mean", "region_mean"].iter().enumerate() {
+                let want = c[&format!("clip_ratio/{key}")].as_f64().unwrap_or(f64::NAN);
+                let (s, n) = out.clip[i];
+                assert!(
+                    (s / n - want).abs() < 1e-6,
+                    "{name}: clip {key} {} vs {want}",
+                    s / n
+                );
+            }
+        }
+        println!(
+            "GRPO family vs TRL: largest deviation {worst:.2e} over {} cases",
+            cases.len()
+        );
+        Ok(())
+    }
 }

@@ -42,6 +42,8 @@
 //! - [`Mixture`]: a weighted sum of pair losses (MPO).
 //! - [`UnpairedLoss`]: KTO, APO-zero-unpaired, BCO, on [`UnpairedLogps`].
 //! - [`pro`]: listwise Plackett–Luce (PRO) on [`RankedLogps`].
+//! - [`clipped_surrogate`]: the GRPO / DAPO / GSPO / Dr. GRPO policy-gradient loss on
+//!   per-token [`TokenLogps`], with [`group_advantages`] and [`rloo_advantages`].
 //! - [`bradley_terry`]: the reward-model loss of TRL's `RewardTrainer`, on [`RewardPair`].
 //!
 //! # More information
@@ -66,6 +68,7 @@ mod kto;
 mod mixture;
 mod nca_pair;
 mod orpo;
+mod policy_gradient;
 mod pro;
 mod reward_model;
 mod robust;
@@ -95,6 +98,10 @@ pub use kto::{ApoZeroUnpairedConfig, KtoConfig, apo_zero_unpaired, kto, kto_refe
 pub use mixture::Mixture;
 pub use nca_pair::{NcaPairConfig, nca_pair};
 pub use orpo::{OrpoConfig, orpo};
+pub use policy_gradient::{
+    ClipConfig, IsLevel, PgLossType, PgOutput, ScaleRewards, TokenLogps, clipped_surrogate,
+    group_advantages, rloo_advantages,
+};
 pub use pro::{ProConfig, ProTemperature, pro};
 pub use reward_model::{BradleyTerryConfig, bradley_terry};
 pub use robust::{RobustConfig, robust};
