@@ -80,10 +80,14 @@ impl SampleConfig {
 }
 
 /// The continuation of one prompt.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Generation {
     /// The new tokens (the EOS that stopped it included).
     pub tokens: Vec<u32>,
+    /// The log-prob of each new token under the temperature-scaled softmax of the
+    /// model's logits, `log softmax(z/τ)[y]` (τ = 1 when greedy), before top-k and top-p:
+    /// what TRL's GRPO recomputes as the sampling policy's log-probs.
+    pub logprobs: Vec<f32>,
     /// Whether it stopped at an EOS (else it ran out of `max_new_tokens`).
     pub stopped_at_eos: bool,
 }
@@ -169,6 +173,23 @@ fn argmax(xs: &[f32]) -> u32 {
     best as u32
 }
 
+/// `log softmax(logits/τ)[tok]` in f64 (τ = 0 counts as 1).
+pub fn token_logprob(logits: &[f32], tok: u32, temperature: f64) -> f32 {
+    let inv_t = if temperature > 0.0 {
+        1.0 / temperature
+    } else {
+        1.0
+    };
+    let m = logits.iter().fold(f32::NEG_INFINITY, |a, &b| a.max(b)) as f64 * inv_t;
+    let lse = logits
+        .iter()
+        .map(|&l| (l as f64 * inv_t - m).exp())
+        .sum::<f64>()
+        .ln()
+        + m;
+    (logits[tok as usize] as f64 * inv_t - lse) as f32
+}
+
 /// Continues each prompt (batched, one KV cache). `eos_ids`: tokens that end a row.
 pub fn generate(
     model: &CausalLm,
@@ -203,6 +224,7 @@ pub fn generate(
     let mut out: Vec<Generation> = vec![
         Generation {
             tokens: Vec::new(),
+            logprobs: Vec::new(),
             stopped_at_eos: false,
         };
         b
@@ -226,6 +248,7 @@ pub fn generate(
             }
             let tok = sample_token(row, cfg, &mut rng);
             g.tokens.push(tok);
+            g.logprobs.push(token_logprob(row, tok, cfg.temperature));
             if cfg.stop_at_eos && eos_ids.contains(&tok) {
                 g.stopped_at_eos = true;
             }
@@ -246,6 +269,21 @@ pub fn generate(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn token_logprob_is_the_tempered_log_softmax() {
+        let z = [1.0f32, 2.0, 0.5];
+        for t in [0.5, 1.0, 2.0] {
+            let e: Vec<f64> = z.iter().map(|&x| (x as f64 / t).exp()).collect();
+            let want = (e[1] / e.iter().sum::<f64>()).ln();
+            assert!(
+                (token_logprob(&z, 1, t) as f64 - want).abs() < 1e-6,
+                "τ = {t}"
+            );
+        }
+        // Greedy counts as τ = 1.
+        assert_eq!(token_logprob(&z, 0, 0.0), token_logprob(&z, 0, 1.0));
+    }
 
     fn freqs(logits: &[f32], cfg: &SampleConfig, n: usize) -> Vec<f64> {
         let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(cfg.seed);

@@ -242,6 +242,10 @@ pub enum Objective {
         #[serde(default)]
         loss: ProConfig,
     },
+    /// Online GRPO (and DAPO, GSPO, Dr. GRPO by its parameters) on prompts, with reward
+    /// sources: TRL `GRPOConfig` names, flat in `[objective]`, and `[[objective.reward]]`
+    /// tables.
+    Grpo(crate::objective::grpo::GrpoConfig),
 }
 
 impl Default for Objective {
@@ -260,6 +264,7 @@ impl Objective {
             Objective::Dpo { .. } => "dpo",
             Objective::Kto { .. } => "kto",
             Objective::Pro { .. } => "pro",
+            Objective::Grpo(_) => "grpo",
         }
     }
 
@@ -270,6 +275,7 @@ impl Objective {
             Objective::Dpo { loss } => loss.needs_reference(),
             Objective::Kto { .. } => true,
             Objective::Pro { .. } => false,
+            Objective::Grpo(g) => g.beta != 0.0,
         }
     }
 }
@@ -546,6 +552,7 @@ impl TrainConfig {
             },
             Objective::Kto { loss } => loss.validate()?,
             Objective::Pro { loss } => loss.validate()?,
+            Objective::Grpo(g) => g.validate()?,
         }
         self.optim.validate()?;
         self.schedule.validate()?;

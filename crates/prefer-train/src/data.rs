@@ -56,9 +56,20 @@ pub struct RankedExample {
     pub rewards: Option<Vec<f64>>,
 }
 
+/// One prompt of an online run: its ids and its text (what reward sources read).
+#[derive(Debug, Clone, PartialEq)]
+pub struct PromptExample {
+    /// Prompt ids (BOS included; a chat prompt ends with the generation prompt).
+    pub ids: Vec<u32>,
+    /// The prompt as text (a conversation flattened).
+    pub text: String,
+}
+
 /// The tokenized examples of a run.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Examples {
+    /// Prompts alone (online objectives generate the completions).
+    Prompts(Vec<PromptExample>),
     /// Prompt + completion (SFT).
     Seqs(Vec<SeqIds>),
     /// Preference pairs.
@@ -73,6 +84,7 @@ impl Examples {
     /// Number of examples.
     pub fn len(&self) -> usize {
         match self {
+            Examples::Prompts(v) => v.len(),
             Examples::Seqs(v) => v.len(),
             Examples::Pairs(v) => v.len(),
             Examples::Unpaired(v) => v.len(),
@@ -85,9 +97,55 @@ impl Examples {
         self.len() == 0
     }
 
+    /// The prompts, when these are prompts.
+    pub fn as_prompts(&self) -> Option<&[PromptExample]> {
+        if let Examples::Prompts(v) = self {
+            Some(v)
+        } else {
+            None
+        }
+    }
+
+    /// The sequences, when these are prompt + completion examples.
+    pub fn as_seqs(&self) -> Option<&[SeqIds]> {
+        if let Examples::Seqs(v) = self {
+            Some(v)
+        } else {
+            None
+        }
+    }
+
+    /// The pairs, when these are pairs.
+    pub fn as_pairs(&self) -> Option<&[PairExample]> {
+        if let Examples::Pairs(v) = self {
+            Some(v)
+        } else {
+            None
+        }
+    }
+
+    /// The labelled completions, when these are unpaired.
+    pub fn as_unpaired(&self) -> Option<&[UnpairedExample]> {
+        if let Examples::Unpaired(v) = self {
+            Some(v)
+        } else {
+            None
+        }
+    }
+
+    /// The ranked lists, when these are rankings.
+    pub fn as_ranked(&self) -> Option<&[RankedExample]> {
+        if let Examples::Ranked(v) = self {
+            Some(v)
+        } else {
+            None
+        }
+    }
+
     /// The first `n` examples.
     pub fn truncate(&mut self, n: usize) {
         match self {
+            Examples::Prompts(v) => v.truncate(n),
             Examples::Seqs(v) => v.truncate(n),
             Examples::Pairs(v) => v.truncate(n),
             Examples::Unpaired(v) => {
@@ -108,6 +166,7 @@ impl Examples {
             }
         };
         match self {
+            Examples::Prompts(v) => v.iter().for_each(|p| push(&p.ids)),
             Examples::Seqs(v) => v.iter().for_each(|s| {
                 push(&s.prompt);
                 push(&s.completion);
@@ -147,6 +206,8 @@ fn relink_kl(v: &mut [UnpairedExample]) {
 /// Which examples an objective trains on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Want {
+    /// Prompts alone (online objectives).
+    Prompts,
     /// Prompt + completion.
     Seqs,
     /// Pairs.
@@ -357,6 +418,9 @@ impl Encoder {
         max: Option<usize>,
         skip_invalid: bool,
     ) -> Result<(Examples, Vec<String>)> {
+        if want == Want::Prompts {
+            return self.load_prompts(path, max, skip_invalid);
+        }
         let mut skipped = Vec::new();
         let mut seqs = Vec::new();
         let mut pairs = Vec::new();
@@ -429,7 +493,7 @@ impl Encoder {
             }
             for p in recs {
                 match want {
-                    Want::Ranked => {}
+                    Want::Ranked | Want::Prompts => {}
                     Want::Pairs => {
                         if full(pairs.len()) {
                             break;
@@ -460,7 +524,7 @@ impl Encoder {
             }
             for u in ups {
                 match want {
-                    Want::Pairs | Want::Ranked => {
+                    Want::Pairs | Want::Ranked | Want::Prompts => {
                         return Err(rec_err(
                             "an unpaired record; `dpo` and `pro` need pairs or rankings (use `kto`)".into(),
                         ));
@@ -474,6 +538,7 @@ impl Encoder {
                 }
             }
             let n = match want {
+                Want::Prompts => 0,
                 Want::Seqs => seqs.len(),
                 Want::Pairs => pairs.len(),
                 Want::Unpaired => unpaired.len(),
@@ -484,6 +549,8 @@ impl Encoder {
             }
         }
         let mut out = match want {
+            // Read by `load_prompts` above.
+            Want::Prompts => Examples::Prompts(Vec::new()),
             Want::Ranked => Examples::Ranked(ranked),
             Want::Seqs => Examples::Seqs(seqs),
             Want::Pairs => Examples::Pairs(pairs),
@@ -513,6 +580,66 @@ impl Encoder {
             )));
         }
         Ok((out, skipped))
+    }
+}
+
+impl Encoder {
+    /// The prompts of a JSON Lines file for an online objective: one record per line with
+    /// a `prompt` field (text or a conversation; TRL's prompt-only format). Other fields
+    /// are ignored. A line that is not JSON, lacks `prompt`, or has a blank one is an error
+    /// naming the file and line, or with `skip_invalid` is left out and reported.
+    pub fn load_prompts(
+        &self,
+        path: &Path,
+        max: Option<usize>,
+        skip_invalid: bool,
+    ) -> Result<(Examples, Vec<String>)> {
+        let text = std::fs::read_to_string(path).map_err(crate::error::io_err(path))?;
+        let mut out = Vec::new();
+        let mut skipped = Vec::new();
+        for (i, line) in text.lines().enumerate() {
+            if max.is_some_and(|m| out.len() >= m) {
+                break;
+            }
+            if line.trim().is_empty() {
+                continue;
+            }
+            let loc = format!("{}:{}", path.display(), i + 1);
+            let parsed = serde_json::from_str::<serde_json::Value>(line)
+                .map_err(|e| format!("not JSON: {e}"))
+                .and_then(|v| {
+                    let p = v
+                        .get("prompt")
+                        .ok_or_else(|| "field `prompt`: missing".to_string())?;
+                    serde_json::from_value::<Text>(p.clone())
+                        .map_err(|e| format!("field `prompt`: {e}"))
+                })
+                .and_then(|t| {
+                    if t.is_blank() {
+                        Err("field `prompt`: blank".to_string())
+                    } else {
+                        Ok(t)
+                    }
+                });
+            match parsed {
+                Ok(t) => out.push(PromptExample {
+                    ids: self.prompt(Some(&t))?,
+                    text: t.flat(),
+                }),
+                Err(e) if skip_invalid => skipped.push(format!("{loc}: {e}")),
+                Err(e) => return Err(Error::Record(format!("{loc}: {e}"))),
+            }
+        }
+        if out.is_empty() {
+            return Err(Error::Record(format!(
+                "{}: no prompts{}",
+                path.display(),
+                skipped
+                    .first()
+                    .map_or(String::new(), |e| format!(" (first skipped: {e})"))
+            )));
+        }
+        Ok((Examples::Prompts(out), skipped))
     }
 }
 

@@ -58,6 +58,10 @@ pub enum Error {
         /// The fingerprint of this run.
         expected: String,
     },
+    /// A reward source failed or gave a score that is not finite; the message names the
+    /// source and the prompt.
+    #[error("{0}")]
+    Reward(String),
     /// A checkpoint could not be resumed from; the message says why.
     #[error("resume: {0}")]
     Resume(String),

@@ -56,6 +56,7 @@ pub mod metrics;
 pub mod objective;
 pub mod optim;
 pub mod refcache;
+pub mod reward;
 pub mod rollout;
 pub mod schedule;
 pub mod trainer;

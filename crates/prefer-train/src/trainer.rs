@@ -148,6 +148,7 @@ impl Trainer {
         let policy = CausalLm::load(&cfg.model.path, &opts)?;
         let enc = Encoder::new(tok, &cfg.data);
         let want = match cfg.objective {
+            Method::Grpo(_) => Want::Prompts,
             Method::Sft => Want::Seqs,
             Method::Dpo { .. } => Want::Pairs,
             Method::Kto { .. } => Want::Unpaired,
@@ -164,7 +165,8 @@ impl Trainer {
             }
             None => None,
         };
-        let mut t = Self::with_model(cfg, policy, train, eval)?;
+        let objective = objective::build(&cfg.objective, Some(enc.tokenizer()))?;
+        let mut t = Self::with_objective(cfg, policy, objective, train, eval)?;
         t.skipped = skipped;
         Ok(t)
     }
@@ -177,7 +179,11 @@ impl Trainer {
         train: Examples,
         eval: Option<Examples>,
     ) -> Result<Self> {
-        let objective = objective::build(&cfg.objective);
+        let tok = match cfg.objective {
+            Method::Grpo(_) => Some(load_tokenizer(&cfg)?),
+            _ => None,
+        };
+        let objective = objective::build(&cfg.objective, tok.as_ref())?;
         Self::with_objective(cfg, policy, objective, train, eval)
     }
 
@@ -205,7 +211,7 @@ impl Trainer {
         }
         std::fs::create_dir_all(&cfg.run.out_dir).map_err(io_err(&cfg.run.out_dir))?;
         let opt = AdamW::new(policy.vars()?, cfg.optim)?;
-        let eff = (cfg.run.batch_size * cfg.run.grad_accum) as u64;
+        let eff = step_examples(&cfg, objective.as_ref())? as u64;
         let steps_per_epoch = (train.len() as u64).div_ceil(eff);
         let total_steps = cfg
             .run
@@ -237,7 +243,12 @@ impl Trainer {
         if !self.objective.needs_reference() {
             return Ok(Reference::None);
         }
-        match self.cfg.reference.mode {
+        let mode = if self.objective.online() {
+            ReferenceMode::Live
+        } else {
+            self.cfg.reference.mode
+        };
+        match mode {
             // Frozen (no autograd graph built in its forward) unless TR-DPO must set it.
             ReferenceMode::Live => Ok(Reference::Live(Box::new(
                 self.policy.copy_with(self.cfg.reference.sync.is_some())?,
@@ -479,7 +490,7 @@ impl Trainer {
     /// The indices of the examples of the next step, advancing the data position.
     fn next_indices(&mut self) -> Vec<usize> {
         let n = self.train.len();
-        let eff = self.cfg.run.batch_size * self.cfg.run.grad_accum;
+        let eff = step_examples(&self.cfg, self.objective.as_ref()).unwrap_or(1);
         if self.state.position >= n {
             self.state.epoch += 1;
             self.state.position = 0;
@@ -570,7 +581,8 @@ impl Trainer {
     ) -> Result<()> {
         let plan: Vec<Micro> = {
             let mut cx = ctx!(self, Split::Train, true);
-            self.objective.plan(&mut cx, idx, self.cfg.run.batch_size)?
+            self.objective
+                .plan(&mut cx, idx, self.cfg.run.batch_size, avg)?
         };
         for micro in &plan {
             let loss = self
@@ -633,6 +645,20 @@ impl Trainer {
         let step = self.state.step;
         self.evaluate_split(Split::Eval, step)
     }
+}
+
+/// Examples per optimizer step: `batch_size × grad_accum` units, an example being
+/// [`Objective::units_per_example`] units.
+fn step_examples(cfg: &TrainConfig, objective: &dyn Objective) -> Result<usize> {
+    let units = cfg.run.batch_size * cfg.run.grad_accum;
+    let per = objective.units_per_example().max(1);
+    if !units.is_multiple_of(per) {
+        return Err(Error::Config(format!(
+            "run.batch_size × run.grad_accum = {units} completions must be a multiple of \
+             objective.num_generations = {per}"
+        )));
+    }
+    Ok(units / per)
 }
 
 fn scalar(t: &Tensor) -> Result<f64> {

@@ -55,9 +55,17 @@ fn trainable_load_greedy_matches_and_batched_generation_matches_single() -> pref
     for (p, b) in prompts.iter().zip(&batched) {
         let single = generate(&model, std::slice::from_ref(p), &[eos], &cfg)?;
         assert_eq!(
-            single[0], *b,
+            (&single[0].tokens, single[0].stopped_at_eos),
+            (&b.tokens, b.stopped_at_eos),
             "prompt {p:?}: batched decoding differs from single"
         );
+        // Padding changes the f32 summation order only.
+        for (x, y) in single[0].logprobs.iter().zip(&b.logprobs) {
+            assert!(
+                (x - y).abs() < 1e-3,
+                "prompt {p:?}: log-prob {x} vs batched {y}"
+            );
+        }
     }
     let text = tok.decode(&batched[2].tokens, true)?;
     assert!(KNOWN_SAMPLE.starts_with(text.trim()), "{text}");
@@ -182,6 +190,55 @@ fn pair_logps_equal_single_sequence_logps_on_either_padding_side() -> prefer_nn:
                 (pairs[1].chosen.len() + 1) as f32
             ]
         );
+    }
+    Ok(())
+}
+
+/// The sampling log-probs that `generate` returns are the log-probs a full forward of the
+/// prompt + completion gives the same tokens (KV-cached, left-padded batch vs one
+/// unpadded forward per row), at temperature 1.
+#[test]
+fn generation_logprobs_equal_a_full_forward() -> prefer_nn::Result<()> {
+    use prefer_nn::logprobs::{BatchConfig, SeqBatch, SeqIds, sequence_logps};
+    let Some(dir) = stories_dir() else {
+        return Ok(());
+    };
+    let model = CausalLm::load(&dir, &LoadOptions::frozen())?;
+    let tok = Tokenizer::from_dir(&dir)?;
+    let eos = tok.eos_id().expect("eos");
+    let cfg = SampleConfig {
+        temperature: 1.0,
+        max_new_tokens: 20,
+        seed: 3,
+        ..Default::default()
+    };
+    let prompts = vec![
+        tok.encode("Once upon a time", true)?,
+        tok.encode("Tom had a dog named Max. One day", true)?,
+        vec![1],
+    ];
+    let out = generate(&model, &prompts, &[eos], &cfg)?;
+    let bc = BatchConfig::default();
+    for (p, g) in prompts.iter().zip(&out) {
+        assert_eq!(g.tokens.len(), g.logprobs.len());
+        let seq = SeqIds {
+            prompt: p.clone(),
+            completion: g.tokens.clone(),
+        };
+        let batch = SeqBatch::new(&[seq], &bc, model.device())?;
+        let lp = sequence_logps(&model, &batch)?;
+        let row = lp
+            .per_token
+            .to_dtype(DType::F64)?
+            .to_vec2::<f64>()?
+            .remove(0);
+        let full: Vec<f64> = row[p.len() - 1..p.len() - 1 + g.tokens.len()].to_vec();
+        for (i, (a, b)) in g.logprobs.iter().zip(&full).enumerate() {
+            assert!(
+                (*a as f64 - b).abs() < 1e-3,
+                "token {i}: sampled log-prob {a} vs full forward {b}"
+            );
+        }
     }
     Ok(())
 }

@@ -34,11 +34,8 @@ impl Dpo {
     }
 }
 
-fn pairs<'a>(ex: &'a Examples) -> Result<&'a [PairExample]> {
-    match ex {
-        Examples::Pairs(v) => Ok(v),
-        _ => Err(wrong_examples("dpo")),
-    }
+fn pairs(ex: &Examples) -> Result<&[PairExample]> {
+    ex.as_pairs().ok_or_else(|| wrong_examples("dpo"))
 }
 
 impl Objective for Dpo {
@@ -47,7 +44,7 @@ impl Objective for Dpo {
     }
 
     fn accepts(&self, examples: &Examples) -> bool {
-        matches!(examples, Examples::Pairs(_))
+        examples.as_pairs().is_some()
     }
 
     fn needs_reference(&self) -> bool {

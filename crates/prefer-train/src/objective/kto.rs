@@ -34,11 +34,8 @@ impl Kto {
     }
 }
 
-fn unpaired<'a>(ex: &'a Examples) -> Result<&'a [UnpairedExample]> {
-    match ex {
-        Examples::Unpaired(v) => Ok(v),
-        _ => Err(wrong_examples("kto")),
-    }
+fn unpaired(ex: &Examples) -> Result<&[UnpairedExample]> {
+    ex.as_unpaired().ok_or_else(|| wrong_examples("kto"))
 }
 
 /// The completions and the mismatched (KL) completions of `rows`, as two batches.
@@ -58,7 +55,7 @@ impl Objective for Kto {
     }
 
     fn accepts(&self, examples: &Examples) -> bool {
-        matches!(examples, Examples::Unpaired(_))
+        examples.as_unpaired().is_some()
     }
 
     fn needs_reference(&self) -> bool {

@@ -21,12 +21,14 @@
 //! | `sft` | [`sft`] | prompt + completion | — |
 //! | `dpo` | [`dpo`] | pairs | Rafailov et al. 2023 and the DPO family of [`prefer_nn::loss`] |
 //! | `kto` | [`kto`] | labelled completions | Ethayarajh et al. 2024; BCO, APO |
-//! | `pro` | [`pro`] | ranked lists | Song et al. 2024 |
+//! | `pro` | [`pro`] | ranked lists | Song et al. 2023 |
+//! | `grpo` | [`grpo`] | prompts (online) | Shao et al. 2024; DAPO, GSPO, Dr. GRPO |
 
 use candle_core::{DType, Device, Tensor};
 use prefer_nn::logprobs::BatchConfig;
 use prefer_nn::loss::RunningMoments;
 use prefer_nn::model::CausalLm;
+use prefer_nn::tokenizer::Tokenizer;
 
 use crate::config::Objective as Method;
 use crate::data::Examples;
@@ -34,6 +36,7 @@ use crate::metrics::Averager;
 use crate::{Error, Result};
 
 pub mod dpo;
+pub mod grpo;
 pub mod kto;
 pub mod pro;
 pub mod sft;
@@ -161,9 +164,29 @@ pub trait Objective {
         Ok(Vec::new())
     }
 
-    /// The step's work: micro-batches of at most `micro` examples, each weighted by its
-    /// share of the step's examples. Online objectives generate and score here.
-    fn plan(&mut self, _cx: &mut Ctx<'_>, idx: &[usize], micro: usize) -> Result<Vec<Micro>> {
+    /// Whether it generates its own completions (then its reference, if any, is a live
+    /// model: a cache of a fixed data set cannot hold it).
+    fn online(&self) -> bool {
+        false
+    }
+
+    /// How many training units (rows of micro-batches) one example becomes: 1 offline,
+    /// `num_generations` for a group-sampling objective. The loop draws
+    /// `batch_size × grad_accum / units_per_example` examples per step.
+    fn units_per_example(&self) -> usize {
+        1
+    }
+
+    /// The step's work: micro-batches of at most `micro` units, each weighted by its
+    /// share of the step. Online objectives generate and score here (step-level metrics
+    /// such as the reward go to `avg`).
+    fn plan(
+        &mut self,
+        _cx: &mut Ctx<'_>,
+        idx: &[usize],
+        micro: usize,
+        _avg: &mut Averager,
+    ) -> Result<Vec<Micro>> {
         Ok(split_even(idx, micro))
     }
 
@@ -184,14 +207,19 @@ pub fn split_even(idx: &[usize], micro: usize) -> Vec<Micro> {
         .collect()
 }
 
-/// The objective the configuration names.
-pub fn build(method: &Method) -> Box<dyn Objective> {
-    match method {
+/// The objective the configuration names; online objectives need the tokenizer (they
+/// decode their samples for the reward sources).
+pub fn build(method: &Method, tok: Option<&Tokenizer>) -> Result<Box<dyn Objective>> {
+    Ok(match method {
         Method::Sft => Box::new(sft::Sft),
         Method::Dpo { loss } => Box::new(dpo::Dpo::new(loss.mixture())),
         Method::Kto { loss } => Box::new(kto::Kto::new(loss.clone())),
-        Method::Pro { loss } => Box::new(pro::Pro::new(loss.clone())),
-    }
+        Method::Pro { loss } => Box::new(pro::Pro::new(*loss)),
+        Method::Grpo(cfg) => {
+            let tok = tok.ok_or_else(|| Error::Config("grpo needs the tokenizer".into()))?;
+            Box::new(grpo::Grpo::new(cfg.clone(), tok.clone())?)
+        }
+    })
 }
 
 /// The mismatch error of an objective handed the wrong examples.

@@ -31,11 +31,8 @@ impl Pro {
     }
 }
 
-fn ranked<'a>(ex: &'a Examples) -> Result<&'a [RankedExample]> {
-    match ex {
-        Examples::Ranked(v) => Ok(v),
-        _ => Err(wrong_examples("pro")),
-    }
+fn ranked(ex: &Examples) -> Result<&[RankedExample]> {
+    ex.as_ranked().ok_or_else(|| wrong_examples("pro"))
 }
 
 impl Objective for Pro {
@@ -44,7 +41,7 @@ impl Objective for Pro {
     }
 
     fn accepts(&self, examples: &Examples) -> bool {
-        matches!(examples, Examples::Ranked(_))
+        examples.as_ranked().is_some()
     }
 
     fn loss(&mut self, cx: &mut Ctx<'_>, m: &Micro, avg: &mut Averager) -> Result<Tensor> {

@@ -17,11 +17,8 @@ use crate::metrics::Averager;
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Sft;
 
-fn seqs<'a>(ex: &'a Examples) -> Result<&'a [SeqIds]> {
-    match ex {
-        Examples::Seqs(v) => Ok(v),
-        _ => Err(wrong_examples("sft")),
-    }
+fn seqs(ex: &Examples) -> Result<&[SeqIds]> {
+    ex.as_seqs().ok_or_else(|| wrong_examples("sft"))
 }
 
 impl Objective for Sft {
@@ -30,10 +27,16 @@ impl Objective for Sft {
     }
 
     fn accepts(&self, examples: &Examples) -> bool {
-        matches!(examples, Examples::Seqs(_))
+        examples.as_seqs().is_some()
     }
 
-    fn plan(&mut self, cx: &mut Ctx<'_>, idx: &[usize], micro: usize) -> Result<Vec<Micro>> {
+    fn plan(
+        &mut self,
+        cx: &mut Ctx<'_>,
+        idx: &[usize],
+        micro: usize,
+        _avg: &mut Averager,
+    ) -> Result<Vec<Micro>> {
         let v = seqs(cx.examples)?;
         let mut tokens = 0usize;
         for &i in idx {

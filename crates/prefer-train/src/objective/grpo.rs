@@ -1,0 +1,361 @@
+//! GRPO, Group Relative Policy Optimization (Shao et al. 2024, arXiv:2402.03300), online:
+//! each step samples `num_generations` completions per prompt from the current policy,
+//! scores them with the configured reward sources, and takes the clipped policy-gradient
+//! step of [`prefer_nn::loss::clipped_surrogate`] with group-relative advantages.
+//!
+//! `A_i = (r_i − mean_group r) / (std_group r + 1e-4)` (`scale_rewards = "group"`; `"batch"`
+//! divides by the batch's std, `"none"` not at all), then per token
+//! `ℓ = −min(ρ A, clip(ρ, 1 − ε_low, 1 + ε_high) A) + β k3(π, π_ref)` reduced by
+//! `loss_type` (`dapo` default, `grpo`, `bnpo`, `dr_grpo`); `importance_sampling_level =
+//! "sequence"` is GSPO. The variants are TRL's `GRPOTrainer` parameters with its
+//! defaults: `num_generations = 8`, `max_completion_length = 512`, `temperature = 1.0`,
+//! `top_p = 1.0`, `top_k = None`, `beta = 0.0`, `epsilon = 0.2`, `epsilon_high = epsilon`,
+//! `mask_truncated_completions = false`. One gradient pass per rollout (`num_iterations =
+//! 1`), so the old policy is the current one and `ρ = 1` in value.
+//!
+//! `run.batch_size` and `run.grad_accum` count completions, as TRL's
+//! `per_device_train_batch_size` does: a step draws `batch_size × grad_accum /
+//! num_generations` prompts. Sampling is seeded by (run seed, step), so a resumed run
+//! samples the same completions. Metrics (TRL's names): `reward`, `reward_std`,
+//! `rewards/<source>/mean`, `frac_reward_zero_std`, `completions/mean_length`,
+//! `completions/clipped_ratio`, `kl` (β ≠ 0), `clip_ratio/low_mean`, `clip_ratio/high_mean`,
+//! `clip_ratio/region_mean`.
+
+use candle_core::{DType, Tensor};
+use prefer_nn::logprobs::{BatchConfig, SeqBatch, SeqIds, sequence_logps};
+use prefer_nn::loss::{
+    ClipConfig, IsLevel, PgLossType, ScaleRewards, TokenLogps, clipped_surrogate, group_advantages,
+};
+use prefer_nn::sample::{SampleConfig, generate};
+use prefer_nn::tokenizer::Tokenizer;
+use serde::{Deserialize, Serialize};
+
+use super::{Ctx, Micro, Objective, mean, scalar, wrong_examples};
+use crate::data::{Examples, PromptExample};
+use crate::metrics::Averager;
+use crate::reward::{RewardSource, RewardSpec, score_checked};
+use crate::{Error, Result};
+
+/// `[objective]` with `method = "grpo"` (TRL `GRPOConfig` names and defaults).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct GrpoConfig {
+    /// Completions per prompt, G (default 8).
+    pub num_generations: usize,
+    /// Most new tokens per completion (default 512).
+    pub max_completion_length: usize,
+    /// Sampling temperature (default 1.0).
+    pub temperature: f64,
+    /// Nucleus sampling (default 1.0: off).
+    pub top_p: f64,
+    /// Top-k sampling (default none).
+    pub top_k: Option<usize>,
+    /// The reduction (default `dapo`).
+    pub loss_type: PgLossType,
+    /// ε_low (default 0.2).
+    pub epsilon: f64,
+    /// ε_high (default: `epsilon`).
+    pub epsilon_high: Option<f64>,
+    /// β of the KL to the reference (default 0: no reference model).
+    pub beta: f64,
+    /// `token` (default) or `sequence` (GSPO).
+    pub importance_sampling_level: IsLevel,
+    /// `group` (default), `batch` or `none`.
+    pub scale_rewards: ScaleRewards,
+    /// Leave completions that hit `max_completion_length` out of the loss (default false).
+    pub mask_truncated_completions: bool,
+    /// The reward sources, summed with their weights (at least one).
+    pub reward: Vec<RewardSpec>,
+}
+
+impl Default for GrpoConfig {
+    fn default() -> Self {
+        GrpoConfig {
+            num_generations: 8,
+            max_completion_length: 512,
+            temperature: 1.0,
+            top_p: 1.0,
+            top_k: None,
+            loss_type: PgLossType::Dapo,
+            epsilon: 0.2,
+            epsilon_high: None,
+            beta: 0.0,
+            importance_sampling_level: IsLevel::Token,
+            scale_rewards: ScaleRewards::Group,
+            mask_truncated_completions: false,
+            reward: Vec::new(),
+        }
+    }
+}
+
+impl GrpoConfig {
+    /// The surrogate's settings.
+    pub fn clip(&self) -> ClipConfig {
+        ClipConfig {
+            loss_type: self.loss_type,
+            epsilon: self.epsilon,
+            epsilon_high: self.epsilon_high,
+            beta: self.beta,
+            importance_sampling_level: self.importance_sampling_level,
+        }
+    }
+
+    /// Checks the ranges and that there is a reward.
+    pub fn validate(&self) -> Result<()> {
+        if self.num_generations < 2 {
+            return Err(Error::Config(format!(
+                "objective.num_generations = {}: GRPO needs ≥ 2 completions per prompt",
+                self.num_generations
+            )));
+        }
+        if self.max_completion_length == 0 {
+            return Err(Error::Config(
+                "objective.max_completion_length must be ≥ 1".into(),
+            ));
+        }
+        if self.reward.is_empty() {
+            return Err(Error::Config(
+                "objective `grpo` needs at least one [[objective.reward]] source".into(),
+            ));
+        }
+        for r in &self.reward {
+            r.validate()?;
+        }
+        self.clip().validate()?;
+        self.sampling(0).validate()?;
+        Ok(())
+    }
+
+    fn sampling(&self, seed: u64) -> SampleConfig {
+        SampleConfig {
+            max_new_tokens: self.max_completion_length,
+            temperature: self.temperature,
+            top_k: self.top_k,
+            top_p: self.top_p,
+            seed,
+            stop_at_eos: true,
+        }
+    }
+}
+
+/// One sampled completion and its advantage.
+#[derive(Debug, Clone)]
+struct Rollout {
+    seq: SeqIds,
+    advantage: f64,
+    truncated: bool,
+}
+
+/// The GRPO objective.
+pub struct Grpo {
+    cfg: GrpoConfig,
+    clip: ClipConfig,
+    sources: Vec<(Box<dyn RewardSource>, f64)>,
+    tok: Tokenizer,
+    rollouts: Vec<Rollout>,
+}
+
+impl std::fmt::Debug for Grpo {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Grpo").field("cfg", &self.cfg).finish()
+    }
+}
+
+impl Grpo {
+    /// The objective; `tok` decodes completions for the reward sources.
+    pub fn new(cfg: GrpoConfig, tok: Tokenizer) -> Result<Self> {
+        cfg.validate()?;
+        let sources = cfg.reward.iter().map(|r| (r.build(), r.weight)).collect();
+        Ok(Grpo {
+            clip: cfg.clip(),
+            cfg,
+            sources,
+            tok,
+            rollouts: Vec::new(),
+        })
+    }
+}
+
+fn prompts(ex: &Examples) -> Result<&[PromptExample]> {
+    ex.as_prompts().ok_or_else(|| wrong_examples("grpo"))
+}
+
+/// The sampling seed of a step: a function of (run seed, step) only.
+pub(crate) fn step_seed(seed: u64, step: u64) -> u64 {
+    seed ^ step.wrapping_mul(0x9E37_79B9_7F4A_7C15).rotate_left(17)
+}
+
+/// Row `i` of the `[n, t]` per-token log-prob layout scores token `i + 1`: the completion
+/// mask shifted left by one, 0 in the last column.
+fn token_mask(batch: &SeqBatch, dtype: DType) -> Result<Tensor> {
+    let m = batch.completion_mask.to_dtype(dtype)?;
+    let (n, t) = m.dims2()?;
+    let zero = Tensor::zeros((n, 1), dtype, m.device())?;
+    if t < 2 {
+        return Ok(Tensor::zeros((n, t), dtype, m.device())?);
+    }
+    Ok(Tensor::cat(&[&m.narrow(1, 1, t - 1)?, &zero], 1)?)
+}
+
+impl Objective for Grpo {
+    fn method(&self) -> &'static str {
+        "grpo"
+    }
+
+    fn accepts(&self, examples: &Examples) -> bool {
+        examples.as_prompts().is_some()
+    }
+
+    fn needs_reference(&self) -> bool {
+        self.cfg.beta != 0.0
+    }
+
+    fn online(&self) -> bool {
+        true
+    }
+
+    fn units_per_example(&self) -> usize {
+        self.cfg.num_generations
+    }
+
+    fn plan(
+        &mut self,
+        cx: &mut Ctx<'_>,
+        idx: &[usize],
+        micro: usize,
+        avg: &mut Averager,
+    ) -> Result<Vec<Micro>> {
+        let ps = prompts(cx.examples)?;
+        let g = self.cfg.num_generations;
+        let ids: Vec<Vec<u32>> = idx
+            .iter()
+            .flat_map(|&i| std::iter::repeat_n(ps[i].ids.clone(), g))
+            .collect();
+        let eos: Vec<u32> = self.tok.eos_id().into_iter().collect();
+        let sampling = self.cfg.sampling(step_seed(cx.seed, cx.step));
+        let gens = generate(cx.policy, &ids, &eos, &sampling)?;
+        let texts: Vec<String> = gens
+            .iter()
+            .map(|o| self.tok.decode(&o.tokens, true))
+            .collect::<std::result::Result<_, _>>()?;
+        let prompt_texts: Vec<String> = idx
+            .iter()
+            .flat_map(|&i| std::iter::repeat_n(ps[i].text.clone(), g))
+            .collect();
+        let mut total = vec![0.0; texts.len()];
+        for (src, w) in &self.sources {
+            let s = score_checked(src.as_ref(), &prompt_texts, &texts)?;
+            avg.add(&format!("rewards/{}/mean", src.name()), mean(&s), 1.0);
+            for (t, x) in total.iter_mut().zip(&s) {
+                *t += w * x;
+            }
+        }
+        let (adv, zero) = group_advantages(&total, g, self.cfg.scale_rewards);
+        let m = mean(&total);
+        let sd = (total.iter().map(|r| (r - m).powi(2)).sum::<f64>()
+            / (total.len().max(2) - 1) as f64)
+            .sqrt();
+        avg.add("reward", m, 1.0);
+        avg.add("reward_std", sd, 1.0);
+        avg.add(
+            "frac_reward_zero_std",
+            zero.iter().filter(|z| **z).count() as f64 / zero.len().max(1) as f64,
+            1.0,
+        );
+        let lens: Vec<f64> = gens.iter().map(|o| o.tokens.len() as f64).collect();
+        avg.add("completions/mean_length", mean(&lens), 1.0);
+        let clipped = gens.iter().filter(|o| !o.stopped_at_eos).count() as f64;
+        avg.add(
+            "completions/clipped_ratio",
+            clipped / gens.len().max(1) as f64,
+            1.0,
+        );
+        self.rollouts = ids
+            .into_iter()
+            .zip(gens)
+            .zip(adv)
+            .map(|((prompt, o), a)| Rollout {
+                truncated: !o.stopped_at_eos,
+                seq: SeqIds {
+                    prompt,
+                    completion: o.tokens,
+                },
+                advantage: a,
+            })
+            .collect();
+        let counted = |r: &Rollout| !(self.cfg.mask_truncated_completions && r.truncated);
+        let tokens: usize = self
+            .rollouts
+            .iter()
+            .filter(|r| counted(r))
+            .map(|r| r.seq.completion.len())
+            .sum();
+        let all: Vec<usize> = (0..self.rollouts.len()).collect();
+        let mut plan = super::split_even(&all, micro);
+        for p in &mut plan {
+            p.norm = tokens.max(1) as f64;
+        }
+        Ok(plan)
+    }
+
+    fn loss(&mut self, cx: &mut Ctx<'_>, m: &Micro, avg: &mut Averager) -> Result<Tensor> {
+        if !cx.training {
+            return Err(Error::Config(
+                "grpo has no offline evaluation; leave data.eval unset".into(),
+            ));
+        }
+        let rows: Vec<&Rollout> = m.idx.iter().map(|&i| &self.rollouts[i]).collect();
+        let seqs: Vec<SeqIds> = rows.iter().map(|r| r.seq.clone()).collect();
+        // The sampled tokens exactly: no EOS appended, no truncation.
+        let bc = BatchConfig {
+            eos_id: None,
+            max_length: None,
+            max_prompt_length: None,
+            ..cx.batch.clone()
+        };
+        let dev = cx.policy.device().clone();
+        let batch = SeqBatch::new(&seqs, &bc, &dev)?;
+        let lp = sequence_logps(cx.policy, &batch)?;
+        let dt = lp.per_token.dtype();
+        let mut mask = token_mask(&batch, dt)?;
+        if self.cfg.mask_truncated_completions {
+            let keep: Vec<f64> = rows.iter().map(|r| f64::from(!r.truncated)).collect();
+            let keep = Tensor::new(keep, &dev)?.to_dtype(dt)?.unsqueeze(1)?;
+            mask = mask.broadcast_mul(&keep)?;
+        }
+        let reference = match (self.cfg.beta != 0.0, cx.reference.live()) {
+            (false, _) => None,
+            (true, Some(r)) => Some(sequence_logps(r, &batch)?.per_token.detach()),
+            (true, None) => {
+                return Err(Error::Config(
+                    "grpo with beta ≠ 0 needs a reference model".into(),
+                ));
+            }
+        };
+        let adv: Vec<f64> = rows.iter().map(|r| r.advantage).collect();
+        let x = TokenLogps {
+            logps: lp.per_token.clone(),
+            old: None,
+            reference,
+            advantages: Tensor::new(adv, &dev)?.to_dtype(dt)?,
+            mask,
+        };
+        let out = clipped_surrogate(&x, &self.clip, m.norm, self.cfg.max_completion_length)?;
+        let loss = match self.cfg.loss_type {
+            // Already divided by the step's tokens.
+            PgLossType::Dapo => out.loss,
+            _ => (out.loss * m.share)?,
+        };
+        let b = m.idx.len() as f64;
+        // Weighted by rows, the mean of loss/share over micro-batches is the step's loss.
+        avg.add("loss", scalar(&loss)? / m.share.max(f64::MIN_POSITIVE), b);
+        if let Some((s, n)) = out.kl {
+            avg.add("kl", s / n.max(1.0), n);
+        }
+        for (i, k) in ["low_mean", "high_mean", "region_mean"].iter().enumerate() {
+            let (s, n) = out.clip[i];
+            avg.add(&format!("clip_ratio/{k}"), s / n.max(1.0), n);
+        }
+        Ok(loss)
+    }
+}

@@ -1,0 +1,260 @@
+//! Reward sources for online objectives: one trait, many kinds.
+//!
+//! A [`RewardSource`] scores a batch of (prompt, completion) texts and names itself; an
+//! online objective sums the configured sources with their weights (TRL's `reward_funcs`
+//! and `reward_weights`) and logs each one as `rewards/<name>/mean`. A score that is NaN or
+//! infinite, or a source that fails, is an error naming the source and the prompt, never a
+//! silent zero ([`score_checked`]).
+//!
+//! Kinds here: [`Lexicon`] (a word-list rule anyone can check by hand), `length` (the
+//! completion's length in words against a target), `contains` (1 when the completion holds
+//! a string). They are configured as TOML tables:
+//!
+//! ```toml
+//! [[objective.reward]]
+//! type = "lexicon"          # +1 per positive word, −1 per negative word (TinyStories)
+//! weight = 1.0
+//! [[objective.reward]]
+//! type = "length"
+//! target = 40               # −|words − target| / target
+//! weight = 0.5
+//! ```
+//!
+//! # Quickstart
+//! ```
+//! use prefer_train::reward::{RewardSpec, score_checked};
+//! let spec: RewardSpec = toml::from_str(r#"type = "contains"
+//! text = "dog""#).unwrap();
+//! let src = spec.build();
+//! let s = score_checked(src.as_ref(), &["Tom".into()], &["had a dog".into()]).unwrap();
+//! assert_eq!(s, vec![1.0]);
+//! ```
+
+use serde::{Deserialize, Serialize};
+
+use crate::rollout::Lexicon;
+use crate::{Error, Result};
+
+/// Scores (prompt, completion) texts.
+pub trait RewardSource {
+    /// A short name for metrics (`rewards/<name>/mean`) and errors.
+    fn name(&self) -> String;
+
+    /// One score per completion; `prompts[i]` is completion `i`'s prompt.
+    fn score(&self, prompts: &[String], completions: &[String]) -> Result<Vec<f64>>;
+}
+
+/// Scores with `src` and checks the result: one finite score per completion, else an
+/// error naming the source and the first bad prompt.
+pub fn score_checked(
+    src: &dyn RewardSource,
+    prompts: &[String],
+    completions: &[String],
+) -> Result<Vec<f64>> {
+    let name = src.name();
+    let s = src
+        .score(prompts, completions)
+        .map_err(|e| Error::Reward(format!("reward `{name}` failed: {e}")))?;
+    if s.len() != completions.len() {
+        return Err(Error::Reward(format!(
+            "reward `{name}` returned {} scores for {} completions",
+            s.len(),
+            completions.len()
+        )));
+    }
+    if let Some(i) = s.iter().position(|x| !x.is_finite()) {
+        return Err(Error::Reward(format!(
+            "reward `{name}` gave {} for completion {i} of prompt {:?}",
+            s[i],
+            prompts.get(i).map(String::as_str).unwrap_or("")
+        )));
+    }
+    Ok(s)
+}
+
+impl RewardSource for Lexicon {
+    fn name(&self) -> String {
+        "lexicon".into()
+    }
+
+    fn score(&self, _prompts: &[String], completions: &[String]) -> Result<Vec<f64>> {
+        Ok(completions
+            .iter()
+            .map(|c| Lexicon::score(self, c))
+            .collect())
+    }
+}
+
+/// `−|words − target| / target`: 0 at the target length, −1 at no words.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Length {
+    /// The target, in whitespace-separated words (> 0).
+    pub target: usize,
+}
+
+impl RewardSource for Length {
+    fn name(&self) -> String {
+        "length".into()
+    }
+
+    fn score(&self, _prompts: &[String], completions: &[String]) -> Result<Vec<f64>> {
+        let t = self.target.max(1) as f64;
+        Ok(completions
+            .iter()
+            .map(|c| -((c.split_whitespace().count() as f64 - t).abs()) / t)
+            .collect())
+    }
+}
+
+/// 1 when the completion contains `text` (case-sensitive), else 0.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Contains {
+    /// The string looked for.
+    pub text: String,
+}
+
+impl RewardSource for Contains {
+    fn name(&self) -> String {
+        "contains".into()
+    }
+
+    fn score(&self, _prompts: &[String], completions: &[String]) -> Result<Vec<f64>> {
+        Ok(completions
+            .iter()
+            .map(|c| f64::from(c.contains(&self.text)))
+            .collect())
+    }
+}
+
+/// One configured reward source and its weight: a table with `type`, the kind's fields
+/// and an optional `weight` (default 1); any other field is an error.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RewardSpec {
+    /// What scores.
+    #[serde(flatten)]
+    pub kind: RewardKind,
+    /// Its weight in the sum (default 1).
+    pub weight: f64,
+}
+
+impl<'de> Deserialize<'de> for RewardSpec {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        use serde::de::Error as _;
+        let mut map = serde_json::Map::<String, serde_json::Value>::deserialize(d)?;
+        let weight = match map.remove("weight") {
+            None => 1.0,
+            Some(w) => w
+                .as_f64()
+                .ok_or_else(|| D::Error::custom(format!("reward weight: {w} is not a number")))?,
+        };
+        let kind = RewardKind::deserialize(serde_json::Value::Object(map))
+            .map_err(|e| D::Error::custom(format!("reward: {e}")))?;
+        Ok(RewardSpec { kind, weight })
+    }
+}
+
+/// The kinds of reward source a configuration can name.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+pub enum RewardKind {
+    /// The TinyStories sentiment word list ([`Lexicon::sentiment`]), or given lists.
+    Lexicon {
+        /// Words that add one (default: the sentiment list's).
+        #[serde(default)]
+        positive: Option<Vec<String>>,
+        /// Words that subtract one (default: the sentiment list's).
+        #[serde(default)]
+        negative: Option<Vec<String>>,
+    },
+    /// Closeness to a length in words.
+    Length {
+        /// The target length in words.
+        target: usize,
+    },
+    /// Whether the completion contains a string.
+    Contains {
+        /// The string.
+        text: String,
+    },
+}
+
+impl RewardSpec {
+    /// The source.
+    pub fn build(&self) -> Box<dyn RewardSource> {
+        match &self.kind {
+            RewardKind::Lexicon { positive, negative } => {
+                let d = Lexicon::sentiment();
+                Box::new(Lexicon {
+                    positive: positive.clone().unwrap_or(d.positive),
+                    negative: negative.clone().unwrap_or(d.negative),
+                })
+            }
+            RewardKind::Length { target } => Box::new(Length { target: *target }),
+            RewardKind::Contains { text } => Box::new(Contains { text: text.clone() }),
+        }
+    }
+
+    /// Checks the weight and parameters.
+    pub fn validate(&self) -> Result<()> {
+        if !self.weight.is_finite() {
+            return Err(Error::Config(format!(
+                "reward weight {} must be finite",
+                self.weight
+            )));
+        }
+        match &self.kind {
+            RewardKind::Length { target: 0 } => {
+                Err(Error::Config("reward `length`: target must be ≥ 1".into()))
+            }
+            RewardKind::Contains { text } if text.is_empty() => Err(Error::Config(
+                "reward `contains`: text must not be empty".into(),
+            )),
+            _ => Ok(()),
+        }
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)] // a failed unwrap is the test's verdict
+mod tests {
+    use super::*;
+
+    struct Broken;
+    impl RewardSource for Broken {
+        fn name(&self) -> String {
+            "broken".into()
+        }
+        fn score(&self, _p: &[String], c: &[String]) -> Result<Vec<f64>> {
+            Ok(c.iter().map(|_| f64::NAN).collect())
+        }
+    }
+
+    #[test]
+    fn a_nan_reward_is_an_error_naming_source_and_prompt() {
+        let Err(e) = score_checked(&Broken, &["Once".into()], &["upon".into()]) else {
+            panic!("a NaN reward was accepted")
+        };
+        let msg = e.to_string();
+        assert!(msg.contains("broken") && msg.contains("Once"), "{msg}");
+    }
+
+    #[test]
+    fn length_and_lexicon_scores_by_hand() {
+        let l = Length { target: 4 };
+        let s = l
+            .score(
+                &[String::new(), String::new()],
+                &["a b c d".into(), "a b".into()],
+            )
+            .unwrap();
+        assert_eq!(s, vec![0.0, -0.5]);
+        let spec: RewardSpec = toml::from_str("type = \"lexicon\"\nweight = 2.0").unwrap();
+        assert_eq!(spec.weight, 2.0);
+        let src = spec.build();
+        let s = src
+            .score(&[String::new()], &["happy and sad and happy".into()])
+            .unwrap();
+        assert_eq!(s, vec![1.0]);
+        assert!(toml::from_str::<RewardSpec>("type = \"lexicon\"\nwieght = 2.0").is_err());
+    }
+}
