@@ -21,19 +21,19 @@
 //! `completions/clipped_ratio`, `kl` (β ≠ 0), `clip_ratio/low_mean`, `clip_ratio/high_mean`,
 //! `clip_ratio/region_mean`.
 
-use candle_core::{DType, Tensor};
-use prefer_nn::logprobs::{BatchConfig, SeqBatch, SeqIds, sequence_logps};
+use candle_core::Tensor;
+use prefer_nn::logprobs::sequence_logps;
 use prefer_nn::loss::{
     ClipConfig, IsLevel, PgLossType, ScaleRewards, TokenLogps, clipped_surrogate, group_advantages,
 };
-use prefer_nn::sample::{SampleConfig, generate};
 use prefer_nn::tokenizer::Tokenizer;
 use serde::{Deserialize, Serialize};
 
-use super::{Ctx, Micro, Objective, mean, scalar, wrong_examples};
-use crate::data::{Examples, PromptExample};
+use super::rollouts::{Rollout, Sampler, Sampling, rollout_batch};
+use super::{Ctx, Micro, Objective, scalar};
+use crate::data::Examples;
 use crate::metrics::Averager;
-use crate::reward::{RewardSource, RewardSpec, score_checked};
+use crate::reward::RewardSpec;
 use crate::{Error, Result};
 
 /// `[objective]` with `method = "grpo"` (TRL `GRPOConfig` names and defaults).
@@ -100,59 +100,32 @@ impl GrpoConfig {
         }
     }
 
+    /// The sampling settings.
+    pub fn sampling(&self) -> Sampling {
+        Sampling {
+            num_generations: self.num_generations,
+            max_completion_length: self.max_completion_length,
+            temperature: self.temperature,
+            top_p: self.top_p,
+            top_k: self.top_k,
+            reward: self.reward.clone(),
+        }
+    }
+
     /// Checks the ranges and that there is a reward.
     pub fn validate(&self) -> Result<()> {
-        if self.num_generations < 2 {
-            return Err(Error::Config(format!(
-                "objective.num_generations = {}: GRPO needs ≥ 2 completions per prompt",
-                self.num_generations
-            )));
-        }
-        if self.max_completion_length == 0 {
-            return Err(Error::Config(
-                "objective.max_completion_length must be ≥ 1".into(),
-            ));
-        }
-        if self.reward.is_empty() {
-            return Err(Error::Config(
-                "objective `grpo` needs at least one [[objective.reward]] source".into(),
-            ));
-        }
-        for r in &self.reward {
-            r.validate()?;
-        }
-        self.clip().validate()?;
-        self.sampling(0).validate()?;
-        Ok(())
+        self.sampling().validate("grpo")?;
+        Ok(self.clip().validate()?)
     }
-
-    fn sampling(&self, seed: u64) -> SampleConfig {
-        SampleConfig {
-            max_new_tokens: self.max_completion_length,
-            temperature: self.temperature,
-            top_k: self.top_k,
-            top_p: self.top_p,
-            seed,
-            stop_at_eos: true,
-        }
-    }
-}
-
-/// One sampled completion and its advantage.
-#[derive(Debug, Clone)]
-struct Rollout {
-    seq: SeqIds,
-    advantage: f64,
-    truncated: bool,
 }
 
 /// The GRPO objective.
 pub struct Grpo {
     cfg: GrpoConfig,
     clip: ClipConfig,
-    sources: Vec<(Box<dyn RewardSource>, f64)>,
-    tok: Tokenizer,
-    rollouts: Vec<Rollout>,
+    sampler: Sampler,
+    /// This step's rollouts and their advantages.
+    rollouts: Vec<(Rollout, f64)>,
 }
 
 impl std::fmt::Debug for Grpo {
@@ -165,36 +138,13 @@ impl Grpo {
     /// The objective; `tok` decodes completions for the reward sources.
     pub fn new(cfg: GrpoConfig, tok: Tokenizer) -> Result<Self> {
         cfg.validate()?;
-        let sources = cfg.reward.iter().map(|r| (r.build(), r.weight)).collect();
         Ok(Grpo {
             clip: cfg.clip(),
+            sampler: Sampler::new(cfg.sampling(), tok, "grpo")?,
             cfg,
-            sources,
-            tok,
             rollouts: Vec::new(),
         })
     }
-}
-
-fn prompts(ex: &Examples) -> Result<&[PromptExample]> {
-    ex.as_prompts().ok_or_else(|| wrong_examples("grpo"))
-}
-
-/// The sampling seed of a step: a function of (run seed, step) only.
-pub(crate) fn step_seed(seed: u64, step: u64) -> u64 {
-    seed ^ step.wrapping_mul(0x9E37_79B9_7F4A_7C15).rotate_left(17)
-}
-
-/// Row `i` of the `[n, t]` per-token log-prob layout scores token `i + 1`: the completion
-/// mask shifted left by one, 0 in the last column.
-fn token_mask(batch: &SeqBatch, dtype: DType) -> Result<Tensor> {
-    let m = batch.completion_mask.to_dtype(dtype)?;
-    let (n, t) = m.dims2()?;
-    let zero = Tensor::zeros((n, 1), dtype, m.device())?;
-    if t < 2 {
-        return Ok(Tensor::zeros((n, t), dtype, m.device())?);
-    }
-    Ok(Tensor::cat(&[&m.narrow(1, 1, t - 1)?, &zero], 1)?)
 }
 
 impl Objective for Grpo {
@@ -225,70 +175,16 @@ impl Objective for Grpo {
         micro: usize,
         avg: &mut Averager,
     ) -> Result<Vec<Micro>> {
-        let ps = prompts(cx.examples)?;
-        let g = self.cfg.num_generations;
-        let ids: Vec<Vec<u32>> = idx
-            .iter()
-            .flat_map(|&i| std::iter::repeat_n(ps[i].ids.clone(), g))
-            .collect();
-        let eos: Vec<u32> = self.tok.eos_id().into_iter().collect();
-        let sampling = self.cfg.sampling(step_seed(cx.seed, cx.step));
-        let gens = generate(cx.policy, &ids, &eos, &sampling)?;
-        let texts: Vec<String> = gens
-            .iter()
-            .map(|o| self.tok.decode(&o.tokens, true))
-            .collect::<std::result::Result<_, _>>()?;
-        let prompt_texts: Vec<String> = idx
-            .iter()
-            .flat_map(|&i| std::iter::repeat_n(ps[i].text.clone(), g))
-            .collect();
-        let mut total = vec![0.0; texts.len()];
-        for (src, w) in &self.sources {
-            let s = score_checked(src.as_ref(), &prompt_texts, &texts)?;
-            avg.add(&format!("rewards/{}/mean", src.name()), mean(&s), 1.0);
-            for (t, x) in total.iter_mut().zip(&s) {
-                *t += w * x;
-            }
-        }
-        let (adv, zero) = group_advantages(&total, g, self.cfg.scale_rewards);
-        let m = mean(&total);
-        let sd = (total.iter().map(|r| (r - m).powi(2)).sum::<f64>()
-            / (total.len().max(2) - 1) as f64)
-            .sqrt();
-        avg.add("reward", m, 1.0);
-        avg.add("reward_std", sd, 1.0);
-        avg.add(
-            "frac_reward_zero_std",
-            zero.iter().filter(|z| **z).count() as f64 / zero.len().max(1) as f64,
-            1.0,
-        );
-        let lens: Vec<f64> = gens.iter().map(|o| o.tokens.len() as f64).collect();
-        avg.add("completions/mean_length", mean(&lens), 1.0);
-        let clipped = gens.iter().filter(|o| !o.stopped_at_eos).count() as f64;
-        avg.add(
-            "completions/clipped_ratio",
-            clipped / gens.len().max(1) as f64,
-            1.0,
-        );
-        self.rollouts = ids
-            .into_iter()
-            .zip(gens)
-            .zip(adv)
-            .map(|((prompt, o), a)| Rollout {
-                truncated: !o.stopped_at_eos,
-                seq: SeqIds {
-                    prompt,
-                    completion: o.tokens,
-                },
-                advantage: a,
-            })
-            .collect();
+        let rollouts = self.sampler.sample(cx, idx, "grpo", avg)?;
+        let rewards: Vec<f64> = rollouts.iter().map(|r| r.reward).collect();
+        let (adv, _) = group_advantages(&rewards, self.cfg.num_generations, self.cfg.scale_rewards);
+        self.rollouts = rollouts.into_iter().zip(adv).collect();
         let counted = |r: &Rollout| !(self.cfg.mask_truncated_completions && r.truncated);
         let tokens: usize = self
             .rollouts
             .iter()
-            .filter(|r| counted(r))
-            .map(|r| r.seq.completion.len())
+            .filter(|(r, _)| counted(r))
+            .map(|(r, _)| r.seq.completion.len())
             .sum();
         let all: Vec<usize> = (0..self.rollouts.len()).collect();
         let mut plan = super::split_even(&all, micro);
@@ -304,20 +200,12 @@ impl Objective for Grpo {
                 "grpo has no offline evaluation; leave data.eval unset".into(),
             ));
         }
-        let rows: Vec<&Rollout> = m.idx.iter().map(|&i| &self.rollouts[i]).collect();
-        let seqs: Vec<SeqIds> = rows.iter().map(|r| r.seq.clone()).collect();
-        // The sampled tokens exactly: no EOS appended, no truncation.
-        let bc = BatchConfig {
-            eos_id: None,
-            max_length: None,
-            max_prompt_length: None,
-            ..cx.batch.clone()
-        };
+        let rows: Vec<&Rollout> = m.idx.iter().map(|&i| &self.rollouts[i].0).collect();
         let dev = cx.policy.device().clone();
-        let batch = SeqBatch::new(&seqs, &bc, &dev)?;
+        let (batch, mask) = rollout_batch(&rows, cx.batch, &dev, cx.policy.dtype())?;
         let lp = sequence_logps(cx.policy, &batch)?;
         let dt = lp.per_token.dtype();
-        let mut mask = token_mask(&batch, dt)?;
+        let mut mask = mask.to_dtype(dt)?;
         if self.cfg.mask_truncated_completions {
             let keep: Vec<f64> = rows.iter().map(|r| f64::from(!r.truncated)).collect();
             let keep = Tensor::new(keep, &dev)?.to_dtype(dt)?.unsqueeze(1)?;
@@ -332,7 +220,7 @@ impl Objective for Grpo {
                 ));
             }
         };
-        let adv: Vec<f64> = rows.iter().map(|r| r.advantage).collect();
+        let adv: Vec<f64> = m.idx.iter().map(|&i| self.rollouts[i].1).collect();
         let x = TokenLogps {
             logps: lp.per_token.clone(),
             old: None,

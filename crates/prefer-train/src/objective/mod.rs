@@ -39,6 +39,7 @@ pub mod dpo;
 pub mod grpo;
 pub mod kto;
 pub mod pro;
+pub mod rollouts;
 pub mod sft;
 
 /// Which example set a forward reads.

@@ -1,0 +1,201 @@
+//! What every online objective shares: sampling `num_generations` completions per prompt
+//! from the current policy, decoding them, scoring them with the reward sources, and the
+//! TRL metrics of a rollout (`reward`, `reward_std`, `rewards/<source>/mean`,
+//! `frac_reward_zero_std`, `completions/mean_length`, `completions/clipped_ratio`).
+//!
+//! Sampling is seeded by (run seed, step): a resumed run samples the same completions.
+
+use candle_core::{DType, Tensor};
+use prefer_nn::logprobs::{BatchConfig, SeqBatch, SeqIds};
+use prefer_nn::sample::{SampleConfig, generate};
+use prefer_nn::tokenizer::Tokenizer;
+use serde::{Deserialize, Serialize};
+
+use super::{Ctx, mean, wrong_examples};
+use crate::metrics::Averager;
+use crate::reward::{RewardSource, RewardSpec, score_checked};
+use crate::{Error, Result};
+
+/// The sampling half of an online objective's configuration (TRL names).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Sampling {
+    /// Completions per prompt, G.
+    pub num_generations: usize,
+    /// Most new tokens per completion.
+    pub max_completion_length: usize,
+    /// Sampling temperature.
+    pub temperature: f64,
+    /// Nucleus sampling.
+    pub top_p: f64,
+    /// Top-k sampling.
+    pub top_k: Option<usize>,
+    /// The reward sources, summed with their weights (at least one).
+    pub reward: Vec<RewardSpec>,
+}
+
+impl Sampling {
+    /// Checks the ranges and that there is a reward; `method` names the objective.
+    pub fn validate(&self, method: &str) -> Result<()> {
+        if self.num_generations < 2 {
+            return Err(Error::Config(format!(
+                "objective.num_generations = {}: `{method}` needs ≥ 2 completions per prompt",
+                self.num_generations
+            )));
+        }
+        if self.max_completion_length == 0 {
+            return Err(Error::Config("objective.max_completion_length must be ≥ 1".into()));
+        }
+        if self.reward.is_empty() {
+            return Err(Error::Config(format!(
+                "objective `{method}` needs at least one [[objective.reward]] source"
+            )));
+        }
+        for r in &self.reward {
+            r.validate()?;
+        }
+        Ok(self.sample_config(0).validate()?)
+    }
+
+    fn sample_config(&self, seed: u64) -> SampleConfig {
+        SampleConfig {
+            max_new_tokens: self.max_completion_length,
+            temperature: self.temperature,
+            top_k: self.top_k,
+            top_p: self.top_p,
+            seed,
+            stop_at_eos: true,
+        }
+    }
+}
+
+/// One sampled completion.
+#[derive(Debug, Clone)]
+pub struct Rollout {
+    /// Prompt and completion ids.
+    pub seq: SeqIds,
+    /// The weighted sum of the reward sources.
+    pub reward: f64,
+    /// Whether it ran out of `max_completion_length` before EOS.
+    pub truncated: bool,
+}
+
+/// Samples and scores rollouts.
+pub struct Sampler {
+    cfg: Sampling,
+    sources: Vec<(Box<dyn RewardSource>, f64)>,
+    tok: Tokenizer,
+}
+
+impl Sampler {
+    /// A sampler; `tok` decodes completions for the reward sources.
+    pub fn new(cfg: Sampling, tok: Tokenizer, method: &str) -> Result<Self> {
+        cfg.validate(method)?;
+        let sources = cfg.reward.iter().map(|r| (r.build(), r.weight)).collect();
+        Ok(Sampler { cfg, sources, tok })
+    }
+
+    /// The settings.
+    pub fn config(&self) -> &Sampling {
+        &self.cfg
+    }
+
+    /// G completions of each prompt `idx` (consecutive), scored; the rollout metrics go to
+    /// `avg`. Returns the rollouts and, per group, whether its rewards have no spread.
+    pub fn sample(
+        &self,
+        cx: &Ctx<'_>,
+        idx: &[usize],
+        method: &str,
+        avg: &mut Averager,
+    ) -> Result<Vec<Rollout>> {
+        let ps = cx
+            .examples
+            .as_prompts()
+            .ok_or_else(|| wrong_examples(method))?;
+        let g = self.cfg.num_generations;
+        let repeat = |f: &dyn Fn(usize) -> Vec<u32>| -> Vec<Vec<u32>> {
+            idx.iter().flat_map(|&i| std::iter::repeat_n(f(i), g)).collect()
+        };
+        let ids = repeat(&|i| ps[i].ids.clone());
+        let eos: Vec<u32> = self.tok.eos_id().into_iter().collect();
+        let sampling = self.cfg.sample_config(step_seed(cx.seed, cx.step));
+        let gens = generate(cx.policy, &ids, &eos, &sampling)?;
+        let texts: Vec<String> = gens
+            .iter()
+            .map(|o| self.tok.decode(&o.tokens, true))
+            .collect::<std::result::Result<_, _>>()?;
+        let prompt_texts: Vec<String> = idx
+            .iter()
+            .flat_map(|&i| std::iter::repeat_n(ps[i].text.clone(), g))
+            .collect();
+        let mut total = vec![0.0; texts.len()];
+        for (src, w) in &self.sources {
+            let s = score_checked(src.as_ref(), &prompt_texts, &texts)?;
+            avg.add(&format!("rewards/{}/mean", src.name()), mean(&s), 1.0);
+            for (t, x) in total.iter_mut().zip(&s) {
+                *t += w * x;
+            }
+        }
+        let sd = |xs: &[f64]| {
+            let m = mean(xs);
+            (xs.iter().map(|r| (r - m).powi(2)).sum::<f64>() / (xs.len().max(2) - 1) as f64).sqrt()
+        };
+        avg.add("reward", mean(&total), 1.0);
+        avg.add("reward_std", sd(&total), 1.0);
+        let zero = total.chunks(g).filter(|c| sd(c) < 1e-8).count();
+        avg.add(
+            "frac_reward_zero_std",
+            zero as f64 / total.chunks(g).len().max(1) as f64,
+            1.0,
+        );
+        let lens: Vec<f64> = gens.iter().map(|o| o.tokens.len() as f64).collect();
+        avg.add("completions/mean_length", mean(&lens), 1.0);
+        let clipped = gens.iter().filter(|o| !o.stopped_at_eos).count() as f64;
+        avg.add("completions/clipped_ratio", clipped / gens.len().max(1) as f64, 1.0);
+        Ok(ids
+            .into_iter()
+            .zip(gens)
+            .zip(total)
+            .map(|((prompt, o), reward)| Rollout {
+                truncated: !o.stopped_at_eos,
+                seq: SeqIds {
+                    prompt,
+                    completion: o.tokens,
+                },
+                reward,
+            })
+            .collect())
+    }
+}
+
+/// The sampling seed of a step: a function of (run seed, step) only.
+pub fn step_seed(seed: u64, step: u64) -> u64 {
+    seed ^ step.wrapping_mul(0x9E37_79B9_7F4A_7C15).rotate_left(17)
+}
+
+/// The rollouts' rows as a batch of exactly the sampled tokens (no EOS appended, no
+/// truncation), and the `[n, t]` mask of the per-token log-prob layout (position `i`
+/// scores token `i + 1`).
+pub fn rollout_batch(
+    rows: &[&Rollout],
+    batch: &BatchConfig,
+    dev: &candle_core::Device,
+    dtype: DType,
+) -> Result<(SeqBatch, Tensor)> {
+    let seqs: Vec<SeqIds> = rows.iter().map(|r| r.seq.clone()).collect();
+    let bc = BatchConfig {
+        eos_id: None,
+        max_length: None,
+        max_prompt_length: None,
+        ..batch.clone()
+    };
+    let b = SeqBatch::new(&seqs, &bc, dev)?;
+    let m = b.completion_mask.to_dtype(dtype)?;
+    let (n, t) = m.dims2()?;
+    let mask = if t < 2 {
+        Tensor::zeros((n, t), dtype, dev)?
+    } else {
+        Tensor::cat(&[&m.narrow(1, 1, t - 1)?, &Tensor::zeros((n, 1), dtype, dev)?], 1)?
+    };
+    Ok((b, mask))
+}
