@@ -246,6 +246,9 @@ pub enum Objective {
     /// sources: TRL `GRPOConfig` names, flat in `[objective]`, and `[[objective.reward]]`
     /// tables.
     Grpo(crate::objective::grpo::GrpoConfig),
+    /// Online RLOO on prompts, with reward sources: TRL `RLOOConfig` names, flat in
+    /// `[objective]`.
+    Rloo(crate::objective::rloo::RlooConfig),
 }
 
 impl Default for Objective {
@@ -265,6 +268,7 @@ impl Objective {
             Objective::Kto { .. } => "kto",
             Objective::Pro { .. } => "pro",
             Objective::Grpo(_) => "grpo",
+            Objective::Rloo(_) => "rloo",
         }
     }
 
@@ -276,6 +280,7 @@ impl Objective {
             Objective::Kto { .. } => true,
             Objective::Pro { .. } => false,
             Objective::Grpo(g) => g.beta != 0.0,
+            Objective::Rloo(r) => r.beta != 0.0,
         }
     }
 }
@@ -553,6 +558,7 @@ impl TrainConfig {
             Objective::Kto { loss } => loss.validate()?,
             Objective::Pro { loss } => loss.validate()?,
             Objective::Grpo(g) => g.validate()?,
+            Objective::Rloo(r) => r.validate()?,
         }
         self.optim.validate()?;
         self.schedule.validate()?;
@@ -640,6 +646,11 @@ fn trl_objective(root: &mut toml::Table) -> std::result::Result<bool, String> {
     let Some(Value::Table(obj)) = root.get_mut("objective") else {
         return Ok(false);
     };
+    // The online objectives' configurations are flat already (TRL's GRPOConfig and
+    // RLOOConfig names, `loss_type` and `beta` included).
+    if matches!(obj.get("method"), Some(Value::String(m)) if m == "grpo" || m == "rloo") {
+        return Ok(false);
+    }
     if !obj.keys().any(|k| TRL_OBJECTIVE.contains(&k.as_str())) {
         return Ok(false);
     }

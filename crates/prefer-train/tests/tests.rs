@@ -783,12 +783,11 @@ fn gradient_checkpointing_gives_the_same_run() -> Result<()> {
     Ok(())
 }
 
-/// Online GRPO on the real stories260K with a reward anyone can recompute by hand (the
+/// Online GRPO, GSPO with a KL term, and RLOO on the real stories260K with a reward anyone can recompute by hand (the
 /// sentiment word list): from a TOML config as a user writes it, the mean reward of the
 /// last steps must rise far above the first steps', and a kill after step 4 then `resume`
 /// gives the same metrics as the uninterrupted run (sampling included).
-#[test]
-fn grpo_raises_a_rule_reward_on_stories260k() -> Result<()> {
+fn online_raises_a_rule_reward(name: &str, objective: &str) -> Result<()> {
     let Some(sh) = shared() else { return Ok(()) };
     use prefer_train::metrics::read_metrics;
     use prefer_train::rollout::story_prompts;
@@ -811,8 +810,7 @@ fn grpo_raises_a_rule_reward_on_stories260k() -> Result<()> {
             [data]
             train = "{prompts}"
             [objective]
-            method = "grpo"
-            num_generations = 8
+            {objective}
             max_completion_length = 32
             [[objective.reward]]
             type = "lexicon"
@@ -827,6 +825,7 @@ fn grpo_raises_a_rule_reward_on_stories260k() -> Result<()> {
             model = sh.join("models/stories260K").display(),
             prompts = prompts.display(),
             out = out.display(),
+            objective = objective,
         );
         TrainConfig::from_toml_str(&text)
     };
@@ -842,7 +841,7 @@ fn grpo_raises_a_rule_reward_on_stories260k() -> Result<()> {
     let k = 5.min(reward.len() / 2);
     let first = reward[..k].iter().sum::<f64>() / k as f64;
     let last = reward[reward.len() - k..].iter().sum::<f64>() / k as f64;
-    println!("GRPO lexicon reward: first {k} steps {first:.3}, last {k} steps {last:.3}");
+    println!("{name} lexicon reward: first {k} steps {first:.3}, last {k} steps {last:.3}");
     assert!(
         last > first + 1.0,
         "reward did not rise: {first:.3} -> {last:.3}"
@@ -875,7 +874,93 @@ fn grpo_raises_a_rule_reward_on_stories260k() -> Result<()> {
     let b = std::fs::read_to_string(out2.join("metrics.jsonl")).unwrap();
     assert_eq!(
         a, b,
-        "a resumed GRPO run differs from the uninterrupted one"
+        "a resumed {name} run differs from the uninterrupted one"
     );
+    Ok(())
+}
+
+#[test]
+fn grpo_raises_a_rule_reward_on_stories260k() -> Result<()> {
+    online_raises_a_rule_reward("GRPO", "method = \"grpo\"\nnum_generations = 8")
+}
+
+#[test]
+fn gspo_with_kl_raises_a_rule_reward_on_stories260k() -> Result<()> {
+    online_raises_a_rule_reward(
+        "GSPO+KL",
+        "method = \"grpo\"\nnum_generations = 8\nimportance_sampling_level = \"sequence\"\n\
+         loss_type = \"grpo\"\nbeta = 0.04",
+    )
+}
+
+#[test]
+fn rloo_raises_a_rule_reward_on_stories260k() -> Result<()> {
+    online_raises_a_rule_reward("RLOO", "method = \"rloo\"\nnum_generations = 4")
+}
+
+/// Bad online configurations and prompt files: each a clear error naming the field, the
+/// file and line; with `data.skip_invalid` (the default) a bad prompt line is left out
+/// and reported.
+#[test]
+fn online_bad_input_is_named() -> Result<()> {
+    let base = |objective: &str| {
+        format!(
+            "[model]\npath = \"m\"\n[data]\ntrain = \"p.jsonl\"\n[objective]\n{objective}\n\
+             [run]\nout_dir = \"o\"\n"
+        )
+    };
+    let e = TrainConfig::from_toml_str(&base(
+        "method = \"grpo\"\nnum_generation = 8\n[[objective.reward]]\ntype = \"lexicon\"",
+    ))
+    .unwrap_err()
+    .to_string();
+    assert!(e.contains("num_generation"), "{e}");
+    let e = TrainConfig::from_toml_str(&base("method = \"grpo\""))
+        .and_then(|c| c.validate())
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("at least one [[objective.reward]]"), "{e}");
+    let e = TrainConfig::from_toml_str(&base(
+        "method = \"rloo\"\n[[objective.reward]]\ntype = \"length\"\ntarget = 0",
+    ))
+    .and_then(|c| c.validate())
+    .unwrap_err()
+    .to_string();
+    assert!(e.contains("target must be ≥ 1"), "{e}");
+
+    let Some(sh) = shared() else { return Ok(()) };
+    let d = tempfile::tempdir().map_err(|e| Error::Config(e.to_string()))?;
+    let prompts = d.path().join("prompts.jsonl");
+    std::fs::write(
+        &prompts,
+        "{\"prompt\": \"Once upon a time\"}\n{\"text\": \"no prompt\"}\n{\"prompt\": \"\"}\n",
+    )
+    .map_err(|e| Error::Config(e.to_string()))?;
+    let mut c = TrainConfig::default();
+    c.model.path = sh.join("models/stories260K");
+    c.data.train = prompts.clone();
+    c.run.out_dir = d.path().join("run");
+    c.run.batch_size = 6;
+    c.objective = TrainConfig::from_toml_str(&base(
+        "method = \"grpo\"\nnum_generations = 4\n[[objective.reward]]\ntype = \"lexicon\"",
+    ))?
+    .objective;
+    c.data.skip_invalid = false;
+    let e = Trainer::new(c.clone()).unwrap_err().to_string();
+    assert!(
+        e.contains("prompts.jsonl:2") && e.contains("`prompt`: missing"),
+        "{e}"
+    );
+    c.data.skip_invalid = true;
+    let e = Trainer::new(c.clone()).unwrap_err().to_string();
+    assert!(
+        e.contains("multiple of objective.num_generations = 4"),
+        "{e}"
+    );
+    c.run.batch_size = 8;
+    let t = Trainer::new(c)?;
+    assert_eq!(t.train_examples().len(), 1);
+    assert_eq!(t.skipped().len(), 2, "{:?}", t.skipped());
+    assert!(t.skipped()[1].contains("prompts.jsonl:3") && t.skipped()[1].contains("blank"));
     Ok(())
 }

@@ -203,6 +203,47 @@ pub fn clipped_surrogate(
     Ok(PgOutput { loss, kl, clip })
 }
 
+/// RLOO's sequence-level clipped loss (TRL's `RLOOTrainer`): with the summed log-probs
+/// `s_i = Σ_t m_it log π(y_it)` and `ρ_i = exp(s_i − s_i^old)`,
+/// `ℓ = mean_i −min(ρ_i A_i, clip(ρ_i, 1 − ε_low, 1 + ε_high) A_i)`. `old`: `None` for
+/// `s` detached (one pass per rollout, `ρ = 1`). Returns the loss and the clip fractions
+/// over sequences as (sum, count) (low, high, region).
+pub fn sequence_surrogate(
+    logps: &Tensor,
+    mask: &Tensor,
+    old: Option<&Tensor>,
+    advantages: &Tensor,
+    epsilon_low: f64,
+    epsilon_high: f64,
+) -> Result<(Tensor, [(f64, f64); 3])> {
+    let dt = logps.dtype();
+    let s = (logps * as_dtype(mask, dt)?)?.sum(D::Minus1)?;
+    let n = s.dims1()?;
+    let old = match old {
+        Some(o) => as_dtype(o, dt)?.detach(),
+        None => s.detach(),
+    };
+    let adv = as_dtype(advantages, dt)?;
+    let (lo, hi) = (1.0 - epsilon_low, 1.0 + epsilon_high);
+    let c1 = (&s - &old)?.exp()?;
+    let c2 = c1.clamp(lo, hi)?;
+    let loss = (&c1 * &adv)?.minimum(&(&c2 * &adv)?)?.neg()?.mean_all()?;
+    let c = c1.detach().to_dtype(DType::F64)?.to_vec1::<f64>()?;
+    let a = adv.detach().to_dtype(DType::F64)?.to_vec1::<f64>()?;
+    let low = c
+        .iter()
+        .zip(&a)
+        .filter(|(c, a)| **c < lo && **a < 0.0)
+        .count() as f64;
+    let high = c
+        .iter()
+        .zip(&a)
+        .filter(|(c, a)| **c > hi && **a > 0.0)
+        .count() as f64;
+    let nf = n as f64;
+    Ok((loss, [(low, nf), (high, nf), (low + high, nf)]))
+}
+
 fn sum64(t: &Tensor) -> Result<f64> {
     Ok(t.to_dtype(DType::F64)?.sum_all()?.to_scalar::<f64>()?)
 }

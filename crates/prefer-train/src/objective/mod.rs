@@ -23,6 +23,7 @@
 //! | `kto` | [`kto`] | labelled completions | Ethayarajh et al. 2024; BCO, APO |
 //! | `pro` | [`pro`] | ranked lists | Song et al. 2023 |
 //! | `grpo` | [`grpo`] | prompts (online) | Shao et al. 2024; DAPO, GSPO, Dr. GRPO |
+//! | `rloo` | [`rloo`] | prompts (online) | Ahmadian et al. 2024 |
 
 use candle_core::{DType, Device, Tensor};
 use prefer_nn::logprobs::BatchConfig;
@@ -39,6 +40,7 @@ pub mod dpo;
 pub mod grpo;
 pub mod kto;
 pub mod pro;
+pub mod rloo;
 pub mod rollouts;
 pub mod sft;
 
@@ -219,6 +221,10 @@ pub fn build(method: &Method, tok: Option<&Tokenizer>) -> Result<Box<dyn Objecti
         Method::Grpo(cfg) => {
             let tok = tok.ok_or_else(|| Error::Config("grpo needs the tokenizer".into()))?;
             Box::new(grpo::Grpo::new(cfg.clone(), tok.clone())?)
+        }
+        Method::Rloo(cfg) => {
+            let tok = tok.ok_or_else(|| Error::Config("rloo needs the tokenizer".into()))?;
+            Box::new(rloo::Rloo::new(cfg.clone(), tok.clone())?)
         }
     })
 }

@@ -43,7 +43,9 @@ impl Sampling {
             )));
         }
         if self.max_completion_length == 0 {
-            return Err(Error::Config("objective.max_completion_length must be ≥ 1".into()));
+            return Err(Error::Config(
+                "objective.max_completion_length must be ≥ 1".into(),
+            ));
         }
         if self.reward.is_empty() {
             return Err(Error::Config(format!(
@@ -114,7 +116,9 @@ impl Sampler {
             .ok_or_else(|| wrong_examples(method))?;
         let g = self.cfg.num_generations;
         let repeat = |f: &dyn Fn(usize) -> Vec<u32>| -> Vec<Vec<u32>> {
-            idx.iter().flat_map(|&i| std::iter::repeat_n(f(i), g)).collect()
+            idx.iter()
+                .flat_map(|&i| std::iter::repeat_n(f(i), g))
+                .collect()
         };
         let ids = repeat(&|i| ps[i].ids.clone());
         let eos: Vec<u32> = self.tok.eos_id().into_iter().collect();
@@ -151,7 +155,11 @@ impl Sampler {
         let lens: Vec<f64> = gens.iter().map(|o| o.tokens.len() as f64).collect();
         avg.add("completions/mean_length", mean(&lens), 1.0);
         let clipped = gens.iter().filter(|o| !o.stopped_at_eos).count() as f64;
-        avg.add("completions/clipped_ratio", clipped / gens.len().max(1) as f64, 1.0);
+        avg.add(
+            "completions/clipped_ratio",
+            clipped / gens.len().max(1) as f64,
+            1.0,
+        );
         Ok(ids
             .into_iter()
             .zip(gens)
@@ -195,7 +203,10 @@ pub fn rollout_batch(
     let mask = if t < 2 {
         Tensor::zeros((n, t), dtype, dev)?
     } else {
-        Tensor::cat(&[&m.narrow(1, 1, t - 1)?, &Tensor::zeros((n, 1), dtype, dev)?], 1)?
+        Tensor::cat(
+            &[&m.narrow(1, 1, t - 1)?, &Tensor::zeros((n, 1), dtype, dev)?],
+            1,
+        )?
     };
     Ok((b, mask))
 }

@@ -1,0 +1,233 @@
+//! RLOO, REINFORCE Leave-One-Out (Ahmadian et al. 2024, arXiv:2402.14740; Kool et al.
+//! 2019), online, as TRL's `RLOOTrainer` computes it.
+//!
+//! Each step samples `num_generations` completions per prompt from the current policy and
+//! scores them; with β ≠ 0 the reward carries the sequence KL to the reference,
+//! `r_i ← r_i − β Σ_t (log π(y_it) − log π_ref(y_it))` (the first-order estimate of the
+//! RLOO paper, summed over the completion). The advantage is the reward minus the mean of
+//! the other completions of its prompt, `A_i = r_i − (Σ_j r_j − r_i)/(k − 1)`, optionally
+//! normalised over the batch (`normalize_advantages`). The loss is sequence-level:
+//! `mean_i −min(ρ_i A_i, clip(ρ_i, 1 − ε_low, 1 + ε_high) A_i)` with
+//! `ρ_i = exp(Σ_t log π − Σ_t log π_old)` ([`prefer_nn::loss::sequence_surrogate`]).
+//!
+//! TRL 1.16 `RLOOConfig` defaults: `num_generations = 2`, `max_completion_length = 512`,
+//! `temperature = 1.0`, `beta = 0.05`, `epsilon = 0.2`, `epsilon_high = epsilon`,
+//! `normalize_advantages = false`. `run.batch_size` counts completions. Metrics: the
+//! rollout metrics of [`super::rollouts`], `kl` (β ≠ 0: the token mean of the estimate),
+//! `clip_ratio/low_mean`, `clip_ratio/high_mean`, `clip_ratio/region_mean`.
+
+use candle_core::{DType, Tensor};
+use prefer_nn::logprobs::sequence_logps;
+use prefer_nn::loss::{rloo_advantages, sequence_surrogate};
+use prefer_nn::tokenizer::Tokenizer;
+use serde::{Deserialize, Serialize};
+
+use super::rollouts::{Rollout, Sampler, Sampling, rollout_batch};
+use super::{Ctx, Micro, Objective, scalar, split_even};
+use crate::data::Examples;
+use crate::metrics::Averager;
+use crate::reward::RewardSpec;
+use crate::{Error, Result};
+
+/// `[objective]` with `method = "rloo"` (TRL `RLOOConfig` names and defaults).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RlooConfig {
+    /// Completions per prompt, k (default 2).
+    pub num_generations: usize,
+    /// Most new tokens per completion (default 512).
+    pub max_completion_length: usize,
+    /// Sampling temperature (default 1.0).
+    pub temperature: f64,
+    /// Nucleus sampling (default 1.0: off).
+    pub top_p: f64,
+    /// Top-k sampling (default none).
+    pub top_k: Option<usize>,
+    /// β of the KL penalty in the reward (default 0.05; needs the reference model).
+    pub beta: f64,
+    /// ε_low (default 0.2).
+    pub epsilon: f64,
+    /// ε_high (default: `epsilon`).
+    pub epsilon_high: Option<f64>,
+    /// Standardise the advantages over the batch (default false).
+    pub normalize_advantages: bool,
+    /// The reward sources, summed with their weights (at least one).
+    pub reward: Vec<RewardSpec>,
+}
+
+impl Default for RlooConfig {
+    fn default() -> Self {
+        RlooConfig {
+            num_generations: 2,
+            max_completion_length: 512,
+            temperature: 1.0,
+            top_p: 1.0,
+            top_k: None,
+            beta: 0.05,
+            epsilon: 0.2,
+            epsilon_high: None,
+            normalize_advantages: false,
+            reward: Vec::new(),
+        }
+    }
+}
+
+impl RlooConfig {
+    /// The sampling settings.
+    pub fn sampling(&self) -> Sampling {
+        Sampling {
+            num_generations: self.num_generations,
+            max_completion_length: self.max_completion_length,
+            temperature: self.temperature,
+            top_p: self.top_p,
+            top_k: self.top_k,
+            reward: self.reward.clone(),
+        }
+    }
+
+    /// Checks the ranges and that there is a reward.
+    pub fn validate(&self) -> Result<()> {
+        self.sampling().validate("rloo")?;
+        let bad = |name: &str, v: f64| Error::Config(format!("objective.{name} = {v} must be ≥ 0"));
+        if !(self.beta.is_finite() && self.beta >= 0.0) {
+            return Err(bad("beta", self.beta));
+        }
+        if !(0.0..1.0).contains(&self.epsilon) {
+            return Err(Error::Config(format!(
+                "objective.epsilon = {} must be in [0, 1)",
+                self.epsilon
+            )));
+        }
+        let h = self.epsilon_high.unwrap_or(self.epsilon);
+        if !(h.is_finite() && h >= 0.0) {
+            return Err(bad("epsilon_high", h));
+        }
+        Ok(())
+    }
+}
+
+/// The RLOO objective.
+pub struct Rloo {
+    cfg: RlooConfig,
+    sampler: Sampler,
+    /// This step's rollouts and their advantages.
+    rollouts: Vec<(Rollout, f64)>,
+}
+
+impl Rloo {
+    /// The objective; `tok` decodes completions for the reward sources.
+    pub fn new(cfg: RlooConfig, tok: Tokenizer) -> Result<Self> {
+        cfg.validate()?;
+        Ok(Rloo {
+            sampler: Sampler::new(cfg.sampling(), tok, "rloo")?,
+            cfg,
+            rollouts: Vec::new(),
+        })
+    }
+
+    /// `Σ_t (log π − log π_ref)` per rollout (detached), and the token sum and count.
+    fn sequence_kl(
+        &self,
+        cx: &Ctx<'_>,
+        rollouts: &[Rollout],
+        micro: usize,
+    ) -> Result<(Vec<f64>, f64, f64)> {
+        let reference = cx
+            .reference
+            .live()
+            .ok_or_else(|| Error::Config("rloo with beta ≠ 0 needs a reference model".into()))?;
+        let (mut kl, mut sum, mut count) = (Vec::with_capacity(rollouts.len()), 0.0, 0.0);
+        for chunk in rollouts.chunks(micro.max(1)) {
+            let rows: Vec<&Rollout> = chunk.iter().collect();
+            let (batch, mask) = rollout_batch(&rows, cx.batch, cx.policy.device(), DType::F64)?;
+            let pol = sequence_logps(cx.policy, &batch)?.per_token.detach();
+            let r = sequence_logps(reference, &batch)?.per_token.detach();
+            let d = ((pol - r)?.to_dtype(DType::F64)? * &mask)?;
+            kl.extend(d.sum(1)?.to_vec1::<f64>()?);
+            sum += scalar(&d.sum_all()?)?;
+            count += scalar(&mask.sum_all()?)?;
+        }
+        Ok((kl, sum, count))
+    }
+}
+
+impl Objective for Rloo {
+    fn method(&self) -> &'static str {
+        "rloo"
+    }
+
+    fn accepts(&self, examples: &Examples) -> bool {
+        examples.as_prompts().is_some()
+    }
+
+    fn needs_reference(&self) -> bool {
+        self.cfg.beta != 0.0
+    }
+
+    fn online(&self) -> bool {
+        true
+    }
+
+    fn units_per_example(&self) -> usize {
+        self.cfg.num_generations
+    }
+
+    fn plan(
+        &mut self,
+        cx: &mut Ctx<'_>,
+        idx: &[usize],
+        micro: usize,
+        avg: &mut Averager,
+    ) -> Result<Vec<Micro>> {
+        let rollouts = self.sampler.sample(cx, idx, "rloo", avg)?;
+        let mut rewards: Vec<f64> = rollouts.iter().map(|r| r.reward).collect();
+        if self.cfg.beta != 0.0 {
+            let (kl, sum, count) = self.sequence_kl(cx, &rollouts, micro)?;
+            for (r, k) in rewards.iter_mut().zip(&kl) {
+                *r -= self.cfg.beta * k;
+            }
+            avg.add("kl", sum / count.max(1.0), 1.0);
+        }
+        let mut adv = rloo_advantages(&rewards, self.cfg.num_generations);
+        if self.cfg.normalize_advantages {
+            let n = adv.len() as f64;
+            let m = adv.iter().sum::<f64>() / n;
+            let sd = (adv.iter().map(|a| (a - m).powi(2)).sum::<f64>() / (n - 1.0).max(1.0)).sqrt();
+            adv.iter_mut().for_each(|a| *a = (*a - m) / (sd + 1e-4));
+        }
+        self.rollouts = rollouts.into_iter().zip(adv).collect();
+        let all: Vec<usize> = (0..self.rollouts.len()).collect();
+        Ok(split_even(&all, micro))
+    }
+
+    fn loss(&mut self, cx: &mut Ctx<'_>, m: &Micro, avg: &mut Averager) -> Result<Tensor> {
+        if !cx.training {
+            return Err(Error::Config(
+                "rloo has no offline evaluation; leave data.eval unset".into(),
+            ));
+        }
+        let rows: Vec<&Rollout> = m.idx.iter().map(|&i| &self.rollouts[i].0).collect();
+        let dev = cx.policy.device().clone();
+        let (batch, mask) = rollout_batch(&rows, cx.batch, &dev, cx.policy.dtype())?;
+        let lp = sequence_logps(cx.policy, &batch)?;
+        let dt = lp.per_token.dtype();
+        let adv: Vec<f64> = m.idx.iter().map(|&i| self.rollouts[i].1).collect();
+        let adv = Tensor::new(adv, &dev)?.to_dtype(dt)?;
+        let eh = self.cfg.epsilon_high.unwrap_or(self.cfg.epsilon);
+        let (loss, clip) = sequence_surrogate(
+            &lp.per_token,
+            &mask.to_dtype(dt)?,
+            None,
+            &adv,
+            self.cfg.epsilon,
+            eh,
+        )?;
+        let b = m.idx.len() as f64;
+        avg.add("loss", scalar(&loss)?, b);
+        for (i, k) in ["low_mean", "high_mean", "region_mean"].iter().enumerate() {
+            let (s, n) = clip[i];
+            avg.add(&format!("clip_ratio/{k}"), s / n.max(1.0), n);
+        }
+        Ok((loss * m.share)?)
+    }
+}
