@@ -1281,3 +1281,63 @@ fn rank_voters_flags_a_reversing_judge_and_keeps_pandalm_annotators() {
         assert!(a["z"].as_f64().unwrap().abs() < 3.0, "{a}");
     }
 }
+
+/// `prefer train grpo` from flags as the help shows them: prompts, two reward sources with
+/// weights, a few steps on stories260K; the run folder holds the metrics with the reward
+/// of each source, and a malformed `--reward` is refused with the accepted forms.
+#[test]
+fn train_grpo_from_flags_logs_each_reward_source() {
+    let Some(d) = shared_data() else { return };
+    let model = d.join("../models/stories260K");
+    let dir = tempfile::tempdir().unwrap();
+    let prompts: Vec<String> = ["Once upon a time", "One day, a dog", "There was a cat"]
+        .iter()
+        .map(|p| serde_json::json!({ "prompt": p }).to_string())
+        .collect();
+    std::fs::write(dir.path().join("p.jsonl"), prompts.join("\n")).unwrap();
+    let args = |reward: &'static str| {
+        vec![
+            "train".to_string(),
+            "grpo".into(),
+            "--model".into(),
+            model.to_str().unwrap().into(),
+            "--prompts".into(),
+            "p.jsonl".into(),
+            "--reward".into(),
+            "lexicon".into(),
+            "--reward".into(),
+            reward.into(),
+            "--out".into(),
+            "run".into(),
+            "--steps".into(),
+            "3".into(),
+            "--batch-size".into(),
+            "8".into(),
+            "--set".into(),
+            "objective.max_completion_length=16".into(),
+            "--quiet".into(),
+        ]
+    };
+    let run = |a: Vec<String>| {
+        let a: Vec<&str> = a.iter().map(String::as_str).collect();
+        prefer(&a, dir.path())
+    };
+    let o = run(args("length:10*0.5"));
+    assert!(o.status.success(), "{}", text(&o));
+    let m = std::fs::read_to_string(dir.path().join("run/metrics.jsonl")).unwrap();
+    let last: serde_json::Value = serde_json::from_str(m.lines().last().unwrap()).unwrap();
+    let (lex, len, total) = (
+        last["rewards/lexicon/mean"].as_f64().unwrap(),
+        last["rewards/length/mean"].as_f64().unwrap(),
+        last["reward"].as_f64().unwrap(),
+    );
+    assert!((total - (lex + 0.5 * len)).abs() < 1e-9, "{last}");
+    assert_eq!(last["step"], 3.0);
+    let o = run(args("length*2"));
+    assert!(!o.status.success());
+    assert!(
+        text(&o).contains("expected lexicon, length:TARGET or contains:TEXT"),
+        "{}",
+        text(&o)
+    );
+}

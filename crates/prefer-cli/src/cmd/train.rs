@@ -51,6 +51,19 @@ pub enum Command {
     /// Listwise PRO (Plackett-Luce over ranked lists) on rankings; pairs are lists of
     /// two. Rankings without scores need `--loss '{"temperature": {"type": "constant", "tau": 1.0}}'`.
     Pro(RunArgs),
+    /// Online GRPO (DAPO, GSPO, Dr. GRPO by `--set objective.loss_type=...` and
+    /// `objective.importance_sampling_level`): sample `num_generations` completions per
+    /// prompt, score them with `--reward`, take the group-relative clipped step.
+    #[command(after_help = "Examples:\n  \
+        prefer train grpo --model ../shared/models/stories260K --prompts prompts.jsonl --reward lexicon --out runs/grpo --lr 5e-3 --steps 12 --batch-size 16 --set objective.max_completion_length=32\n  \
+        prefer train grpo --config grpo.toml --reward 'lexicon*1.0' --reward 'length:40*0.5' --beta 0.04\n\
+        Rewards: lexicon | length:TARGET | contains:TEXT, each with an optional *WEIGHT.")]
+    Grpo(RunArgs),
+    /// Online RLOO: leave-one-out baseline over `num_generations` completions per prompt,
+    /// KL to the reference in the reward (`--beta`, default 0.05).
+    #[command(after_help = "Example:\n  \
+        prefer train rloo --model ../shared/models/stories260K --prompts prompts.jsonl --reward lexicon --out runs/rloo --set objective.num_generations=4")]
+    Rloo(RunArgs),
     /// Build a preference set from a model's own samples scored by a word-list rule.
     RulePairs(RulePairsArgs),
     /// Score a trained policy against its starting model on held-out prompts: the rule's
@@ -73,8 +86,9 @@ pub struct RunArgs {
     /// Tokenizer folder or tokenizer.json (`model.tokenizer`).
     #[arg(long)]
     pub tokenizer: Option<PathBuf>,
-    /// Training records (`data.train`).
-    #[arg(long)]
+    /// Training records (`data.train`); for `grpo` and `rloo` the prompts, one JSON
+    /// object with a `prompt` field per line.
+    #[arg(long, visible_alias = "prompts")]
     pub train: Option<PathBuf>,
     /// Held-out records (`data.eval`).
     #[arg(long)]
@@ -95,9 +109,14 @@ pub struct RunArgs {
         value_name = "W"
     )]
     pub loss_weights: Vec<f64>,
-    /// TRL's `beta` (dpo): each loss type takes it where it reads it (IPO: its τ).
+    /// TRL's `beta` (dpo: each loss type takes it where it reads it, IPO: its τ; grpo and
+    /// rloo: the KL weight).
     #[arg(long)]
     pub beta: Option<f64>,
+    /// A reward source of `grpo` / `rloo` (repeatable; replaces the file's):
+    /// `lexicon`, `length:TARGET`, `contains:TEXT`, each with an optional `*WEIGHT`.
+    #[arg(long, value_name = "SPEC")]
+    pub reward: Vec<String>,
     /// TRL's `label_smoothing` (dpo: robust, EXO's ε, aot).
     #[arg(long = "label-smoothing", visible_alias = "label_smoothing")]
     pub label_smoothing: Option<f64>,
@@ -227,10 +246,33 @@ pub fn resolve(a: &RunArgs, method: &str) -> anyhow::Result<TrainConfig> {
     for (k, v) in sets {
         cfg.set(&k, &v).with_context(|| format!("setting {k}"))?;
     }
-    let trl = !a.loss_type.is_empty()
-        || !a.loss_weights.is_empty()
-        || a.beta.is_some()
-        || a.label_smoothing.is_some();
+    let online = matches!(method, "grpo" | "rloo");
+    if !a.reward.is_empty() {
+        if !online {
+            bail!("--reward is for the online methods (`prefer train grpo`, `prefer train rloo`)");
+        }
+        let specs = a
+            .reward
+            .iter()
+            .map(|r| reward_spec(r))
+            .collect::<anyhow::Result<Vec<_>>>()?;
+        cfg.set("objective.reward", &serde_json::to_string(&specs)?)?;
+    }
+    if online {
+        if let Some(b) = a.beta {
+            cfg.set("objective.beta", &format!("{b:?}"))?;
+        }
+        if let [t] = a.loss_type.as_slice() {
+            cfg.set("objective.loss_type", &format!("{t:?}"))?;
+        } else if !a.loss_type.is_empty() {
+            bail!("--loss-type takes one value for `{method}`");
+        }
+    }
+    let trl = !online
+        && (!a.loss_type.is_empty()
+            || !a.loss_weights.is_empty()
+            || a.beta.is_some()
+            || a.label_smoothing.is_some());
     if trl {
         if method != "dpo" {
             bail!(
@@ -278,6 +320,40 @@ pub fn resolve(a: &RunArgs, method: &str) -> anyhow::Result<TrainConfig> {
     }
     cfg.validate()?;
     Ok(cfg)
+}
+
+/// `lexicon`, `length:40`, `contains:dog`, each with an optional `*WEIGHT`, as the
+/// `[[objective.reward]]` table it stands for.
+fn reward_spec(s: &str) -> anyhow::Result<serde_json::Value> {
+    let (kind, weight) = match s.rsplit_once('*') {
+        Some((k, w)) => (
+            k,
+            w.trim()
+                .parse::<f64>()
+                .with_context(|| format!("--reward {s}: weight {w:?} is not a number"))?,
+        ),
+        None => (s, 1.0),
+    };
+    let (name, arg) = match kind.split_once(':') {
+        Some((n, a)) => (n.trim(), Some(a)),
+        None => (kind.trim(), None),
+    };
+    let mut v = serde_json::json!({ "type": name, "weight": weight });
+    match (name, arg) {
+        ("lexicon", None) => {}
+        ("length", Some(t)) => {
+            let t: usize = t
+                .trim()
+                .parse()
+                .with_context(|| format!("--reward {s}: length target {t:?} is not a count"))?;
+            v["target"] = t.into();
+        }
+        ("contains", Some(t)) => v["text"] = t.into(),
+        _ => bail!(
+            "--reward {s}: expected lexicon, length:TARGET or contains:TEXT (optionally *WEIGHT)"
+        ),
+    }
+    Ok(v)
 }
 
 fn fmt_metrics(m: &prefer_train::metrics::Metrics, keys: &[&str]) -> String {
@@ -336,6 +412,8 @@ fn run_training(a: &RunArgs, method: &str) -> anyhow::Result<ExitCode> {
     bar.reset_eta();
     let keys = [
         "loss",
+        "reward",
+        "kl",
         "rewards/accuracies",
         "scores/accuracies",
         "rewards/margins",
@@ -573,6 +651,8 @@ pub fn run(c: Command) -> anyhow::Result<ExitCode> {
         Command::Dpo(a) => run_training(&a, "dpo"),
         Command::Kto(a) => run_training(&a, "kto"),
         Command::Pro(a) => run_training(&a, "pro"),
+        Command::Grpo(a) => run_training(&a, "grpo"),
+        Command::Rloo(a) => run_training(&a, "rloo"),
         Command::RulePairs(a) => rule_pairs(&a),
         Command::RuleEval(a) => rule_eval(&a),
         Command::Reward(a) => crate::cmd::reward::run(&a),
