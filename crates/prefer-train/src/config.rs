@@ -249,6 +249,8 @@ pub enum Objective {
     /// Online RLOO on prompts, with reward sources: TRL `RLOOConfig` names, flat in
     /// `[objective]`.
     Rloo(crate::objective::rloo::RlooConfig),
+    /// Online REINFORCE++ (and REINFORCE++-baseline) on prompts, with reward sources.
+    ReinforcePp(crate::objective::reinforce_pp::ReinforcePpConfig),
 }
 
 impl Default for Objective {
@@ -269,6 +271,7 @@ impl Objective {
             Objective::Pro { .. } => "pro",
             Objective::Grpo(_) => "grpo",
             Objective::Rloo(_) => "rloo",
+            Objective::ReinforcePp(_) => "reinforce_pp",
         }
     }
 
@@ -281,6 +284,7 @@ impl Objective {
             Objective::Pro { .. } => false,
             Objective::Grpo(g) => g.beta != 0.0,
             Objective::Rloo(r) => r.beta != 0.0,
+            Objective::ReinforcePp(r) => r.kl_coef != 0.0,
         }
     }
 }
@@ -559,6 +563,7 @@ impl TrainConfig {
             Objective::Pro { loss } => loss.validate()?,
             Objective::Grpo(g) => g.validate()?,
             Objective::Rloo(r) => r.validate()?,
+            Objective::ReinforcePp(r) => r.validate()?,
         }
         self.optim.validate()?;
         self.schedule.validate()?;
@@ -648,7 +653,8 @@ fn trl_objective(root: &mut toml::Table) -> std::result::Result<bool, String> {
     };
     // The online objectives' configurations are flat already (TRL's GRPOConfig and
     // RLOOConfig names, `loss_type` and `beta` included).
-    if matches!(obj.get("method"), Some(Value::String(m)) if m == "grpo" || m == "rloo") {
+    if matches!(obj.get("method"), Some(Value::String(m)) if m == "grpo" || m == "rloo" || m == "reinforce_pp")
+    {
         return Ok(false);
     }
     if !obj.keys().any(|k| TRL_OBJECTIVE.contains(&k.as_str())) {

@@ -148,7 +148,7 @@ impl Trainer {
         let policy = CausalLm::load(&cfg.model.path, &opts)?;
         let enc = Encoder::new(tok, &cfg.data);
         let want = match cfg.objective {
-            Method::Grpo(_) | Method::Rloo(_) => Want::Prompts,
+            Method::Grpo(_) | Method::Rloo(_) | Method::ReinforcePp(_) => Want::Prompts,
             Method::Sft => Want::Seqs,
             Method::Dpo { .. } => Want::Pairs,
             Method::Kto { .. } => Want::Unpaired,
@@ -180,7 +180,9 @@ impl Trainer {
         eval: Option<Examples>,
     ) -> Result<Self> {
         let tok = match cfg.objective {
-            Method::Grpo(_) | Method::Rloo(_) => Some(load_tokenizer(&cfg)?),
+            Method::Grpo(_) | Method::Rloo(_) | Method::ReinforcePp(_) => {
+                Some(load_tokenizer(&cfg)?)
+            }
             _ => None,
         };
         let objective = objective::build(&cfg.objective, tok.as_ref())?;

@@ -894,6 +894,15 @@ fn gspo_with_kl_raises_a_rule_reward_on_stories260k() -> Result<()> {
 }
 
 #[test]
+fn reinforce_pp_raises_a_rule_reward_on_stories260k() -> Result<()> {
+    online_raises_a_rule_reward("REINFORCE++", "method = \"reinforce_pp\"")?;
+    online_raises_a_rule_reward(
+        "REINFORCE++-baseline",
+        "method = \"reinforce_pp\"\nnum_generations = 4\nbaseline = true",
+    )
+}
+
+#[test]
 fn rloo_raises_a_rule_reward_on_stories260k() -> Result<()> {
     online_raises_a_rule_reward("RLOO", "method = \"rloo\"\nnum_generations = 4")
 }

@@ -64,6 +64,12 @@ pub enum Command {
     #[command(after_help = "Example:\n  \
         prefer train rloo --model ../shared/models/stories260K --prompts prompts.jsonl --reward lexicon --out runs/rloo --set objective.num_generations=4")]
     Rloo(RunArgs),
+    /// Online REINFORCE++: token rewards −β·KL plus the sequence reward at the end,
+    /// returns standardised over the batch, PPO's clipped loss, no critic (`--beta` is
+    /// `kl_coef`, default 0.01; `--set objective.baseline=true` for REINFORCE++-baseline).
+    #[command(after_help = "Example:\n  \
+        prefer train reinforce-pp --model ../shared/models/stories260K --prompts prompts.jsonl --reward lexicon --out runs/rpp")]
+    ReinforcePp(RunArgs),
     /// Build a preference set from a model's own samples scored by a word-list rule.
     RulePairs(RulePairsArgs),
     /// Score a trained policy against its starting model on held-out prompts: the rule's
@@ -246,10 +252,10 @@ pub fn resolve(a: &RunArgs, method: &str) -> anyhow::Result<TrainConfig> {
     for (k, v) in sets {
         cfg.set(&k, &v).with_context(|| format!("setting {k}"))?;
     }
-    let online = matches!(method, "grpo" | "rloo");
+    let online = matches!(method, "grpo" | "rloo" | "reinforce_pp");
     if !a.reward.is_empty() {
         if !online {
-            bail!("--reward is for the online methods (`prefer train grpo`, `prefer train rloo`)");
+            bail!("--reward is for the online methods (`prefer train grpo|rloo|reinforce-pp`)");
         }
         let specs = a
             .reward
@@ -260,7 +266,12 @@ pub fn resolve(a: &RunArgs, method: &str) -> anyhow::Result<TrainConfig> {
     }
     if online {
         if let Some(b) = a.beta {
-            cfg.set("objective.beta", &format!("{b:?}"))?;
+            let key = if method == "reinforce_pp" {
+                "objective.kl_coef"
+            } else {
+                "objective.beta"
+            };
+            cfg.set(key, &format!("{b:?}"))?;
         }
         if let [t] = a.loss_type.as_slice() {
             cfg.set("objective.loss_type", &format!("{t:?}"))?;
@@ -653,6 +664,7 @@ pub fn run(c: Command) -> anyhow::Result<ExitCode> {
         Command::Pro(a) => run_training(&a, "pro"),
         Command::Grpo(a) => run_training(&a, "grpo"),
         Command::Rloo(a) => run_training(&a, "rloo"),
+        Command::ReinforcePp(a) => run_training(&a, "reinforce_pp"),
         Command::RulePairs(a) => rule_pairs(&a),
         Command::RuleEval(a) => rule_eval(&a),
         Command::Reward(a) => crate::cmd::reward::run(&a),

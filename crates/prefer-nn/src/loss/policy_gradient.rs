@@ -107,7 +107,7 @@ pub struct TokenLogps {
     pub old: Option<Tensor>,
     /// `[n, t]` reference log-probs (needed when β ≠ 0).
     pub reference: Option<Tensor>,
-    /// `[n]` advantages.
+    /// `[n]` advantages (one per sequence), or `[n, t]` per token (REINFORCE++, PPO).
     pub advantages: Tensor,
     /// `[n, t]` 1 at completion tokens, 0 at padding.
     pub mask: Tensor,
@@ -134,9 +134,10 @@ pub fn clipped_surrogate(
     max_completion_length: usize,
 ) -> Result<PgOutput> {
     let (n, t) = x.logps.dims2()?;
-    if x.mask.dims() != [n, t] || x.advantages.dims() != [n] {
+    let adv_ok = x.advantages.dims() == [n] || x.advantages.dims() == [n, t];
+    if x.mask.dims() != [n, t] || !adv_ok {
         return Err(Error::Invalid(format!(
-            "policy-gradient inputs: logps {:?}, mask {:?}, advantages {:?} (want [n, t], [n, t], [n])",
+            "policy-gradient inputs: logps {:?}, mask {:?}, advantages {:?} (want [n, t], [n, t], [n] or [n, t])",
             x.logps.dims(),
             x.mask.dims(),
             x.advantages.dims()
@@ -144,7 +145,12 @@ pub fn clipped_surrogate(
     }
     let dt = x.logps.dtype();
     let mask = as_dtype(&x.mask, dt)?;
-    let adv = as_dtype(&x.advantages, dt)?.unsqueeze(1)?;
+    let adv = as_dtype(&x.advantages, dt)?;
+    let adv = if adv.rank() == 1 {
+        adv.unsqueeze(1)?
+    } else {
+        adv
+    };
     let old = match &x.old {
         Some(o) => as_dtype(o, dt)?.detach(),
         None => x.logps.detach(),
@@ -184,11 +190,16 @@ pub fn clipped_surrogate(
     };
     // Clip fractions: over tokens, or over sequences when the ratio is per sequence (as
     // TRL's `global_masked_mean` of a `(B, 1)` tensor).
-    let c = coef1.detach().to_dtype(DType::F64)?;
+    let per_token_adv = adv.dims() == [n, t];
+    let c = if per_token_adv {
+        coef1.detach().broadcast_as((n, t))?.to_dtype(DType::F64)?
+    } else {
+        coef1.detach().to_dtype(DType::F64)?
+    };
     let a = adv.detach().broadcast_as(c.dims())?.to_dtype(DType::F64)?;
     let weight = match cfg.importance_sampling_level {
-        IsLevel::Token => mask.to_dtype(DType::F64)?,
-        IsLevel::Sequence => Tensor::ones((n, 1), DType::F64, c.device())?,
+        IsLevel::Sequence if !per_token_adv => Tensor::ones((n, 1), DType::F64, c.device())?,
+        _ => mask.to_dtype(DType::F64)?,
     };
     let flag = |x: Tensor| -> Result<Tensor> { Ok(x.to_dtype(DType::F64)?) };
     let low = (flag(c.lt(lo)?)? * flag(a.lt(0.0)?)?)?;
@@ -297,6 +308,49 @@ pub fn rloo_advantages(rewards: &[f64], group: usize) -> Vec<f64> {
         .collect()
 }
 
+/// REINFORCE++ advantages (Hu 2025, arXiv:2501.03262; OpenRLHF's `reinforce` estimator):
+/// per completion, token rewards `r_t = −β kl_t` plus the sequence reward at the last
+/// token, returns `G_t = Σ_{s≥t} γ^{s−t} r_s`, then standardised over every token of the
+/// batch, `(G − mean) / √max(var, 1e-8)` (population variance). `kl[i]` holds completion
+/// `i`'s per-token KL estimates; the result has the same shape.
+pub fn reinforce_pp_advantages(
+    rewards: &[f64],
+    kl: &[Vec<f64>],
+    beta: f64,
+    gamma: f64,
+) -> Vec<Vec<f64>> {
+    let mut returns: Vec<Vec<f64>> = rewards
+        .iter()
+        .zip(kl)
+        .map(|(r, k)| {
+            let mut g = vec![0.0; k.len()];
+            let mut acc = 0.0;
+            for t in (0..k.len()).rev() {
+                let last = if t + 1 == k.len() { *r } else { 0.0 };
+                acc = last - beta * k[t] + gamma * acc;
+                g[t] = acc;
+            }
+            g
+        })
+        .collect();
+    let n: usize = returns.iter().map(Vec::len).sum();
+    if n == 0 {
+        return returns;
+    }
+    let mean = returns.iter().flatten().sum::<f64>() / n as f64;
+    let var = returns
+        .iter()
+        .flatten()
+        .map(|g| (g - mean).powi(2))
+        .sum::<f64>()
+        / n as f64;
+    let rstd = 1.0 / var.max(1e-8).sqrt();
+    for g in returns.iter_mut().flatten() {
+        *g = (*g - mean) * rstd;
+    }
+    returns
+}
+
 /// How group advantages are scaled (TRL's `scale_rewards`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -308,4 +362,29 @@ pub enum ScaleRewards {
     Batch,
     /// Not scaled.
     None,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// REINFORCE++ returns by hand: two completions, β = 0.5, γ = 1.
+    #[test]
+    fn reinforce_pp_returns_by_hand() {
+        let kl = vec![vec![0.2, -0.4, 0.6], vec![1.0]];
+        let a = reinforce_pp_advantages(&[1.0, -2.0], &kl, 0.5, 1.0);
+        // Returns: row 0: t2 = 1 − 0.3 = 0.7, t1 = 0.7 + 0.2 = 0.9, t0 = 0.9 − 0.1 = 0.8;
+        // row 1: −2 − 0.5 = −2.5.
+        let g = [0.8, 0.9, 0.7, -2.5];
+        let m = g.iter().sum::<f64>() / 4.0;
+        let sd = (g.iter().map(|x| (x - m) * (x - m)).sum::<f64>() / 4.0).sqrt();
+        let flat: Vec<f64> = a.iter().flatten().copied().collect();
+        for (x, y) in flat.iter().zip(g) {
+            assert!((x - (y - m) / sd).abs() < 1e-12, "{x} vs {}", (y - m) / sd);
+        }
+        // Discounting: γ = 0.5 halves what comes after.
+        let a = reinforce_pp_advantages(&[4.0], &[vec![0.0, 0.0]], 0.0, 0.5);
+        // Returns 2, 4: standardised to −1, 1.
+        assert!((a[0][0] + 1.0).abs() < 1e-12 && (a[0][1] - 1.0).abs() < 1e-12);
+    }
 }

@@ -114,7 +114,7 @@ impl GrpoConfig {
 
     /// Checks the ranges and that there is a reward.
     pub fn validate(&self) -> Result<()> {
-        self.sampling().validate("grpo")?;
+        self.sampling().validate("grpo", 2)?;
         Ok(self.clip().validate()?)
     }
 }
@@ -140,7 +140,7 @@ impl Grpo {
         cfg.validate()?;
         Ok(Grpo {
             clip: cfg.clip(),
-            sampler: Sampler::new(cfg.sampling(), tok, "grpo")?,
+            sampler: Sampler::new(cfg.sampling(), tok, "grpo", 2)?,
             cfg,
             rollouts: Vec::new(),
         })

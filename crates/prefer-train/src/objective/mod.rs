@@ -24,6 +24,7 @@
 //! | `pro` | [`pro`] | ranked lists | Song et al. 2023 |
 //! | `grpo` | [`grpo`] | prompts (online) | Shao et al. 2024; DAPO, GSPO, Dr. GRPO |
 //! | `rloo` | [`rloo`] | prompts (online) | Ahmadian et al. 2024 |
+//! | `reinforce_pp` | [`reinforce_pp`] | prompts (online) | Hu 2025 (REINFORCE++) |
 
 use candle_core::{DType, Device, Tensor};
 use prefer_nn::logprobs::BatchConfig;
@@ -40,6 +41,7 @@ pub mod dpo;
 pub mod grpo;
 pub mod kto;
 pub mod pro;
+pub mod reinforce_pp;
 pub mod rloo;
 pub mod rollouts;
 pub mod sft;
@@ -221,6 +223,11 @@ pub fn build(method: &Method, tok: Option<&Tokenizer>) -> Result<Box<dyn Objecti
         Method::Grpo(cfg) => {
             let tok = tok.ok_or_else(|| Error::Config("grpo needs the tokenizer".into()))?;
             Box::new(grpo::Grpo::new(cfg.clone(), tok.clone())?)
+        }
+        Method::ReinforcePp(cfg) => {
+            let tok =
+                tok.ok_or_else(|| Error::Config("reinforce_pp needs the tokenizer".into()))?;
+            Box::new(reinforce_pp::ReinforcePp::new(cfg.clone(), tok.clone())?)
         }
         Method::Rloo(cfg) => {
             let tok = tok.ok_or_else(|| Error::Config("rloo needs the tokenizer".into()))?;

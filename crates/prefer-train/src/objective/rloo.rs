@@ -16,13 +16,13 @@
 //! rollout metrics of [`super::rollouts`], `kl` (β ≠ 0: the token mean of the estimate),
 //! `clip_ratio/low_mean`, `clip_ratio/high_mean`, `clip_ratio/region_mean`.
 
-use candle_core::{DType, Tensor};
+use candle_core::Tensor;
 use prefer_nn::logprobs::sequence_logps;
 use prefer_nn::loss::{rloo_advantages, sequence_surrogate};
 use prefer_nn::tokenizer::Tokenizer;
 use serde::{Deserialize, Serialize};
 
-use super::rollouts::{Rollout, Sampler, Sampling, rollout_batch};
+use super::rollouts::{Rollout, Sampler, Sampling, rollout_batch, token_kl};
 use super::{Ctx, Micro, Objective, scalar, split_even};
 use crate::data::Examples;
 use crate::metrics::Averager;
@@ -87,7 +87,7 @@ impl RlooConfig {
 
     /// Checks the ranges and that there is a reward.
     pub fn validate(&self) -> Result<()> {
-        self.sampling().validate("rloo")?;
+        self.sampling().validate("rloo", 2)?;
         let bad = |name: &str, v: f64| Error::Config(format!("objective.{name} = {v} must be ≥ 0"));
         if !(self.beta.is_finite() && self.beta >= 0.0) {
             return Err(bad("beta", self.beta));
@@ -119,7 +119,7 @@ impl Rloo {
     pub fn new(cfg: RlooConfig, tok: Tokenizer) -> Result<Self> {
         cfg.validate()?;
         Ok(Rloo {
-            sampler: Sampler::new(cfg.sampling(), tok, "rloo")?,
+            sampler: Sampler::new(cfg.sampling(), tok, "rloo", 2)?,
             cfg,
             rollouts: Vec::new(),
         })
@@ -132,22 +132,10 @@ impl Rloo {
         rollouts: &[Rollout],
         micro: usize,
     ) -> Result<(Vec<f64>, f64, f64)> {
-        let reference = cx
-            .reference
-            .live()
-            .ok_or_else(|| Error::Config("rloo with beta ≠ 0 needs a reference model".into()))?;
-        let (mut kl, mut sum, mut count) = (Vec::with_capacity(rollouts.len()), 0.0, 0.0);
-        for chunk in rollouts.chunks(micro.max(1)) {
-            let rows: Vec<&Rollout> = chunk.iter().collect();
-            let (batch, mask) = rollout_batch(&rows, cx.batch, cx.policy.device(), DType::F64)?;
-            let pol = sequence_logps(cx.policy, &batch)?.per_token.detach();
-            let r = sequence_logps(reference, &batch)?.per_token.detach();
-            let d = ((pol - r)?.to_dtype(DType::F64)? * &mask)?;
-            kl.extend(d.sum(1)?.to_vec1::<f64>()?);
-            sum += scalar(&d.sum_all()?)?;
-            count += scalar(&mask.sum_all()?)?;
-        }
-        Ok((kl, sum, count))
+        let kl = token_kl(cx, rollouts, micro, "rloo")?;
+        let sum: f64 = kl.iter().flatten().sum();
+        let count = kl.iter().map(Vec::len).sum::<usize>() as f64;
+        Ok((kl.iter().map(|k| k.iter().sum()).collect(), sum, count))
     }
 }
 

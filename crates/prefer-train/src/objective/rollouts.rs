@@ -34,11 +34,12 @@ pub struct Sampling {
 }
 
 impl Sampling {
-    /// Checks the ranges and that there is a reward; `method` names the objective.
-    pub fn validate(&self, method: &str) -> Result<()> {
-        if self.num_generations < 2 {
+    /// Checks the ranges and that there is a reward; `method` names the objective, which
+    /// needs at least `min_generations` completions per prompt.
+    pub fn validate(&self, method: &str, min_generations: usize) -> Result<()> {
+        if self.num_generations < min_generations.max(1) {
             return Err(Error::Config(format!(
-                "objective.num_generations = {}: `{method}` needs ≥ 2 completions per prompt",
+                "objective.num_generations = {}: `{method}` needs ≥ {min_generations} completions per prompt",
                 self.num_generations
             )));
         }
@@ -90,8 +91,13 @@ pub struct Sampler {
 
 impl Sampler {
     /// A sampler; `tok` decodes completions for the reward sources.
-    pub fn new(cfg: Sampling, tok: Tokenizer, method: &str) -> Result<Self> {
-        cfg.validate(method)?;
+    pub fn new(
+        cfg: Sampling,
+        tok: Tokenizer,
+        method: &str,
+        min_generations: usize,
+    ) -> Result<Self> {
+        cfg.validate(method, min_generations)?;
         let sources = cfg.reward.iter().map(|r| (r.build(), r.weight)).collect();
         Ok(Sampler { cfg, sources, tok })
     }
@@ -209,4 +215,53 @@ pub fn rollout_batch(
         )?
     };
     Ok((b, mask))
+}
+
+/// The per-token log-probs of each rollout's completion under `model` (detached, f64),
+/// computed in batches of `micro` rows.
+pub fn completion_logps(
+    model: &prefer_nn::model::CausalLm,
+    rollouts: &[&Rollout],
+    batch: &BatchConfig,
+    micro: usize,
+) -> Result<Vec<Vec<f64>>> {
+    let mut out = Vec::with_capacity(rollouts.len());
+    for chunk in rollouts.chunks(micro.max(1)) {
+        let (b, _) = rollout_batch(chunk, batch, model.device(), DType::F64)?;
+        let lp = prefer_nn::logprobs::sequence_logps(model, &b)?;
+        let rows = lp
+            .per_token
+            .detach()
+            .to_dtype(DType::F64)?
+            .to_vec2::<f64>()?;
+        for (i, (row, r)) in rows.iter().zip(chunk).enumerate() {
+            // Position p scores token p + 1: the completion starts at prompt_len − 1.
+            let start = b.prompt_len(i).saturating_sub(1);
+            out.push(row[start..start + r.seq.completion.len()].to_vec());
+        }
+    }
+    Ok(out)
+}
+
+/// The first-order KL estimate `log π(y_t) − log π_ref(y_t)` of each completion token
+/// (detached); `method` names the objective in the error when there is no reference.
+pub fn token_kl(
+    cx: &Ctx<'_>,
+    rollouts: &[Rollout],
+    micro: usize,
+    method: &str,
+) -> Result<Vec<Vec<f64>>> {
+    let reference = cx.reference.live().ok_or_else(|| {
+        Error::Config(format!(
+            "{method} with a KL coefficient ≠ 0 needs a reference model"
+        ))
+    })?;
+    let rows: Vec<&Rollout> = rollouts.iter().collect();
+    let pol = completion_logps(cx.policy, &rows, cx.batch, micro)?;
+    let r = completion_logps(reference, &rows, cx.batch, micro)?;
+    Ok(pol
+        .iter()
+        .zip(&r)
+        .map(|(p, q)| p.iter().zip(q).map(|(a, b)| a - b).collect())
+        .collect())
 }

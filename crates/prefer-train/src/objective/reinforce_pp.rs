@@ -1,0 +1,238 @@
+//! REINFORCE++ (Hu 2025, arXiv:2501.03262; OpenRLHF's `--advantage_estimator reinforce`
+//! and `reinforce_baseline`), online, without a critic.
+//!
+//! Each step samples `num_generations` completions per prompt and scores them. Every
+//! completion token gets the reward `r_t = −β kl_t` with the first-order estimate
+//! `kl_t = log π(y_t) − log π_ref(y_t)`, and the last token also gets the sequence reward
+//! (minus its group's mean with `baseline = true`, REINFORCE++-baseline). The advantage
+//! of a token is its return `G_t = Σ_{s≥t} γ^{s−t} r_s`, standardised over every token of
+//! the batch (global normalisation: `(G − mean)/std`). The loss is PPO's clipped surrogate
+//! per token, `−min(ρA_t, clip(ρ, 1 − ε, 1 + ε)A_t)`, averaged over the step's tokens
+//! ([`prefer_nn::loss::clipped_surrogate`] with per-token advantages, `dapo` reduction).
+//!
+//! Defaults (OpenRLHF): `kl_coef = 0.01` (`--init_kl_coef`), `gamma = 1.0`, `epsilon = 0.2`
+//! (`--eps_clip`), `num_generations = 1` (`--n_samples_per_prompt`; the baseline variant
+//! needs ≥ 2), `max_completion_length = 512`, `temperature = 1.0`. Metrics: the rollout
+//! metrics of [`super::rollouts`], `kl` (the token mean of the estimate), `clip_ratio/*`.
+
+use candle_core::Tensor;
+use prefer_nn::logprobs::sequence_logps;
+use prefer_nn::loss::{
+    ClipConfig, PgLossType, TokenLogps, clipped_surrogate, reinforce_pp_advantages,
+};
+use prefer_nn::tokenizer::Tokenizer;
+use serde::{Deserialize, Serialize};
+
+use super::rollouts::{Rollout, Sampler, Sampling, rollout_batch, token_kl};
+use super::{Ctx, Micro, Objective, scalar, split_even};
+use crate::data::Examples;
+use crate::metrics::Averager;
+use crate::reward::RewardSpec;
+use crate::{Error, Result};
+
+/// `[objective]` with `method = "reinforce_pp"` (OpenRLHF's names where it has them).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ReinforcePpConfig {
+    /// Completions per prompt (default 1; ≥ 2 with `baseline`).
+    pub num_generations: usize,
+    /// Most new tokens per completion (default 512).
+    pub max_completion_length: usize,
+    /// Sampling temperature (default 1.0).
+    pub temperature: f64,
+    /// Nucleus sampling (default 1.0: off).
+    pub top_p: f64,
+    /// Top-k sampling (default none).
+    pub top_k: Option<usize>,
+    /// β, the per-token KL penalty in the reward (default 0.01; needs the reference).
+    pub kl_coef: f64,
+    /// γ, the discount of the returns (default 1.0).
+    pub gamma: f64,
+    /// ε of the clipped surrogate (default 0.2).
+    pub epsilon: f64,
+    /// Subtract each group's mean reward first (REINFORCE++-baseline; default false).
+    pub baseline: bool,
+    /// The reward sources, summed with their weights (at least one).
+    pub reward: Vec<RewardSpec>,
+}
+
+impl Default for ReinforcePpConfig {
+    fn default() -> Self {
+        ReinforcePpConfig {
+            num_generations: 1,
+            max_completion_length: 512,
+            temperature: 1.0,
+            top_p: 1.0,
+            top_k: None,
+            kl_coef: 0.01,
+            gamma: 1.0,
+            epsilon: 0.2,
+            baseline: false,
+            reward: Vec::new(),
+        }
+    }
+}
+
+impl ReinforcePpConfig {
+    /// The sampling settings.
+    pub fn sampling(&self) -> Sampling {
+        Sampling {
+            num_generations: self.num_generations,
+            max_completion_length: self.max_completion_length,
+            temperature: self.temperature,
+            top_p: self.top_p,
+            top_k: self.top_k,
+            reward: self.reward.clone(),
+        }
+    }
+
+    fn clip(&self) -> ClipConfig {
+        ClipConfig {
+            loss_type: PgLossType::Dapo,
+            epsilon: self.epsilon,
+            ..ClipConfig::default()
+        }
+    }
+
+    /// Checks the ranges and that there is a reward.
+    pub fn validate(&self) -> Result<()> {
+        self.sampling()
+            .validate("reinforce_pp", if self.baseline { 2 } else { 1 })?;
+        if !(self.kl_coef.is_finite() && self.kl_coef >= 0.0) {
+            return Err(Error::Config(format!(
+                "objective.kl_coef = {} must be ≥ 0",
+                self.kl_coef
+            )));
+        }
+        if !(0.0..=1.0).contains(&self.gamma) {
+            return Err(Error::Config(format!(
+                "objective.gamma = {} must be in [0, 1]",
+                self.gamma
+            )));
+        }
+        Ok(self.clip().validate()?)
+    }
+}
+
+/// The REINFORCE++ objective.
+pub struct ReinforcePp {
+    cfg: ReinforcePpConfig,
+    sampler: Sampler,
+    /// This step's rollouts and their per-token advantages.
+    rollouts: Vec<(Rollout, Vec<f64>)>,
+}
+
+impl ReinforcePp {
+    /// The objective; `tok` decodes completions for the reward sources.
+    pub fn new(cfg: ReinforcePpConfig, tok: Tokenizer) -> Result<Self> {
+        cfg.validate()?;
+        let min = if cfg.baseline { 2 } else { 1 };
+        Ok(ReinforcePp {
+            sampler: Sampler::new(cfg.sampling(), tok, "reinforce_pp", min)?,
+            cfg,
+            rollouts: Vec::new(),
+        })
+    }
+}
+
+impl Objective for ReinforcePp {
+    fn method(&self) -> &'static str {
+        "reinforce_pp"
+    }
+
+    fn accepts(&self, examples: &Examples) -> bool {
+        examples.as_prompts().is_some()
+    }
+
+    fn needs_reference(&self) -> bool {
+        self.cfg.kl_coef != 0.0
+    }
+
+    fn online(&self) -> bool {
+        true
+    }
+
+    fn units_per_example(&self) -> usize {
+        self.cfg.num_generations
+    }
+
+    fn plan(
+        &mut self,
+        cx: &mut Ctx<'_>,
+        idx: &[usize],
+        micro: usize,
+        avg: &mut Averager,
+    ) -> Result<Vec<Micro>> {
+        let rollouts = self.sampler.sample(cx, idx, "reinforce_pp", avg)?;
+        let mut rewards: Vec<f64> = rollouts.iter().map(|r| r.reward).collect();
+        if self.cfg.baseline {
+            let g = self.cfg.num_generations;
+            for c in rewards.chunks_mut(g) {
+                let m = c.iter().sum::<f64>() / c.len() as f64;
+                c.iter_mut().for_each(|r| *r -= m);
+            }
+        }
+        let kl = if self.cfg.kl_coef != 0.0 {
+            let kl = token_kl(cx, &rollouts, micro, "reinforce_pp")?;
+            let n = kl.iter().map(Vec::len).sum::<usize>().max(1) as f64;
+            avg.add("kl", kl.iter().flatten().sum::<f64>() / n, 1.0);
+            kl
+        } else {
+            rollouts
+                .iter()
+                .map(|r| vec![0.0; r.seq.completion.len()])
+                .collect()
+        };
+        let adv = reinforce_pp_advantages(&rewards, &kl, self.cfg.kl_coef, self.cfg.gamma);
+        let tokens: usize = rollouts.iter().map(|r| r.seq.completion.len()).sum();
+        self.rollouts = rollouts.into_iter().zip(adv).collect();
+        let all: Vec<usize> = (0..self.rollouts.len()).collect();
+        let mut plan = split_even(&all, micro);
+        for p in &mut plan {
+            p.norm = tokens.max(1) as f64;
+        }
+        Ok(plan)
+    }
+
+    fn loss(&mut self, cx: &mut Ctx<'_>, m: &Micro, avg: &mut Averager) -> Result<Tensor> {
+        if !cx.training {
+            return Err(Error::Config(
+                "reinforce_pp has no offline evaluation; leave data.eval unset".into(),
+            ));
+        }
+        let rows: Vec<&Rollout> = m.idx.iter().map(|&i| &self.rollouts[i].0).collect();
+        let dev = cx.policy.device().clone();
+        let (batch, mask) = rollout_batch(&rows, cx.batch, &dev, cx.policy.dtype())?;
+        let lp = sequence_logps(cx.policy, &batch)?;
+        let dt = lp.per_token.dtype();
+        let (n, t) = lp.per_token.dims2()?;
+        // Token k of completion i is scored at position prompt_len − 1 + k.
+        let mut adv = vec![0.0; n * t];
+        for (r, &i) in m.idx.iter().enumerate() {
+            let start = batch.prompt_len(r).saturating_sub(1);
+            for (k, a) in self.rollouts[i].1.iter().enumerate() {
+                if start + k < t {
+                    adv[r * t + start + k] = *a;
+                }
+            }
+        }
+        let x = TokenLogps {
+            logps: lp.per_token.clone(),
+            old: None,
+            reference: None,
+            advantages: Tensor::from_vec(adv, (n, t), &dev)?.to_dtype(dt)?,
+            mask: mask.to_dtype(dt)?,
+        };
+        let out = clipped_surrogate(&x, &self.cfg.clip(), m.norm, self.cfg.max_completion_length)?;
+        avg.add(
+            "loss",
+            scalar(&out.loss)? / m.share.max(f64::MIN_POSITIVE),
+            m.idx.len() as f64,
+        );
+        for (i, k) in ["low_mean", "high_mean", "region_mean"].iter().enumerate() {
+            let (s, c) = out.clip[i];
+            avg.add(&format!("clip_ratio/{k}"), s / c.max(1.0), c);
+        }
+        Ok(out.loss)
+    }
+}
