@@ -25,6 +25,7 @@ pub mod loss;
 pub mod merge;
 pub mod model;
 pub mod ops;
+pub mod optim;
 pub mod reward;
 pub mod sample;
 pub mod tokenizer;

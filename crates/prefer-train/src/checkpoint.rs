@@ -154,7 +154,8 @@ pub fn load(
             },
         });
     }
-    opt.restore(moments, state.optimizer_t)?;
+    opt.restore(moments, state.optimizer_t)
+        .map_err(|e| Error::Resume(format!("{}: {e}", dir.display())))?;
     let rp = dir.join("reference.safetensors");
     if let Some(r) = reference
         && rp.exists()

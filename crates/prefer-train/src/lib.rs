@@ -54,7 +54,7 @@ pub mod data;
 pub mod error;
 pub mod metrics;
 pub mod objective;
-pub mod optim;
+pub use prefer_nn::optim;
 pub mod refcache;
 pub mod reward;
 pub mod rollout;

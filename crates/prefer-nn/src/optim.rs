@@ -1,5 +1,6 @@
 //! AdamW that updates the parameters in place, gradient accumulation, and clipping by the
-//! global norm.
+//! global norm: the one optimizer of policies, reward models and value heads
+//! (`prefer_train` re-exports it as `prefer_train::optim`).
 //!
 //! AdamW (Loshchilov & Hutter 2019, arXiv:1711.05101, Algorithm 2) with PyTorch's
 //! `torch.optim.AdamW` arithmetic (decoupled weight decay applied first, bias corrections
@@ -19,7 +20,7 @@
 //! # Quickstart
 //! ```
 //! use candle_core::{Device, Tensor, Var};
-//! use prefer_train::optim::{AdamW, AdamWConfig, GradAccumulator};
+//! use prefer_nn::optim::{AdamW, AdamWConfig, GradAccumulator};
 //! let w = Var::new(&[1.0f32, -2.0], &Device::Cpu)?;
 //! let mut opt = AdamW::new(vec![("w".into(), w.clone())], AdamWConfig { lr: 0.1, ..Default::default() })?;
 //! let mut acc = GradAccumulator::new(opt.len());
@@ -440,7 +441,7 @@ impl AdamW {
     /// Restores the moments and the update count (from a checkpoint).
     pub fn restore(&mut self, moments: Vec<Moments>, t: u64) -> Result<()> {
         if moments.len() != self.moments.len() {
-            return Err(Error::Resume(format!(
+            return Err(Error::Invalid(format!(
                 "optimizer state has {} parameters, the model {}",
                 moments.len(),
                 self.moments.len()
@@ -452,7 +453,7 @@ impl AdamW {
                 Moments::F64 { m, .. } => (m.len(), 1),
             };
             if len(new) != len(old) {
-                return Err(Error::Resume(format!(
+                return Err(Error::Invalid(format!(
                     "optimizer state of `{}` does not match the parameter's size or dtype",
                     self.names[i]
                 )));
