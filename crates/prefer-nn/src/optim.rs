@@ -464,6 +464,26 @@ impl AdamW {
         Ok(())
     }
 
+    /// An optimizer of unnamed parameters (named `param.<i>` in errors).
+    pub fn unnamed(vars: Vec<Var>, cfg: AdamWConfig) -> Result<Self> {
+        let named = vars
+            .into_iter()
+            .enumerate()
+            .map(|(i, v)| (format!("param.{i}"), v))
+            .collect();
+        Self::new(named, cfg)
+    }
+
+    /// Backpropagates `loss` and takes one step at the configured learning rate, without
+    /// clipping or accumulation (what `candle_nn::Optimizer::backward_step` does).
+    pub fn backward_step(&mut self, loss: &Tensor) -> Result<()> {
+        let grads = loss.backward()?;
+        let mut acc = GradAccumulator::new(self.len());
+        acc.add(&grads, self.vars())?;
+        let lr = self.cfg.lr;
+        self.step(&acc, 1.0, lr)
+    }
+
     /// One update with learning rate `lr` (the schedule's value for this step), the
     /// accumulated gradients multiplied by `grad_scale` (the clipping coefficient).
     /// A parameter without a gradient is updated with g = 0 (as PyTorch does for a zero

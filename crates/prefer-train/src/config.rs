@@ -245,12 +245,12 @@ pub enum Objective {
     /// Online GRPO (and DAPO, GSPO, Dr. GRPO by its parameters) on prompts, with reward
     /// sources: TRL `GRPOConfig` names, flat in `[objective]`, and `[[objective.reward]]`
     /// tables.
-    Grpo(crate::objective::grpo::GrpoConfig),
+    Grpo(crate::online::GrpoConfig),
     /// Online RLOO on prompts, with reward sources: TRL `RLOOConfig` names, flat in
     /// `[objective]`.
-    Rloo(crate::objective::rloo::RlooConfig),
+    Rloo(crate::online::RlooConfig),
     /// Online REINFORCE++ (and REINFORCE++-baseline) on prompts, with reward sources.
-    ReinforcePp(crate::objective::reinforce_pp::ReinforcePpConfig),
+    ReinforcePp(crate::online::ReinforcePpConfig),
 }
 
 impl Default for Objective {

@@ -54,6 +54,7 @@ pub mod data;
 pub mod error;
 pub mod metrics;
 pub mod objective;
+pub mod online;
 pub use prefer_nn::optim;
 pub mod refcache;
 pub mod reward;

@@ -4,8 +4,8 @@
 
 use std::time::Instant;
 
+use crate::optim::{AdamW, AdamWConfig};
 use candle_core::{DType, Device, Tensor, Var};
-use candle_nn::{AdamW, Optimizer, ParamsAdamW};
 use rand::SeedableRng;
 use rand::seq::SliceRandom;
 use rand_chacha::ChaCha8Rng;
@@ -438,9 +438,9 @@ pub fn train_loop(
     if n == 0 {
         return Err(Error::Invalid("no training examples".into()));
     }
-    let mut opt = AdamW::new(
+    let mut opt = AdamW::unnamed(
         vars,
-        ParamsAdamW {
+        AdamWConfig {
             lr: cfg.lr,
             weight_decay: cfg.weight_decay,
             ..Default::default()

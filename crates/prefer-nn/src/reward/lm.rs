@@ -25,8 +25,8 @@
 use std::path::Path;
 use std::time::Instant;
 
+use crate::optim::{AdamW, AdamWConfig};
 use candle_core::{DType, Tensor, Var};
-use candle_nn::{AdamW, Optimizer, ParamsAdamW};
 use rand::SeedableRng;
 use rand::seq::SliceRandom;
 use rand_chacha::ChaCha8Rng;
@@ -275,9 +275,9 @@ impl LmRewardModel {
                 pairs.len()
             )));
         }
-        let mut opt = AdamW::new(
+        let mut opt = AdamW::unnamed(
             self.vars()?,
-            ParamsAdamW {
+            AdamWConfig {
                 lr: cfg.lr,
                 weight_decay: cfg.weight_decay,
                 ..Default::default()

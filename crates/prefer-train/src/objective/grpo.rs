@@ -23,101 +23,15 @@
 
 use candle_core::Tensor;
 use prefer_nn::logprobs::sequence_logps;
-use prefer_nn::loss::{
-    ClipConfig, IsLevel, PgLossType, ScaleRewards, TokenLogps, clipped_surrogate, group_advantages,
-};
+use prefer_nn::loss::{ClipConfig, PgLossType, TokenLogps, clipped_surrogate, group_advantages};
 use prefer_nn::tokenizer::Tokenizer;
-use serde::{Deserialize, Serialize};
 
-use super::rollouts::{Rollout, Sampler, Sampling, rollout_batch};
+use super::rollouts::{Rollout, Sampler, rollout_batch};
 use super::{Ctx, Micro, Objective, scalar};
 use crate::data::Examples;
 use crate::metrics::Averager;
-use crate::reward::RewardSpec;
+use crate::online::GrpoConfig;
 use crate::{Error, Result};
-
-/// `[objective]` with `method = "grpo"` (TRL `GRPOConfig` names and defaults).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct GrpoConfig {
-    /// Completions per prompt, G (default 8).
-    pub num_generations: usize,
-    /// Most new tokens per completion (default 512).
-    pub max_completion_length: usize,
-    /// Sampling temperature (default 1.0).
-    pub temperature: f64,
-    /// Nucleus sampling (default 1.0: off).
-    pub top_p: f64,
-    /// Top-k sampling (default none).
-    pub top_k: Option<usize>,
-    /// The reduction (default `dapo`).
-    pub loss_type: PgLossType,
-    /// ε_low (default 0.2).
-    pub epsilon: f64,
-    /// ε_high (default: `epsilon`).
-    pub epsilon_high: Option<f64>,
-    /// β of the KL to the reference (default 0: no reference model).
-    pub beta: f64,
-    /// `token` (default) or `sequence` (GSPO).
-    pub importance_sampling_level: IsLevel,
-    /// `group` (default), `batch` or `none`.
-    pub scale_rewards: ScaleRewards,
-    /// Leave completions that hit `max_completion_length` out of the loss (default false).
-    pub mask_truncated_completions: bool,
-    /// The reward sources, summed with their weights (at least one).
-    pub reward: Vec<RewardSpec>,
-}
-
-impl Default for GrpoConfig {
-    fn default() -> Self {
-        GrpoConfig {
-            num_generations: 8,
-            max_completion_length: 512,
-            temperature: 1.0,
-            top_p: 1.0,
-            top_k: None,
-            loss_type: PgLossType::Dapo,
-            epsilon: 0.2,
-            epsilon_high: None,
-            beta: 0.0,
-            importance_sampling_level: IsLevel::Token,
-            scale_rewards: ScaleRewards::Group,
-            mask_truncated_completions: false,
-            reward: Vec::new(),
-        }
-    }
-}
-
-impl GrpoConfig {
-    /// The surrogate's settings.
-    pub fn clip(&self) -> ClipConfig {
-        ClipConfig {
-            loss_type: self.loss_type,
-            epsilon: self.epsilon,
-            epsilon_high: self.epsilon_high,
-            beta: self.beta,
-            importance_sampling_level: self.importance_sampling_level,
-        }
-    }
-
-    /// The sampling settings.
-    pub fn sampling(&self) -> Sampling {
-        Sampling {
-            num_generations: self.num_generations,
-            max_completion_length: self.max_completion_length,
-            temperature: self.temperature,
-            top_p: self.top_p,
-            top_k: self.top_k,
-            reward: self.reward.clone(),
-        }
-    }
-
-    /// Checks the ranges and that there is a reward.
-    pub fn validate(&self) -> Result<()> {
-        self.sampling().validate("grpo", 2)?;
-        Ok(self.clip().validate()?)
-    }
-}
 
 /// The GRPO objective.
 pub struct Grpo {

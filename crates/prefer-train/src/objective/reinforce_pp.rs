@@ -17,102 +17,15 @@
 
 use candle_core::Tensor;
 use prefer_nn::logprobs::sequence_logps;
-use prefer_nn::loss::{
-    ClipConfig, PgLossType, TokenLogps, clipped_surrogate, reinforce_pp_advantages,
-};
+use prefer_nn::loss::{TokenLogps, clipped_surrogate, reinforce_pp_advantages};
 use prefer_nn::tokenizer::Tokenizer;
-use serde::{Deserialize, Serialize};
 
-use super::rollouts::{Rollout, Sampler, Sampling, rollout_batch, token_kl};
+use super::rollouts::{Rollout, Sampler, rollout_batch, token_kl};
 use super::{Ctx, Micro, Objective, scalar, split_even};
 use crate::data::Examples;
 use crate::metrics::Averager;
-use crate::reward::RewardSpec;
+use crate::online::ReinforcePpConfig;
 use crate::{Error, Result};
-
-/// `[objective]` with `method = "reinforce_pp"` (OpenRLHF's names where it has them).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct ReinforcePpConfig {
-    /// Completions per prompt (default 1; ≥ 2 with `baseline`).
-    pub num_generations: usize,
-    /// Most new tokens per completion (default 512).
-    pub max_completion_length: usize,
-    /// Sampling temperature (default 1.0).
-    pub temperature: f64,
-    /// Nucleus sampling (default 1.0: off).
-    pub top_p: f64,
-    /// Top-k sampling (default none).
-    pub top_k: Option<usize>,
-    /// β, the per-token KL penalty in the reward (default 0.01; needs the reference).
-    pub kl_coef: f64,
-    /// γ, the discount of the returns (default 1.0).
-    pub gamma: f64,
-    /// ε of the clipped surrogate (default 0.2).
-    pub epsilon: f64,
-    /// Subtract each group's mean reward first (REINFORCE++-baseline; default false).
-    pub baseline: bool,
-    /// The reward sources, summed with their weights (at least one).
-    pub reward: Vec<RewardSpec>,
-}
-
-impl Default for ReinforcePpConfig {
-    fn default() -> Self {
-        ReinforcePpConfig {
-            num_generations: 1,
-            max_completion_length: 512,
-            temperature: 1.0,
-            top_p: 1.0,
-            top_k: None,
-            kl_coef: 0.01,
-            gamma: 1.0,
-            epsilon: 0.2,
-            baseline: false,
-            reward: Vec::new(),
-        }
-    }
-}
-
-impl ReinforcePpConfig {
-    /// The sampling settings.
-    pub fn sampling(&self) -> Sampling {
-        Sampling {
-            num_generations: self.num_generations,
-            max_completion_length: self.max_completion_length,
-            temperature: self.temperature,
-            top_p: self.top_p,
-            top_k: self.top_k,
-            reward: self.reward.clone(),
-        }
-    }
-
-    fn clip(&self) -> ClipConfig {
-        ClipConfig {
-            loss_type: PgLossType::Dapo,
-            epsilon: self.epsilon,
-            ..ClipConfig::default()
-        }
-    }
-
-    /// Checks the ranges and that there is a reward.
-    pub fn validate(&self) -> Result<()> {
-        self.sampling()
-            .validate("reinforce_pp", if self.baseline { 2 } else { 1 })?;
-        if !(self.kl_coef.is_finite() && self.kl_coef >= 0.0) {
-            return Err(Error::Config(format!(
-                "objective.kl_coef = {} must be ≥ 0",
-                self.kl_coef
-            )));
-        }
-        if !(0.0..=1.0).contains(&self.gamma) {
-            return Err(Error::Config(format!(
-                "objective.gamma = {} must be in [0, 1]",
-                self.gamma
-            )));
-        }
-        Ok(self.clip().validate()?)
-    }
-}
 
 /// The REINFORCE++ objective.
 pub struct ReinforcePp {

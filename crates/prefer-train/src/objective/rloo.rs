@@ -20,91 +20,13 @@ use candle_core::Tensor;
 use prefer_nn::logprobs::sequence_logps;
 use prefer_nn::loss::{rloo_advantages, sequence_surrogate};
 use prefer_nn::tokenizer::Tokenizer;
-use serde::{Deserialize, Serialize};
 
-use super::rollouts::{Rollout, Sampler, Sampling, rollout_batch, token_kl};
+use super::rollouts::{Rollout, Sampler, rollout_batch, token_kl};
 use super::{Ctx, Micro, Objective, scalar, split_even};
 use crate::data::Examples;
 use crate::metrics::Averager;
-use crate::reward::RewardSpec;
+use crate::online::RlooConfig;
 use crate::{Error, Result};
-
-/// `[objective]` with `method = "rloo"` (TRL `RLOOConfig` names and defaults).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct RlooConfig {
-    /// Completions per prompt, k (default 2).
-    pub num_generations: usize,
-    /// Most new tokens per completion (default 512).
-    pub max_completion_length: usize,
-    /// Sampling temperature (default 1.0).
-    pub temperature: f64,
-    /// Nucleus sampling (default 1.0: off).
-    pub top_p: f64,
-    /// Top-k sampling (default none).
-    pub top_k: Option<usize>,
-    /// β of the KL penalty in the reward (default 0.05; needs the reference model).
-    pub beta: f64,
-    /// ε_low (default 0.2).
-    pub epsilon: f64,
-    /// ε_high (default: `epsilon`).
-    pub epsilon_high: Option<f64>,
-    /// Standardise the advantages over the batch (default false).
-    pub normalize_advantages: bool,
-    /// The reward sources, summed with their weights (at least one).
-    pub reward: Vec<RewardSpec>,
-}
-
-impl Default for RlooConfig {
-    fn default() -> Self {
-        RlooConfig {
-            num_generations: 2,
-            max_completion_length: 512,
-            temperature: 1.0,
-            top_p: 1.0,
-            top_k: None,
-            beta: 0.05,
-            epsilon: 0.2,
-            epsilon_high: None,
-            normalize_advantages: false,
-            reward: Vec::new(),
-        }
-    }
-}
-
-impl RlooConfig {
-    /// The sampling settings.
-    pub fn sampling(&self) -> Sampling {
-        Sampling {
-            num_generations: self.num_generations,
-            max_completion_length: self.max_completion_length,
-            temperature: self.temperature,
-            top_p: self.top_p,
-            top_k: self.top_k,
-            reward: self.reward.clone(),
-        }
-    }
-
-    /// Checks the ranges and that there is a reward.
-    pub fn validate(&self) -> Result<()> {
-        self.sampling().validate("rloo", 2)?;
-        let bad = |name: &str, v: f64| Error::Config(format!("objective.{name} = {v} must be ≥ 0"));
-        if !(self.beta.is_finite() && self.beta >= 0.0) {
-            return Err(bad("beta", self.beta));
-        }
-        if !(0.0..1.0).contains(&self.epsilon) {
-            return Err(Error::Config(format!(
-                "objective.epsilon = {} must be in [0, 1)",
-                self.epsilon
-            )));
-        }
-        let h = self.epsilon_high.unwrap_or(self.epsilon);
-        if !(h.is_finite() && h >= 0.0) {
-            return Err(bad("epsilon_high", h));
-        }
-        Ok(())
-    }
-}
 
 /// The RLOO objective.
 pub struct Rloo {

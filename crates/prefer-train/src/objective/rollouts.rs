@@ -7,69 +7,14 @@
 
 use candle_core::{DType, Tensor};
 use prefer_nn::logprobs::{BatchConfig, SeqBatch, SeqIds};
-use prefer_nn::sample::{SampleConfig, generate};
+use prefer_nn::sample::generate;
 use prefer_nn::tokenizer::Tokenizer;
-use serde::{Deserialize, Serialize};
 
 use super::{Ctx, mean, wrong_examples};
 use crate::metrics::Averager;
-use crate::reward::{RewardSource, RewardSpec, score_checked};
+use crate::online::Sampling;
+use crate::reward::{RewardSource, score_checked};
 use crate::{Error, Result};
-
-/// The sampling half of an online objective's configuration (TRL names).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Sampling {
-    /// Completions per prompt, G.
-    pub num_generations: usize,
-    /// Most new tokens per completion.
-    pub max_completion_length: usize,
-    /// Sampling temperature.
-    pub temperature: f64,
-    /// Nucleus sampling.
-    pub top_p: f64,
-    /// Top-k sampling.
-    pub top_k: Option<usize>,
-    /// The reward sources, summed with their weights (at least one).
-    pub reward: Vec<RewardSpec>,
-}
-
-impl Sampling {
-    /// Checks the ranges and that there is a reward; `method` names the objective, which
-    /// needs at least `min_generations` completions per prompt.
-    pub fn validate(&self, method: &str, min_generations: usize) -> Result<()> {
-        if self.num_generations < min_generations.max(1) {
-            return Err(Error::Config(format!(
-                "objective.num_generations = {}: `{method}` needs ≥ {min_generations} completions per prompt",
-                self.num_generations
-            )));
-        }
-        if self.max_completion_length == 0 {
-            return Err(Error::Config(
-                "objective.max_completion_length must be ≥ 1".into(),
-            ));
-        }
-        if self.reward.is_empty() {
-            return Err(Error::Config(format!(
-                "objective `{method}` needs at least one [[objective.reward]] source"
-            )));
-        }
-        for r in &self.reward {
-            r.validate()?;
-        }
-        Ok(self.sample_config(0).validate()?)
-    }
-
-    fn sample_config(&self, seed: u64) -> SampleConfig {
-        SampleConfig {
-            max_new_tokens: self.max_completion_length,
-            temperature: self.temperature,
-            top_k: self.top_k,
-            top_p: self.top_p,
-            seed,
-            stop_at_eos: true,
-        }
-    }
-}
 
 /// One sampled completion.
 #[derive(Debug, Clone)]

@@ -1,0 +1,311 @@
+//! The settings of the online objectives (`[objective]` with `method = "grpo"`, `"rloo"`
+//! or `"reinforce_pp"`), flat as TRL's `GRPOConfig` / `RLOOConfig` and OpenRLHF's flags
+//! name them, with their defaults. The algorithms are in [`crate::objective`]; these sit
+//! below the configuration so that `config` does not depend on the training code.
+
+use prefer_nn::loss::{ClipConfig, IsLevel, PgLossType, ScaleRewards};
+use prefer_nn::sample::SampleConfig;
+use serde::{Deserialize, Serialize};
+
+use crate::reward::RewardSpec;
+use crate::{Error, Result};
+
+/// The sampling half of an online objective's configuration (TRL names).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Sampling {
+    /// Completions per prompt, G.
+    pub num_generations: usize,
+    /// Most new tokens per completion.
+    pub max_completion_length: usize,
+    /// Sampling temperature.
+    pub temperature: f64,
+    /// Nucleus sampling.
+    pub top_p: f64,
+    /// Top-k sampling.
+    pub top_k: Option<usize>,
+    /// The reward sources, summed with their weights (at least one).
+    pub reward: Vec<RewardSpec>,
+}
+
+impl Sampling {
+    /// Checks the ranges and that there is a reward; `method` names the objective, which
+    /// needs at least `min_generations` completions per prompt.
+    pub fn validate(&self, method: &str, min_generations: usize) -> Result<()> {
+        if self.num_generations < min_generations.max(1) {
+            return Err(Error::Config(format!(
+                "objective.num_generations = {}: `{method}` needs ≥ {min_generations} completions per prompt",
+                self.num_generations
+            )));
+        }
+        if self.max_completion_length == 0 {
+            return Err(Error::Config(
+                "objective.max_completion_length must be ≥ 1".into(),
+            ));
+        }
+        if self.reward.is_empty() {
+            return Err(Error::Config(format!(
+                "objective `{method}` needs at least one [[objective.reward]] source"
+            )));
+        }
+        for r in &self.reward {
+            r.validate()?;
+        }
+        Ok(self.sample_config(0).validate()?)
+    }
+
+    pub(crate) fn sample_config(&self, seed: u64) -> SampleConfig {
+        SampleConfig {
+            max_new_tokens: self.max_completion_length,
+            temperature: self.temperature,
+            top_k: self.top_k,
+            top_p: self.top_p,
+            seed,
+            stop_at_eos: true,
+        }
+    }
+}
+
+/// `[objective]` with `method = "grpo"` (TRL `GRPOConfig` names and defaults).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct GrpoConfig {
+    /// Completions per prompt, G (default 8).
+    pub num_generations: usize,
+    /// Most new tokens per completion (default 512).
+    pub max_completion_length: usize,
+    /// Sampling temperature (default 1.0).
+    pub temperature: f64,
+    /// Nucleus sampling (default 1.0: off).
+    pub top_p: f64,
+    /// Top-k sampling (default none).
+    pub top_k: Option<usize>,
+    /// The reduction (default `dapo`).
+    pub loss_type: PgLossType,
+    /// ε_low (default 0.2).
+    pub epsilon: f64,
+    /// ε_high (default: `epsilon`).
+    pub epsilon_high: Option<f64>,
+    /// β of the KL to the reference (default 0: no reference model).
+    pub beta: f64,
+    /// `token` (default) or `sequence` (GSPO).
+    pub importance_sampling_level: IsLevel,
+    /// `group` (default), `batch` or `none`.
+    pub scale_rewards: ScaleRewards,
+    /// Leave completions that hit `max_completion_length` out of the loss (default false).
+    pub mask_truncated_completions: bool,
+    /// The reward sources, summed with their weights (at least one).
+    pub reward: Vec<RewardSpec>,
+}
+
+impl Default for GrpoConfig {
+    fn default() -> Self {
+        GrpoConfig {
+            num_generations: 8,
+            max_completion_length: 512,
+            temperature: 1.0,
+            top_p: 1.0,
+            top_k: None,
+            loss_type: PgLossType::Dapo,
+            epsilon: 0.2,
+            epsilon_high: None,
+            beta: 0.0,
+            importance_sampling_level: IsLevel::Token,
+            scale_rewards: ScaleRewards::Group,
+            mask_truncated_completions: false,
+            reward: Vec::new(),
+        }
+    }
+}
+
+impl GrpoConfig {
+    /// The surrogate's settings.
+    pub fn clip(&self) -> ClipConfig {
+        ClipConfig {
+            loss_type: self.loss_type,
+            epsilon: self.epsilon,
+            epsilon_high: self.epsilon_high,
+            beta: self.beta,
+            importance_sampling_level: self.importance_sampling_level,
+        }
+    }
+
+    /// The sampling settings.
+    pub fn sampling(&self) -> Sampling {
+        Sampling {
+            num_generations: self.num_generations,
+            max_completion_length: self.max_completion_length,
+            temperature: self.temperature,
+            top_p: self.top_p,
+            top_k: self.top_k,
+            reward: self.reward.clone(),
+        }
+    }
+
+    /// Checks the ranges and that there is a reward.
+    pub fn validate(&self) -> Result<()> {
+        self.sampling().validate("grpo", 2)?;
+        Ok(self.clip().validate()?)
+    }
+}
+
+/// `[objective]` with `method = "rloo"` (TRL `RLOOConfig` names and defaults).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RlooConfig {
+    /// Completions per prompt, k (default 2).
+    pub num_generations: usize,
+    /// Most new tokens per completion (default 512).
+    pub max_completion_length: usize,
+    /// Sampling temperature (default 1.0).
+    pub temperature: f64,
+    /// Nucleus sampling (default 1.0: off).
+    pub top_p: f64,
+    /// Top-k sampling (default none).
+    pub top_k: Option<usize>,
+    /// β of the KL penalty in the reward (default 0.05; needs the reference model).
+    pub beta: f64,
+    /// ε_low (default 0.2).
+    pub epsilon: f64,
+    /// ε_high (default: `epsilon`).
+    pub epsilon_high: Option<f64>,
+    /// Standardise the advantages over the batch (default false).
+    pub normalize_advantages: bool,
+    /// The reward sources, summed with their weights (at least one).
+    pub reward: Vec<RewardSpec>,
+}
+
+impl Default for RlooConfig {
+    fn default() -> Self {
+        RlooConfig {
+            num_generations: 2,
+            max_completion_length: 512,
+            temperature: 1.0,
+            top_p: 1.0,
+            top_k: None,
+            beta: 0.05,
+            epsilon: 0.2,
+            epsilon_high: None,
+            normalize_advantages: false,
+            reward: Vec::new(),
+        }
+    }
+}
+
+impl RlooConfig {
+    /// The sampling settings.
+    pub fn sampling(&self) -> Sampling {
+        Sampling {
+            num_generations: self.num_generations,
+            max_completion_length: self.max_completion_length,
+            temperature: self.temperature,
+            top_p: self.top_p,
+            top_k: self.top_k,
+            reward: self.reward.clone(),
+        }
+    }
+
+    /// Checks the ranges and that there is a reward.
+    pub fn validate(&self) -> Result<()> {
+        self.sampling().validate("rloo", 2)?;
+        let bad = |name: &str, v: f64| Error::Config(format!("objective.{name} = {v} must be ≥ 0"));
+        if !(self.beta.is_finite() && self.beta >= 0.0) {
+            return Err(bad("beta", self.beta));
+        }
+        if !(0.0..1.0).contains(&self.epsilon) {
+            return Err(Error::Config(format!(
+                "objective.epsilon = {} must be in [0, 1)",
+                self.epsilon
+            )));
+        }
+        let h = self.epsilon_high.unwrap_or(self.epsilon);
+        if !(h.is_finite() && h >= 0.0) {
+            return Err(bad("epsilon_high", h));
+        }
+        Ok(())
+    }
+}
+
+/// `[objective]` with `method = "reinforce_pp"` (OpenRLHF's names where it has them).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ReinforcePpConfig {
+    /// Completions per prompt (default 1; ≥ 2 with `baseline`).
+    pub num_generations: usize,
+    /// Most new tokens per completion (default 512).
+    pub max_completion_length: usize,
+    /// Sampling temperature (default 1.0).
+    pub temperature: f64,
+    /// Nucleus sampling (default 1.0: off).
+    pub top_p: f64,
+    /// Top-k sampling (default none).
+    pub top_k: Option<usize>,
+    /// β, the per-token KL penalty in the reward (default 0.01; needs the reference).
+    pub kl_coef: f64,
+    /// γ, the discount of the returns (default 1.0).
+    pub gamma: f64,
+    /// ε of the clipped surrogate (default 0.2).
+    pub epsilon: f64,
+    /// Subtract each group's mean reward first (REINFORCE++-baseline; default false).
+    pub baseline: bool,
+    /// The reward sources, summed with their weights (at least one).
+    pub reward: Vec<RewardSpec>,
+}
+
+impl Default for ReinforcePpConfig {
+    fn default() -> Self {
+        ReinforcePpConfig {
+            num_generations: 1,
+            max_completion_length: 512,
+            temperature: 1.0,
+            top_p: 1.0,
+            top_k: None,
+            kl_coef: 0.01,
+            gamma: 1.0,
+            epsilon: 0.2,
+            baseline: false,
+            reward: Vec::new(),
+        }
+    }
+}
+
+impl ReinforcePpConfig {
+    /// The sampling settings.
+    pub fn sampling(&self) -> Sampling {
+        Sampling {
+            num_generations: self.num_generations,
+            max_completion_length: self.max_completion_length,
+            temperature: self.temperature,
+            top_p: self.top_p,
+            top_k: self.top_k,
+            reward: self.reward.clone(),
+        }
+    }
+
+    /// The surrogate's settings (the `dapo` token mean over the step).
+    pub fn clip(&self) -> ClipConfig {
+        ClipConfig {
+            loss_type: PgLossType::Dapo,
+            epsilon: self.epsilon,
+            ..ClipConfig::default()
+        }
+    }
+
+    /// Checks the ranges and that there is a reward.
+    pub fn validate(&self) -> Result<()> {
+        self.sampling()
+            .validate("reinforce_pp", if self.baseline { 2 } else { 1 })?;
+        if !(self.kl_coef.is_finite() && self.kl_coef >= 0.0) {
+            return Err(Error::Config(format!(
+                "objective.kl_coef = {} must be ≥ 0",
+                self.kl_coef
+            )));
+        }
+        if !(0.0..=1.0).contains(&self.gamma) {
+            return Err(Error::Config(format!(
+                "objective.gamma = {} must be in [0, 1]",
+                self.gamma
+            )));
+        }
+        Ok(self.clip().validate()?)
+    }
+}
