@@ -10,6 +10,20 @@ use serde::{Deserialize, Serialize};
 use crate::reward::RewardSpec;
 use crate::{Error, Result};
 
+/// The [`Sampling`] half of an online configuration (they all name these fields alike).
+macro_rules! sampling_of {
+    ($c:expr) => {
+        Sampling {
+            num_generations: $c.num_generations,
+            max_completion_length: $c.max_completion_length,
+            temperature: $c.temperature,
+            top_p: $c.top_p,
+            top_k: $c.top_k,
+            reward: $c.reward.clone(),
+        }
+    };
+}
+
 /// The sampling half of an online objective's configuration (TRL names).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Sampling {
@@ -131,14 +145,7 @@ impl GrpoConfig {
 
     /// The sampling settings.
     pub fn sampling(&self) -> Sampling {
-        Sampling {
-            num_generations: self.num_generations,
-            max_completion_length: self.max_completion_length,
-            temperature: self.temperature,
-            top_p: self.top_p,
-            top_k: self.top_k,
-            reward: self.reward.clone(),
-        }
+        sampling_of!(self)
     }
 
     /// Checks the ranges and that there is a reward.
@@ -194,14 +201,7 @@ impl Default for RlooConfig {
 impl RlooConfig {
     /// The sampling settings.
     pub fn sampling(&self) -> Sampling {
-        Sampling {
-            num_generations: self.num_generations,
-            max_completion_length: self.max_completion_length,
-            temperature: self.temperature,
-            top_p: self.top_p,
-            top_k: self.top_k,
-            reward: self.reward.clone(),
-        }
+        sampling_of!(self)
     }
 
     /// Checks the ranges and that there is a reward.
@@ -271,14 +271,7 @@ impl Default for ReinforcePpConfig {
 impl ReinforcePpConfig {
     /// The sampling settings.
     pub fn sampling(&self) -> Sampling {
-        Sampling {
-            num_generations: self.num_generations,
-            max_completion_length: self.max_completion_length,
-            temperature: self.temperature,
-            top_p: self.top_p,
-            top_k: self.top_k,
-            reward: self.reward.clone(),
-        }
+        sampling_of!(self)
     }
 
     /// The surrogate's settings (the `dapo` token mean over the step).

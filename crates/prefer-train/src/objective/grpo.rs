@@ -26,7 +26,7 @@ use prefer_nn::logprobs::sequence_logps;
 use prefer_nn::loss::{ClipConfig, PgLossType, TokenLogps, clipped_surrogate, group_advantages};
 use prefer_nn::tokenizer::Tokenizer;
 
-use super::rollouts::{Rollout, Sampler, rollout_batch};
+use super::rollouts::{Rollout, RolloutForward, Sampler, forward_rollouts};
 use super::{Ctx, Micro, Objective, scalar};
 use crate::data::Examples;
 use crate::metrics::Averager;
@@ -109,17 +109,15 @@ impl Objective for Grpo {
     }
 
     fn loss(&mut self, cx: &mut Ctx<'_>, m: &Micro, avg: &mut Averager) -> Result<Tensor> {
-        if !cx.training {
-            return Err(Error::Config(
-                "grpo has no offline evaluation; leave data.eval unset".into(),
-            ));
-        }
         let rows: Vec<&Rollout> = m.idx.iter().map(|&i| &self.rollouts[i].0).collect();
+        let RolloutForward {
+            batch,
+            logps: lp,
+            mask,
+        } = forward_rollouts(cx, &rows, "grpo")?;
         let dev = cx.policy.device().clone();
-        let (batch, mask) = rollout_batch(&rows, cx.batch, &dev, cx.policy.dtype())?;
-        let lp = sequence_logps(cx.policy, &batch)?;
         let dt = lp.per_token.dtype();
-        let mut mask = mask.to_dtype(dt)?;
+        let mut mask = mask;
         if self.cfg.mask_truncated_completions {
             let keep: Vec<f64> = rows.iter().map(|r| f64::from(!r.truncated)).collect();
             let keep = Tensor::new(keep, &dev)?.to_dtype(dt)?.unsqueeze(1)?;

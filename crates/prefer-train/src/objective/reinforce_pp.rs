@@ -16,16 +16,15 @@
 //! metrics of [`super::rollouts`], `kl` (the token mean of the estimate), `clip_ratio/*`.
 
 use candle_core::Tensor;
-use prefer_nn::logprobs::sequence_logps;
 use prefer_nn::loss::{TokenLogps, clipped_surrogate, reinforce_pp_advantages};
 use prefer_nn::tokenizer::Tokenizer;
 
-use super::rollouts::{Rollout, Sampler, rollout_batch, token_kl};
+use super::rollouts::{Rollout, RolloutForward, Sampler, forward_rollouts, token_kl};
 use super::{Ctx, Micro, Objective, scalar, split_even};
+use crate::Result;
 use crate::data::Examples;
 use crate::metrics::Averager;
 use crate::online::ReinforcePpConfig;
-use crate::{Error, Result};
 
 /// The REINFORCE++ objective.
 pub struct ReinforcePp {
@@ -108,15 +107,13 @@ impl Objective for ReinforcePp {
     }
 
     fn loss(&mut self, cx: &mut Ctx<'_>, m: &Micro, avg: &mut Averager) -> Result<Tensor> {
-        if !cx.training {
-            return Err(Error::Config(
-                "reinforce_pp has no offline evaluation; leave data.eval unset".into(),
-            ));
-        }
         let rows: Vec<&Rollout> = m.idx.iter().map(|&i| &self.rollouts[i].0).collect();
+        let RolloutForward {
+            batch,
+            logps: lp,
+            mask,
+        } = forward_rollouts(cx, &rows, "reinforce_pp")?;
         let dev = cx.policy.device().clone();
-        let (batch, mask) = rollout_batch(&rows, cx.batch, &dev, cx.policy.dtype())?;
-        let lp = sequence_logps(cx.policy, &batch)?;
         let dt = lp.per_token.dtype();
         let (n, t) = lp.per_token.dims2()?;
         // Token k of completion i is scored at position prompt_len − 1 + k.
@@ -134,7 +131,7 @@ impl Objective for ReinforcePp {
             old: None,
             reference: None,
             advantages: Tensor::from_vec(adv, (n, t), &dev)?.to_dtype(dt)?,
-            mask: mask.to_dtype(dt)?,
+            mask,
         };
         let out = clipped_surrogate(&x, &self.cfg.clip(), m.norm, self.cfg.max_completion_length)?;
         avg.add(

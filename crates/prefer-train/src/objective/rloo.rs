@@ -17,16 +17,15 @@
 //! `clip_ratio/low_mean`, `clip_ratio/high_mean`, `clip_ratio/region_mean`.
 
 use candle_core::Tensor;
-use prefer_nn::logprobs::sequence_logps;
 use prefer_nn::loss::{rloo_advantages, sequence_surrogate};
 use prefer_nn::tokenizer::Tokenizer;
 
-use super::rollouts::{Rollout, Sampler, rollout_batch, token_kl};
+use super::rollouts::{Rollout, RolloutForward, Sampler, forward_rollouts, token_kl};
 use super::{Ctx, Micro, Objective, scalar, split_even};
+use crate::Result;
 use crate::data::Examples;
 use crate::metrics::Averager;
 use crate::online::RlooConfig;
-use crate::{Error, Result};
 
 /// The RLOO objective.
 pub struct Rloo {
@@ -111,27 +110,17 @@ impl Objective for Rloo {
     }
 
     fn loss(&mut self, cx: &mut Ctx<'_>, m: &Micro, avg: &mut Averager) -> Result<Tensor> {
-        if !cx.training {
-            return Err(Error::Config(
-                "rloo has no offline evaluation; leave data.eval unset".into(),
-            ));
-        }
         let rows: Vec<&Rollout> = m.idx.iter().map(|&i| &self.rollouts[i].0).collect();
+        let RolloutForward {
+            logps: lp, mask, ..
+        } = forward_rollouts(cx, &rows, "rloo")?;
         let dev = cx.policy.device().clone();
-        let (batch, mask) = rollout_batch(&rows, cx.batch, &dev, cx.policy.dtype())?;
-        let lp = sequence_logps(cx.policy, &batch)?;
         let dt = lp.per_token.dtype();
         let adv: Vec<f64> = m.idx.iter().map(|&i| self.rollouts[i].1).collect();
         let adv = Tensor::new(adv, &dev)?.to_dtype(dt)?;
         let eh = self.cfg.epsilon_high.unwrap_or(self.cfg.epsilon);
-        let (loss, clip) = sequence_surrogate(
-            &lp.per_token,
-            &mask.to_dtype(dt)?,
-            None,
-            &adv,
-            self.cfg.epsilon,
-            eh,
-        )?;
+        let (loss, clip) =
+            sequence_surrogate(&lp.per_token, &mask, None, &adv, self.cfg.epsilon, eh)?;
         let b = m.idx.len() as f64;
         avg.add("loss", scalar(&loss)?, b);
         for (i, k) in ["low_mean", "high_mean", "region_mean"].iter().enumerate() {

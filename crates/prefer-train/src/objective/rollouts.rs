@@ -210,3 +210,27 @@ pub fn token_kl(
         .map(|(p, q)| p.iter().zip(q).map(|(a, b)| a - b).collect())
         .collect())
 }
+
+/// The current policy's forward over some of a step's rollouts.
+pub struct RolloutForward {
+    /// The rows (prompt + sampled completion, no EOS added).
+    pub batch: SeqBatch,
+    /// The policy's log-probs (differentiable).
+    pub logps: prefer_nn::logprobs::SeqLogps,
+    /// `[n, t]` completion mask of the per-token layout, in the log-probs' dtype.
+    pub mask: Tensor,
+}
+
+/// The policy's forward over `rows` for a training micro-batch of `method` (online
+/// objectives have no offline evaluation set: an error when asked to evaluate).
+pub fn forward_rollouts(cx: &Ctx<'_>, rows: &[&Rollout], method: &str) -> Result<RolloutForward> {
+    if !cx.training {
+        return Err(Error::Config(format!(
+            "{method} has no offline evaluation; leave data.eval unset"
+        )));
+    }
+    let (batch, mask) = rollout_batch(rows, cx.batch, cx.policy.device(), cx.policy.dtype())?;
+    let logps = prefer_nn::logprobs::sequence_logps(cx.policy, &batch)?;
+    let mask = mask.to_dtype(logps.per_token.dtype())?;
+    Ok(RolloutForward { batch, logps, mask })
+}
