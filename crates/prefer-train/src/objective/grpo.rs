@@ -28,7 +28,6 @@ use prefer_nn::tokenizer::Tokenizer;
 
 use super::rollouts::{Rollout, RolloutForward, Sampler, forward_rollouts};
 use super::{Ctx, Micro, Objective, scalar};
-use crate::data::Examples;
 use crate::metrics::Averager;
 use crate::online::GrpoConfig;
 use crate::{Error, Result};
@@ -64,10 +63,6 @@ impl Grpo {
 impl Objective for Grpo {
     fn method(&self) -> &'static str {
         "grpo"
-    }
-
-    fn accepts(&self, examples: &Examples) -> bool {
-        examples.as_prompts().is_some()
     }
 
     fn needs_reference(&self) -> bool {

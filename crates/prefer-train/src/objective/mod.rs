@@ -148,8 +148,11 @@ pub trait Objective {
     /// The configuration's method name (`sft`, `dpo`, …).
     fn method(&self) -> &'static str;
 
-    /// Whether it trains on these examples (checked once, at construction).
-    fn accepts(&self, examples: &Examples) -> bool;
+    /// Whether it trains on these examples (checked once, at construction). Online
+    /// objectives take prompts (the default); offline ones say which records.
+    fn accepts(&self, examples: &Examples) -> bool {
+        self.online() && examples.as_prompts().is_some()
+    }
 
     /// Whether it reads reference log-probs.
     fn needs_reference(&self) -> bool {

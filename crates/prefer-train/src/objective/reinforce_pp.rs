@@ -22,7 +22,6 @@ use prefer_nn::tokenizer::Tokenizer;
 use super::rollouts::{Rollout, RolloutForward, Sampler, forward_rollouts, token_kl};
 use super::{Ctx, Micro, Objective, scalar, split_even};
 use crate::Result;
-use crate::data::Examples;
 use crate::metrics::Averager;
 use crate::online::ReinforcePpConfig;
 
@@ -50,10 +49,6 @@ impl ReinforcePp {
 impl Objective for ReinforcePp {
     fn method(&self) -> &'static str {
         "reinforce_pp"
-    }
-
-    fn accepts(&self, examples: &Examples) -> bool {
-        examples.as_prompts().is_some()
     }
 
     fn needs_reference(&self) -> bool {

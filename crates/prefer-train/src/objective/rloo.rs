@@ -23,7 +23,6 @@ use prefer_nn::tokenizer::Tokenizer;
 use super::rollouts::{Rollout, RolloutForward, Sampler, forward_rollouts, token_kl};
 use super::{Ctx, Micro, Objective, scalar, split_even};
 use crate::Result;
-use crate::data::Examples;
 use crate::metrics::Averager;
 use crate::online::RlooConfig;
 
@@ -63,10 +62,6 @@ impl Rloo {
 impl Objective for Rloo {
     fn method(&self) -> &'static str {
         "rloo"
-    }
-
-    fn accepts(&self, examples: &Examples) -> bool {
-        examples.as_prompts().is_some()
     }
 
     fn needs_reference(&self) -> bool {
