@@ -120,6 +120,21 @@ pub struct DataSection {
     /// Leave out records that cannot be used (unreadable, no shared prompt, an empty
     /// completion) and report them, instead of stopping (default true).
     pub skip_invalid: bool,
+    /// Online prompts longer than `batch.max_prompt_length`: `truncate` (default: keep
+    /// BOS and the last tokens, as TRL truncates prompts from the left, and count them) or
+    /// `reject` (leave them out, reported like invalid records).
+    pub long_prompts: LongPrompts,
+}
+
+/// What happens to an online prompt longer than `batch.max_prompt_length`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LongPrompts {
+    /// Keep BOS and the prompt's last tokens (default).
+    #[default]
+    Truncate,
+    /// Leave the prompt out and report it.
+    Reject,
 }
 
 impl Default for DataSection {
@@ -132,6 +147,7 @@ impl Default for DataSection {
             max_eval: None,
             chat_template: true,
             skip_invalid: true,
+            long_prompts: LongPrompts::Truncate,
         }
     }
 }

@@ -63,6 +63,48 @@ pub struct PromptExample {
     pub ids: Vec<u32>,
     /// The prompt as text (a conversation flattened).
     pub text: String,
+    /// Where it was read (`file:line`).
+    pub loc: String,
+}
+
+/// Applies `max` (tokens) to online prompts: longer ones keep BOS (when they start with
+/// `bos`) and their last tokens, or are removed. Returns how many were truncated and,
+/// for each removed prompt, its location and reason.
+pub fn limit_prompts(
+    prompts: &mut Vec<PromptExample>,
+    max: Option<usize>,
+    policy: crate::config::LongPrompts,
+    bos: Option<u32>,
+) -> (usize, Vec<String>) {
+    let Some(max) = max else {
+        return (0, Vec::new());
+    };
+    let (mut truncated, mut rejected) = (0, Vec::new());
+    prompts.retain_mut(|p| {
+        if p.ids.len() <= max {
+            return true;
+        }
+        match policy {
+            crate::config::LongPrompts::Reject => {
+                rejected.push(format!(
+                    "{}: prompt has {} tokens, more than batch.max_prompt_length = {max}",
+                    p.loc,
+                    p.ids.len()
+                ));
+                false
+            }
+            crate::config::LongPrompts::Truncate => {
+                let head = usize::from(bos.is_some() && p.ids.first() == bos.as_ref() && max > 1);
+                let tail = max - head;
+                let mut ids: Vec<u32> = p.ids[..head].to_vec();
+                ids.extend_from_slice(&p.ids[p.ids.len() - tail..]);
+                p.ids = ids;
+                truncated += 1;
+                true
+            }
+        }
+    });
+    (truncated, rejected)
 }
 
 /// The tokenized examples of a run.
@@ -625,6 +667,7 @@ impl Encoder {
                 Ok(t) => out.push(PromptExample {
                     ids: self.prompt(Some(&t))?,
                     text: t.flat(),
+                    loc,
                 }),
                 Err(e) if skip_invalid => skipped.push(format!("{loc}: {e}")),
                 Err(e) => return Err(Error::Record(format!("{loc}: {e}"))),

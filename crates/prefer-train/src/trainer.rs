@@ -105,6 +105,7 @@ pub struct Trainer {
     last_checkpoint: Option<PathBuf>,
     resumed: bool,
     skipped: Vec<String>,
+    truncated_prompts: usize,
 }
 
 impl std::fmt::Debug for Trainer {
@@ -155,8 +156,30 @@ impl Trainer {
             Method::Pro { .. } => Want::Ranked,
         };
         let skip = cfg.data.skip_invalid;
-        let (train, mut skipped) =
+        let (mut train, mut skipped) =
             enc.load_lenient(&cfg.data.train, want, cfg.data.max_train, skip)?;
+        let mut truncated_prompts = 0;
+        if let Examples::Prompts(p) = &mut train {
+            let (t, rejected) = crate::data::limit_prompts(
+                p,
+                cfg.batch.max_prompt_length,
+                cfg.data.long_prompts,
+                cfg.batch.bos_id,
+            );
+            truncated_prompts = t;
+            if let Some(first) = rejected.first()
+                && !skip
+            {
+                return Err(Error::Record(first.clone()));
+            }
+            skipped.extend(rejected);
+            if p.is_empty() {
+                return Err(Error::Record(format!(
+                    "{}: no prompts within batch.max_prompt_length",
+                    cfg.data.train.display()
+                )));
+            }
+        }
         let eval = match &cfg.data.eval {
             Some(p) => {
                 let (e, s) = enc.load_lenient(p, want, cfg.data.max_eval, skip)?;
@@ -168,6 +191,7 @@ impl Trainer {
         let objective = objective::build(&cfg.objective, Some(enc.tokenizer()))?;
         let mut t = Self::with_objective(cfg, policy, objective, train, eval)?;
         t.skipped = skipped;
+        t.truncated_prompts = truncated_prompts;
         Ok(t)
     }
 
@@ -236,6 +260,7 @@ impl Trainer {
             last_checkpoint: None,
             resumed: false,
             skipped: Vec::new(),
+            truncated_prompts: 0,
         };
         t.reference = t.prepare_reference()?;
         Ok(t)
@@ -335,6 +360,12 @@ impl Trainer {
     /// The records left out while loading (`data.skip_invalid`), with their reasons.
     pub fn skipped(&self) -> &[String] {
         &self.skipped
+    }
+
+    /// How many online prompts were cut to `batch.max_prompt_length`
+    /// (`data.long_prompts = "truncate"`).
+    pub fn truncated_prompts(&self) -> usize {
+        self.truncated_prompts
     }
 
     /// The evaluation examples, if any.

@@ -967,9 +967,29 @@ fn online_bad_input_is_named() -> Result<()> {
         "{e}"
     );
     c.run.batch_size = 8;
-    let t = Trainer::new(c)?;
+    let t = Trainer::new(c.clone())?;
     assert_eq!(t.train_examples().len(), 1);
     assert_eq!(t.skipped().len(), 2, "{:?}", t.skipped());
     assert!(t.skipped()[1].contains("prompts.jsonl:3") && t.skipped()[1].contains("blank"));
+    // Prompts over batch.max_prompt_length: cut to BOS + the last tokens, and counted...
+    let full = t.train_examples().as_prompts().unwrap()[0].ids.clone();
+    assert!(full.len() > 3 && full[0] == 1, "{full:?}");
+    c.batch.max_prompt_length = Some(3);
+    let t = Trainer::new(c.clone())?;
+    assert_eq!(t.truncated_prompts(), 1);
+    let cut = &t.train_examples().as_prompts().unwrap()[0].ids;
+    assert_eq!(cut, &[1, full[full.len() - 2], full[full.len() - 1]]);
+    // ... or left out and reported with their line.
+    c.data.long_prompts = prefer_train::config::LongPrompts::Reject;
+    let e = Trainer::new(c.clone()).unwrap_err().to_string();
+    assert!(
+        e.contains("no prompts within batch.max_prompt_length"),
+        "{e}"
+    );
+    std::fs::write(&prompts, "{\"prompt\": \"Once upon a time\"}\n")
+        .map_err(|e| Error::Config(e.to_string()))?;
+    c.data.skip_invalid = false;
+    let e = Trainer::new(c).unwrap_err().to_string();
+    assert!(e.contains("prompts.jsonl:1: prompt has"), "{e}");
     Ok(())
 }

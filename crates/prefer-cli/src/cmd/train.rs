@@ -391,6 +391,12 @@ fn run_training(a: &RunArgs, method: &str) -> anyhow::Result<ExitCode> {
         t.eval_examples()
             .map_or(String::new(), |e| format!(", {} held out", e.len()))
     );
+    if t.truncated_prompts() > 0 {
+        eprintln!(
+            "truncated {} prompts to batch.max_prompt_length (data.long_prompts = \"reject\" leaves them out)",
+            t.truncated_prompts()
+        );
+    }
     if let Some(first) = t.skipped().first() {
         eprintln!(
             "skipped {} unusable records, e.g. {first}",
