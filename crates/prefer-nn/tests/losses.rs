@@ -714,7 +714,7 @@ mod loss {
             (ScaleRewards::Group, "advantages_group"),
             (ScaleRewards::Batch, "advantages_batch"),
         ] {
-            let (ours, _) = group_advantages(&rewards, group, scale);
+            let ours = group_advantages(&rewards, group, scale);
             for (a, b) in ours.iter().zip(vec_f64(&f, key)?) {
                 // TRL's nanstd computes Bessel's n/(n−1) in f32 (count is an integer
                 // tensor): 6/5 is off by 4e-8 relative, so 1e-9 would fail on the batch.

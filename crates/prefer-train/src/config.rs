@@ -291,6 +291,14 @@ impl Objective {
         }
     }
 
+    /// Whether it learns from its own samples of prompts (grpo, rloo, reinforce_pp).
+    pub fn online(&self) -> bool {
+        matches!(
+            self,
+            Objective::Grpo(_) | Objective::Rloo(_) | Objective::ReinforcePp(_)
+        )
+    }
+
     /// Whether the objective reads reference log-probs.
     pub fn needs_reference(&self) -> bool {
         match self {

@@ -18,7 +18,7 @@ use prefer_nn::tokenizer::{ChatMessage, Tokenizer};
 use rand::SeedableRng;
 use rand::seq::SliceRandom;
 
-use crate::config::DataSection;
+use crate::config::{DataSection, LongPrompts};
 use crate::{Error, Result};
 
 /// One preference pair as token ids, with its optional preference strength (the
@@ -63,48 +63,20 @@ pub struct PromptExample {
     pub ids: Vec<u32>,
     /// The prompt as text (a conversation flattened).
     pub text: String,
-    /// Where it was read (`file:line`).
-    pub loc: String,
+    /// Whether it was cut to `batch.max_prompt_length` (`data.long_prompts = "truncate"`).
+    pub truncated: bool,
 }
 
-/// Applies `max` (tokens) to online prompts: longer ones keep BOS (when they start with
-/// `bos`) and their last tokens, or are removed. Returns how many were truncated and,
-/// for each removed prompt, its location and reason.
-pub fn limit_prompts(
-    prompts: &mut Vec<PromptExample>,
-    max: Option<usize>,
-    policy: crate::config::LongPrompts,
-    bos: Option<u32>,
-) -> (usize, Vec<String>) {
-    let Some(max) = max else {
-        return (0, Vec::new());
-    };
-    let (mut truncated, mut rejected) = (0, Vec::new());
-    prompts.retain_mut(|p| {
-        if p.ids.len() <= max {
-            return true;
-        }
-        match policy {
-            crate::config::LongPrompts::Reject => {
-                rejected.push(format!(
-                    "{}: prompt has {} tokens, more than batch.max_prompt_length = {max}",
-                    p.loc,
-                    p.ids.len()
-                ));
-                false
-            }
-            crate::config::LongPrompts::Truncate => {
-                let head = usize::from(bos.is_some() && p.ids.first() == bos.as_ref() && max > 1);
-                let tail = max - head;
-                let mut ids: Vec<u32> = p.ids[..head].to_vec();
-                ids.extend_from_slice(&p.ids[p.ids.len() - tail..]);
-                p.ids = ids;
-                truncated += 1;
-                true
-            }
-        }
-    });
-    (truncated, rejected)
+/// `ids` cut to `max` tokens: BOS (when `ids` starts with `bos`) and the last tokens, as
+/// TRL truncates prompts from the left.
+pub fn cut_prompt(ids: &[u32], max: usize, bos: Option<u32>) -> Vec<u32> {
+    if ids.len() <= max {
+        return ids.to_vec();
+    }
+    let head = usize::from(bos.is_some() && ids.first() == bos.as_ref() && max > 1);
+    let mut out = ids[..head].to_vec();
+    out.extend_from_slice(&ids[ids.len() - (max - head)..]);
+    out
 }
 
 /// The tokenized examples of a run.
@@ -266,6 +238,9 @@ pub struct Encoder {
     tok: Tokenizer,
     marker: String,
     chat_template: bool,
+    long_prompts: crate::config::LongPrompts,
+    /// Online prompts' limit and the BOS a cut keeps (see [`Encoder::with_prompt_limit`]).
+    prompt_limit: Option<(usize, Option<u32>)>,
 }
 
 impl Encoder {
@@ -275,7 +250,30 @@ impl Encoder {
             tok,
             marker: cfg.prompt_marker.clone(),
             chat_template: cfg.chat_template,
+            long_prompts: cfg.long_prompts,
+            prompt_limit: None,
         }
+    }
+
+    /// An online prompt within the limit, whether it was cut, or why it is rejected.
+    fn limit(&self, ids: Vec<u32>) -> std::result::Result<(Vec<u32>, bool), String> {
+        match self.prompt_limit {
+            Some((max, _)) if ids.len() > max && self.long_prompts == LongPrompts::Reject => {
+                Err(format!(
+                    "prompt has {} tokens, more than batch.max_prompt_length = {max}",
+                    ids.len()
+                ))
+            }
+            Some((max, bos)) if ids.len() > max => Ok((cut_prompt(&ids, max, bos), true)),
+            _ => Ok((ids, false)),
+        }
+    }
+
+    /// Online prompts longer than `max` tokens are cut (keeping `bos`) or rejected, as
+    /// `data.long_prompts` says.
+    pub fn with_prompt_limit(mut self, max: Option<usize>, bos: Option<u32>) -> Self {
+        self.prompt_limit = max.map(|m| (m, bos));
+        self
     }
 
     /// The tokenizer.
@@ -663,11 +661,20 @@ impl Encoder {
                         Ok(t)
                     }
                 });
+            // A tokenizer failure stops the load; a prompt over the limit is a record
+            // problem like the others.
+            let parsed = match parsed {
+                Ok(t) => {
+                    let ids = self.prompt(Some(&t))?;
+                    self.limit(ids).map(|(ids, truncated)| (t, ids, truncated))
+                }
+                Err(e) => Err(e),
+            };
             match parsed {
-                Ok(t) => out.push(PromptExample {
-                    ids: self.prompt(Some(&t))?,
+                Ok((t, ids, truncated)) => out.push(PromptExample {
+                    ids,
                     text: t.flat(),
-                    loc,
+                    truncated,
                 }),
                 Err(e) if skip_invalid => skipped.push(format!("{loc}: {e}")),
                 Err(e) => return Err(Error::Record(format!("{loc}: {e}"))),

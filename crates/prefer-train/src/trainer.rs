@@ -97,6 +97,8 @@ pub struct Trainer {
     cfg: TrainConfig,
     policy: CausalLm,
     objective: Box<dyn Objective>,
+    /// Examples drawn per optimizer step (see [`step_examples`]).
+    step_examples: usize,
     opt: AdamW,
     train: Examples,
     eval: Option<Examples>,
@@ -105,7 +107,6 @@ pub struct Trainer {
     last_checkpoint: Option<PathBuf>,
     resumed: bool,
     skipped: Vec<String>,
-    truncated_prompts: usize,
 }
 
 impl std::fmt::Debug for Trainer {
@@ -147,7 +148,8 @@ impl Trainer {
         // appended to every completion that lacks it).
         let opts = LoadOptions::trainable().with_dtype(cfg.model.dtype.candle());
         let policy = CausalLm::load(&cfg.model.path, &opts)?;
-        let enc = Encoder::new(tok, &cfg.data);
+        let enc = Encoder::new(tok, &cfg.data)
+            .with_prompt_limit(cfg.batch.max_prompt_length, cfg.batch.bos_id);
         let want = match cfg.objective {
             Method::Grpo(_) | Method::Rloo(_) | Method::ReinforcePp(_) => Want::Prompts,
             Method::Sft => Want::Seqs,
@@ -156,30 +158,8 @@ impl Trainer {
             Method::Pro { .. } => Want::Ranked,
         };
         let skip = cfg.data.skip_invalid;
-        let (mut train, mut skipped) =
+        let (train, mut skipped) =
             enc.load_lenient(&cfg.data.train, want, cfg.data.max_train, skip)?;
-        let mut truncated_prompts = 0;
-        if let Examples::Prompts(p) = &mut train {
-            let (t, rejected) = crate::data::limit_prompts(
-                p,
-                cfg.batch.max_prompt_length,
-                cfg.data.long_prompts,
-                cfg.batch.bos_id,
-            );
-            truncated_prompts = t;
-            if let Some(first) = rejected.first()
-                && !skip
-            {
-                return Err(Error::Record(first.clone()));
-            }
-            skipped.extend(rejected);
-            if p.is_empty() {
-                return Err(Error::Record(format!(
-                    "{}: no prompts within batch.max_prompt_length",
-                    cfg.data.train.display()
-                )));
-            }
-        }
         let eval = match &cfg.data.eval {
             Some(p) => {
                 let (e, s) = enc.load_lenient(p, want, cfg.data.max_eval, skip)?;
@@ -191,7 +171,6 @@ impl Trainer {
         let objective = objective::build(&cfg.objective, Some(enc.tokenizer()))?;
         let mut t = Self::with_objective(cfg, policy, objective, train, eval)?;
         t.skipped = skipped;
-        t.truncated_prompts = truncated_prompts;
         Ok(t)
     }
 
@@ -203,11 +182,10 @@ impl Trainer {
         train: Examples,
         eval: Option<Examples>,
     ) -> Result<Self> {
-        let tok = match cfg.objective {
-            Method::Grpo(_) | Method::Rloo(_) | Method::ReinforcePp(_) => {
-                Some(load_tokenizer(&cfg)?)
-            }
-            _ => None,
+        let tok = if cfg.objective.online() {
+            Some(load_tokenizer(&cfg)?)
+        } else {
+            None
         };
         let objective = objective::build(&cfg.objective, tok.as_ref())?;
         Self::with_objective(cfg, policy, objective, train, eval)
@@ -237,8 +215,8 @@ impl Trainer {
         }
         std::fs::create_dir_all(&cfg.run.out_dir).map_err(io_err(&cfg.run.out_dir))?;
         let opt = AdamW::new(policy.vars()?, cfg.optim)?;
-        let eff = step_examples(&cfg, objective.as_ref())? as u64;
-        let steps_per_epoch = (train.len() as u64).div_ceil(eff);
+        let eff = step_examples(&cfg, objective.as_ref())?;
+        let steps_per_epoch = (train.len() as u64).div_ceil(eff as u64);
         let total_steps = cfg
             .run
             .max_steps
@@ -253,6 +231,7 @@ impl Trainer {
             cfg,
             policy,
             objective,
+            step_examples: eff,
             opt,
             train,
             eval,
@@ -260,7 +239,6 @@ impl Trainer {
             last_checkpoint: None,
             resumed: false,
             skipped: Vec::new(),
-            truncated_prompts: 0,
         };
         t.reference = t.prepare_reference()?;
         Ok(t)
@@ -365,7 +343,9 @@ impl Trainer {
     /// How many online prompts were cut to `batch.max_prompt_length`
     /// (`data.long_prompts = "truncate"`).
     pub fn truncated_prompts(&self) -> usize {
-        self.truncated_prompts
+        self.train
+            .as_prompts()
+            .map_or(0, |p| p.iter().filter(|p| p.truncated).count())
     }
 
     /// The evaluation examples, if any.
@@ -523,7 +503,7 @@ impl Trainer {
     /// The indices of the examples of the next step, advancing the data position.
     fn next_indices(&mut self) -> Vec<usize> {
         let n = self.train.len();
-        let eff = step_examples(&self.cfg, self.objective.as_ref()).unwrap_or(1);
+        let eff = self.step_examples;
         if self.state.position >= n {
             self.state.epoch += 1;
             self.state.position = 0;

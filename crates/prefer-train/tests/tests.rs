@@ -983,7 +983,9 @@ fn online_bad_input_is_named() -> Result<()> {
     c.data.long_prompts = prefer_train::config::LongPrompts::Reject;
     let e = Trainer::new(c.clone()).unwrap_err().to_string();
     assert!(
-        e.contains("no prompts within batch.max_prompt_length"),
+        e.contains("no prompts")
+            && e.contains("prompts.jsonl:1: prompt has")
+            && e.contains("more than batch.max_prompt_length = 3"),
         "{e}"
     );
     std::fs::write(&prompts, "{\"prompt\": \"Once upon a time\"}\n")

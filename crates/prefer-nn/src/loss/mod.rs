@@ -100,7 +100,7 @@ pub use nca_pair::{NcaPairConfig, nca_pair};
 pub use orpo::{OrpoConfig, orpo};
 pub use policy_gradient::{
     ClipConfig, IsLevel, PgLossType, PgOutput, ScaleRewards, TokenLogps, clipped_surrogate,
-    group_advantages, reinforce_pp_advantages, rloo_advantages, sequence_surrogate,
+    group_advantages, reinforce_pp_advantages, rloo_advantages, sample_std, sequence_surrogate,
 };
 pub use pro::{ProConfig, ProTemperature, pro};
 pub use reward_model::{BradleyTerryConfig, bradley_terry};

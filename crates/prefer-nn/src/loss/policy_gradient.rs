@@ -259,30 +259,26 @@ fn sum64(t: &Tensor) -> Result<f64> {
     Ok(t.to_dtype(DType::F64)?.sum_all()?.to_scalar::<f64>()?)
 }
 
+/// The unbiased standard deviation (Bessel's n − 1, as `torch.std`); 0 for fewer than
+/// two values.
+pub fn sample_std(xs: &[f64]) -> f64 {
+    if xs.len() < 2 {
+        return 0.0;
+    }
+    let m = xs.iter().sum::<f64>() / xs.len() as f64;
+    (xs.iter().map(|x| (x - m).powi(2)).sum::<f64>() / (xs.len() - 1) as f64).sqrt()
+}
+
 /// Group-relative advantages (TRL's `GRPOTrainer`): rewards minus their group's mean, over
 /// consecutive groups of `group` completions, divided by `std + 1e-4` where `std` is the
 /// group's (`scale = "group"`) or the batch's (`"batch"`) unbiased standard deviation, or
-/// not divided (`"none"`). Also returns, per group, whether its rewards have zero spread.
-pub fn group_advantages(
-    rewards: &[f64],
-    group: usize,
-    scale: ScaleRewards,
-) -> (Vec<f64>, Vec<bool>) {
-    let g = group.max(1);
-    let std = |xs: &[f64]| -> f64 {
-        if xs.len() < 2 {
-            return 0.0;
-        }
-        let m = xs.iter().sum::<f64>() / xs.len() as f64;
-        (xs.iter().map(|x| (x - m).powi(2)).sum::<f64>() / (xs.len() - 1) as f64).sqrt()
-    };
-    let batch_std = std(rewards);
+/// not divided (`"none"`).
+pub fn group_advantages(rewards: &[f64], group: usize, scale: ScaleRewards) -> Vec<f64> {
+    let batch_std = sample_std(rewards);
     let mut adv = Vec::with_capacity(rewards.len());
-    let mut zero = Vec::new();
-    for chunk in rewards.chunks(g) {
+    for chunk in rewards.chunks(group.max(1)) {
         let m = chunk.iter().sum::<f64>() / chunk.len() as f64;
-        let s = std(chunk);
-        zero.push(s.abs() < 1e-8);
+        let s = sample_std(chunk);
         for r in chunk {
             adv.push(match scale {
                 ScaleRewards::Group => (r - m) / (s + 1e-4),
@@ -291,7 +287,7 @@ pub fn group_advantages(
             });
         }
     }
-    (adv, zero)
+    adv
 }
 
 /// Leave-one-out advantages (RLOO; Ahmadian et al. 2024, Kool et al. 2019): each reward

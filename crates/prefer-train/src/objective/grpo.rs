@@ -26,7 +26,7 @@ use prefer_nn::logprobs::sequence_logps;
 use prefer_nn::loss::{ClipConfig, PgLossType, TokenLogps, clipped_surrogate, group_advantages};
 use prefer_nn::tokenizer::Tokenizer;
 
-use super::rollouts::{Rollout, RolloutForward, Sampler, forward_rollouts};
+use super::rollouts::{Rollout, RolloutForward, Sampler, forward_rollouts, log_clip};
 use super::{Ctx, Micro, Objective, scalar};
 use crate::metrics::Averager;
 use crate::online::GrpoConfig;
@@ -86,7 +86,7 @@ impl Objective for Grpo {
     ) -> Result<Vec<Micro>> {
         let rollouts = self.sampler.sample(cx, idx, "grpo", avg)?;
         let rewards: Vec<f64> = rollouts.iter().map(|r| r.reward).collect();
-        let (adv, _) = group_advantages(&rewards, self.cfg.num_generations, self.cfg.scale_rewards);
+        let adv = group_advantages(&rewards, self.cfg.num_generations, self.cfg.scale_rewards);
         self.rollouts = rollouts.into_iter().zip(adv).collect();
         let counted = |r: &Rollout| !(self.cfg.mask_truncated_completions && r.truncated);
         let tokens: usize = self
@@ -147,10 +147,7 @@ impl Objective for Grpo {
         if let Some((s, n)) = out.kl {
             avg.add("kl", s / n.max(1.0), n);
         }
-        for (i, k) in ["low_mean", "high_mean", "region_mean"].iter().enumerate() {
-            let (s, n) = out.clip[i];
-            avg.add(&format!("clip_ratio/{k}"), s / n.max(1.0), n);
-        }
+        log_clip(avg, &out.clip);
         Ok(loss)
     }
 }

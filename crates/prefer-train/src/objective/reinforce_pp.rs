@@ -19,7 +19,7 @@ use candle_core::Tensor;
 use prefer_nn::loss::{TokenLogps, clipped_surrogate, reinforce_pp_advantages};
 use prefer_nn::tokenizer::Tokenizer;
 
-use super::rollouts::{Rollout, RolloutForward, Sampler, forward_rollouts, token_kl};
+use super::rollouts::{Rollout, RolloutForward, Sampler, forward_rollouts, log_clip, token_kl};
 use super::{Ctx, Micro, Objective, scalar, split_even};
 use crate::Result;
 use crate::metrics::Averager;
@@ -134,10 +134,7 @@ impl Objective for ReinforcePp {
             scalar(&out.loss)? / m.share.max(f64::MIN_POSITIVE),
             m.idx.len() as f64,
         );
-        for (i, k) in ["low_mean", "high_mean", "region_mean"].iter().enumerate() {
-            let (s, c) = out.clip[i];
-            avg.add(&format!("clip_ratio/{k}"), s / c.max(1.0), c);
-        }
+        log_clip(avg, &out.clip);
         Ok(out.loss)
     }
 }

@@ -17,10 +17,10 @@
 //! `clip_ratio/low_mean`, `clip_ratio/high_mean`, `clip_ratio/region_mean`.
 
 use candle_core::Tensor;
-use prefer_nn::loss::{rloo_advantages, sequence_surrogate};
+use prefer_nn::loss::{rloo_advantages, sample_std, sequence_surrogate};
 use prefer_nn::tokenizer::Tokenizer;
 
-use super::rollouts::{Rollout, RolloutForward, Sampler, forward_rollouts, token_kl};
+use super::rollouts::{Rollout, RolloutForward, Sampler, forward_rollouts, log_clip, token_kl};
 use super::{Ctx, Micro, Objective, scalar, split_even};
 use crate::Result;
 use crate::metrics::Averager;
@@ -94,9 +94,7 @@ impl Objective for Rloo {
         }
         let mut adv = rloo_advantages(&rewards, self.cfg.num_generations);
         if self.cfg.normalize_advantages {
-            let n = adv.len() as f64;
-            let m = adv.iter().sum::<f64>() / n;
-            let sd = (adv.iter().map(|a| (a - m).powi(2)).sum::<f64>() / (n - 1.0).max(1.0)).sqrt();
+            let (m, sd) = (super::mean(&adv), sample_std(&adv));
             adv.iter_mut().for_each(|a| *a = (*a - m) / (sd + 1e-4));
         }
         self.rollouts = rollouts.into_iter().zip(adv).collect();
@@ -118,10 +116,7 @@ impl Objective for Rloo {
             sequence_surrogate(&lp.per_token, &mask, None, &adv, self.cfg.epsilon, eh)?;
         let b = m.idx.len() as f64;
         avg.add("loss", scalar(&loss)?, b);
-        for (i, k) in ["low_mean", "high_mean", "region_mean"].iter().enumerate() {
-            let (s, n) = clip[i];
-            avg.add(&format!("clip_ratio/{k}"), s / n.max(1.0), n);
-        }
+        log_clip(avg, &clip);
         Ok((loss * m.share)?)
     }
 }

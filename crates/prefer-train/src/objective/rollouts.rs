@@ -7,6 +7,7 @@
 
 use candle_core::{DType, Tensor};
 use prefer_nn::logprobs::{BatchConfig, SeqBatch, SeqIds};
+use prefer_nn::loss::sample_std;
 use prefer_nn::sample::generate;
 use prefer_nn::tokenizer::Tokenizer;
 
@@ -47,13 +48,8 @@ impl Sampler {
         Ok(Sampler { cfg, sources, tok })
     }
 
-    /// The settings.
-    pub fn config(&self) -> &Sampling {
-        &self.cfg
-    }
-
     /// G completions of each prompt `idx` (consecutive), scored; the rollout metrics go to
-    /// `avg`. Returns the rollouts and, per group, whether its rewards have no spread.
+    /// `avg`.
     pub fn sample(
         &self,
         cx: &Ctx<'_>,
@@ -66,12 +62,10 @@ impl Sampler {
             .as_prompts()
             .ok_or_else(|| wrong_examples(method))?;
         let g = self.cfg.num_generations;
-        let repeat = |f: &dyn Fn(usize) -> Vec<u32>| -> Vec<Vec<u32>> {
-            idx.iter()
-                .flat_map(|&i| std::iter::repeat_n(f(i), g))
-                .collect()
-        };
-        let ids = repeat(&|i| ps[i].ids.clone());
+        let ids: Vec<Vec<u32>> = idx
+            .iter()
+            .flat_map(|&i| std::iter::repeat_n(ps[i].ids.clone(), g))
+            .collect();
         let eos: Vec<u32> = self.tok.eos_id().into_iter().collect();
         let sampling = self.cfg.sample_config(step_seed(cx.seed, cx.step));
         let gens = generate(cx.policy, &ids, &eos, &sampling)?;
@@ -91,13 +85,9 @@ impl Sampler {
                 *t += w * x;
             }
         }
-        let sd = |xs: &[f64]| {
-            let m = mean(xs);
-            (xs.iter().map(|r| (r - m).powi(2)).sum::<f64>() / (xs.len().max(2) - 1) as f64).sqrt()
-        };
         avg.add("reward", mean(&total), 1.0);
-        avg.add("reward_std", sd(&total), 1.0);
-        let zero = total.chunks(g).filter(|c| sd(c) < 1e-8).count();
+        avg.add("reward_std", sample_std(&total), 1.0);
+        let zero = total.chunks(g).filter(|c| sample_std(c) < 1e-8).count();
         avg.add(
             "frac_reward_zero_std",
             zero as f64 / total.chunks(g).len().max(1) as f64,
@@ -233,4 +223,12 @@ pub fn forward_rollouts(cx: &Ctx<'_>, rows: &[&Rollout], method: &str) -> Result
     let logps = prefer_nn::logprobs::sequence_logps(cx.policy, &batch)?;
     let mask = mask.to_dtype(logps.per_token.dtype())?;
     Ok(RolloutForward { batch, logps, mask })
+}
+
+/// Logs a surrogate's clip fractions (sum, count) under TRL's `clip_ratio/low_mean`,
+/// `clip_ratio/high_mean` and `clip_ratio/region_mean`.
+pub fn log_clip(avg: &mut Averager, clip: &[(f64, f64); 3]) {
+    for (k, (s, n)) in ["low_mean", "high_mean", "region_mean"].iter().zip(clip) {
+        avg.add(&format!("clip_ratio/{k}"), s / n.max(1.0), *n);
+    }
 }
