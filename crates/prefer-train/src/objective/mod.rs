@@ -218,24 +218,18 @@ pub fn split_even(idx: &[usize], micro: usize) -> Vec<Micro> {
 /// The objective the configuration names; online objectives need the tokenizer (they
 /// decode their samples for the reward sources).
 pub fn build(method: &Method, tok: Option<&Tokenizer>) -> Result<Box<dyn Objective>> {
+    let tok = || {
+        tok.cloned()
+            .ok_or_else(|| Error::Config(format!("{} needs the tokenizer", method.method())))
+    };
     Ok(match method {
         Method::Sft => Box::new(sft::Sft),
         Method::Dpo { loss } => Box::new(dpo::Dpo::new(loss.mixture())),
         Method::Kto { loss } => Box::new(kto::Kto::new(loss.clone())),
         Method::Pro { loss } => Box::new(pro::Pro::new(*loss)),
-        Method::Grpo(cfg) => {
-            let tok = tok.ok_or_else(|| Error::Config("grpo needs the tokenizer".into()))?;
-            Box::new(grpo::Grpo::new(cfg.clone(), tok.clone())?)
-        }
-        Method::ReinforcePp(cfg) => {
-            let tok =
-                tok.ok_or_else(|| Error::Config("reinforce_pp needs the tokenizer".into()))?;
-            Box::new(reinforce_pp::ReinforcePp::new(cfg.clone(), tok.clone())?)
-        }
-        Method::Rloo(cfg) => {
-            let tok = tok.ok_or_else(|| Error::Config("rloo needs the tokenizer".into()))?;
-            Box::new(rloo::Rloo::new(cfg.clone(), tok.clone())?)
-        }
+        Method::Grpo(cfg) => Box::new(grpo::Grpo::new(cfg.clone(), tok()?)?),
+        Method::ReinforcePp(cfg) => Box::new(reinforce_pp::ReinforcePp::new(cfg.clone(), tok()?)?),
+        Method::Rloo(cfg) => Box::new(rloo::Rloo::new(cfg.clone(), tok()?)?),
     })
 }
 
