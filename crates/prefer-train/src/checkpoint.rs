@@ -2,7 +2,9 @@
 //! (`model.safetensors`, `config.json`, tokenizer files), with the optimizer's moments
 //! (`optimizer.safetensors`: `exp_avg.<name>`, `exp_avg_sq.<name>`), the trainer state
 //! (`trainer_state.json`: step, data position, seed, BCO's running moments) and, when
-//! TR-DPO has moved it, the reference model (`reference.safetensors`).
+//! TR-DPO has moved it, the reference model (`reference.safetensors`); an objective's own
+//! parameters (`objective.safetensors`: PPO's critic) and state (`objective_state.json`:
+//! PPO's rollout and KL coefficient).
 //!
 //! A checkpoint is written to a hidden temporary folder and renamed into place, so a
 //! kill leaves either the whole checkpoint or none; older ones are removed only after
@@ -36,6 +38,15 @@ pub struct TrainerState {
     pub running: RunningMoments,
     /// The total steps the run was planned with.
     pub total_steps: u64,
+}
+
+/// What an objective adds to a checkpoint: its own parameters and its state.
+#[derive(Debug, Default)]
+pub struct ObjectiveParts {
+    /// Parameters besides the policy's, by name.
+    pub params: Vec<(String, candle_core::Var)>,
+    /// The objective's state between steps.
+    pub state: Option<serde_json::Value>,
 }
 
 /// The folder of the checkpoint at `step`.
@@ -77,6 +88,7 @@ pub fn save(
     opt: &AdamW,
     state: &TrainerState,
     reference: Option<&CausalLm>,
+    objective: &ObjectiveParts,
     keep: usize,
 ) -> Result<PathBuf> {
     std::fs::create_dir_all(out).map_err(io_err(out))?;
@@ -95,6 +107,18 @@ pub fn save(
     save_safetensors(&tmp.join("optimizer.safetensors"), &tensors)?;
     if let Some(r) = reference {
         r.save_safetensors(&tmp.join("reference.safetensors"))?;
+    }
+    if !objective.params.is_empty() {
+        let t: Vec<(String, Tensor)> = objective
+            .params
+            .iter()
+            .map(|(n, v)| (n.clone(), v.as_tensor().detach()))
+            .collect();
+        save_safetensors(&tmp.join("objective.safetensors"), &t)?;
+    }
+    if let Some(st) = &objective.state {
+        let text = serde_json::to_string(st).map_err(|e| Error::Config(e.to_string()))?;
+        prefer_data::write_atomic(&tmp.join("objective_state.json"), text.as_bytes())?;
     }
     let text = serde_json::to_string_pretty(state).map_err(|e| Error::Config(e.to_string()))?;
     prefer_data::write_atomic(&tmp.join("trainer_state.json"), text.as_bytes())?;
@@ -122,13 +146,15 @@ pub fn load_weights(model: &CausalLm, files: &WeightFiles) -> Result<()> {
 }
 
 /// Loads a checkpoint into `policy` and `opt` (and the reference, if the checkpoint has
-/// one and `reference` is given); returns the trainer state.
+/// one and `reference` is given; and the objective's `params`); returns the trainer state
+/// and the objective's state, if it saved one.
 pub fn load(
     dir: &Path,
     policy: &CausalLm,
     opt: &mut AdamW,
     reference: Option<&CausalLm>,
-) -> Result<TrainerState> {
+    params: &[(String, candle_core::Var)],
+) -> Result<(TrainerState, Option<serde_json::Value>)> {
     let sp = dir.join("trainer_state.json");
     let text = std::fs::read_to_string(&sp).map_err(io_err(&sp))?;
     let state: TrainerState =
@@ -162,5 +188,21 @@ pub fn load(
     {
         load_weights(r, &WeightFiles::open_files(&[rp])?)?;
     }
-    Ok(state)
+    if !params.is_empty() {
+        let f = WeightFiles::open_files(&[dir.join("objective.safetensors")])?;
+        for (name, var) in params {
+            var.set(&f.load(name, var.dims(), var.dtype(), var.device())?)?;
+        }
+    }
+    let op = dir.join("objective_state.json");
+    let objective = if op.exists() {
+        let text = std::fs::read_to_string(&op).map_err(io_err(&op))?;
+        Some(
+            serde_json::from_str(&text)
+                .map_err(|e| Error::Resume(format!("{}: {e}", op.display())))?,
+        )
+    } else {
+        None
+    };
+    Ok((state, objective))
 }

@@ -267,6 +267,9 @@ pub enum Objective {
     Rloo(crate::online::RlooConfig),
     /// Online REINFORCE++ (and REINFORCE++-baseline) on prompts, with reward sources.
     ReinforcePp(crate::online::ReinforcePpConfig),
+    /// Online PPO with a critic (value head), GAE and the KL penalty in the reward: TRL
+    /// `PPOConfig` names, flat in `[objective]`.
+    Ppo(crate::online::PpoConfig),
 }
 
 impl Default for Objective {
@@ -288,14 +291,15 @@ impl Objective {
             Objective::Grpo(_) => "grpo",
             Objective::Rloo(_) => "rloo",
             Objective::ReinforcePp(_) => "reinforce_pp",
+            Objective::Ppo(_) => "ppo",
         }
     }
 
-    /// Whether it learns from its own samples of prompts (grpo, rloo, reinforce_pp).
+    /// Whether it learns from its own samples of prompts (grpo, rloo, reinforce_pp, ppo).
     pub fn online(&self) -> bool {
         matches!(
             self,
-            Objective::Grpo(_) | Objective::Rloo(_) | Objective::ReinforcePp(_)
+            Objective::Grpo(_) | Objective::Rloo(_) | Objective::ReinforcePp(_) | Objective::Ppo(_)
         )
     }
 
@@ -309,6 +313,7 @@ impl Objective {
             Objective::Grpo(g) => g.beta != 0.0,
             Objective::Rloo(r) => r.beta != 0.0,
             Objective::ReinforcePp(r) => r.kl_coef != 0.0,
+            Objective::Ppo(p) => p.kl_coef != 0.0,
         }
     }
 }
@@ -588,6 +593,7 @@ impl TrainConfig {
             Objective::Grpo(g) => g.validate()?,
             Objective::Rloo(r) => r.validate()?,
             Objective::ReinforcePp(r) => r.validate()?,
+            Objective::Ppo(p) => p.validate()?,
         }
         self.optim.validate()?;
         self.schedule.validate()?;
@@ -677,7 +683,7 @@ fn trl_objective(root: &mut toml::Table) -> std::result::Result<bool, String> {
     };
     // The online objectives' configurations are flat already (TRL's GRPOConfig and
     // RLOOConfig names, `loss_type` and `beta` included).
-    if matches!(obj.get("method"), Some(Value::String(m)) if m == "grpo" || m == "rloo" || m == "reinforce_pp")
+    if matches!(obj.get("method"), Some(Value::String(m)) if matches!(m.as_str(), "grpo" | "rloo" | "reinforce_pp" | "ppo"))
     {
         return Ok(false);
     }

@@ -302,3 +302,138 @@ impl ReinforcePpConfig {
         Ok(self.clip().validate()?)
     }
 }
+
+/// `[objective]` with `method = "ppo"` (TRL `PPOConfig` names and defaults; the adaptive KL
+/// controller as in TRL's older `PPOConfig`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PpoConfig {
+    /// Completions per prompt (default 1).
+    pub num_generations: usize,
+    /// Most new tokens per completion (default 53; TRL's `response_length`).
+    #[serde(alias = "response_length")]
+    pub max_completion_length: usize,
+    /// Sampling temperature (default 0.7).
+    pub temperature: f64,
+    /// Nucleus sampling (default 1.0: off).
+    pub top_p: f64,
+    /// Top-k sampling (default none).
+    pub top_k: Option<usize>,
+    /// Optimizer passes over each rollout (default 4).
+    pub num_ppo_epochs: usize,
+    /// Mini-batches (optimizer steps) per pass (default 1). A rollout is
+    /// `num_mini_batches × run.batch_size × run.grad_accum` completions.
+    pub num_mini_batches: usize,
+    /// β of the per-token KL penalty in the reward (default 0.05; the starting value
+    /// when `kl_target` is set).
+    pub kl_coef: f64,
+    /// `k1` (default) or `k3`.
+    pub kl_estimator: prefer_nn::loss::KlEstimator,
+    /// The adaptive controller's target KL per completion (default none: β fixed).
+    pub kl_target: Option<f64>,
+    /// The adaptive controller's horizon in samples (default 10000).
+    pub kl_horizon: f64,
+    /// ε of the clipped policy surrogate (default 0.2).
+    pub cliprange: f64,
+    /// The value loss's weight (default 0.1).
+    pub vf_coef: f64,
+    /// The value clip range around the rollout's values (default 0.2).
+    pub cliprange_value: f64,
+    /// γ (default 1.0).
+    pub gamma: f64,
+    /// GAE's λ (default 0.95).
+    pub lam: f64,
+    /// Whiten the per-token rewards before GAE (default false).
+    pub whiten_rewards: bool,
+    /// Subtracted from the score of a completion without EOS (default none).
+    pub missing_eos_penalty: Option<f64>,
+    /// The critic's backbone: a causal LM folder with the policy's tokenizer (default: a
+    /// copy of the policy). Its score head starts at zero.
+    pub value_model: Option<std::path::PathBuf>,
+    /// The reward sources, summed with their weights (at least one).
+    pub reward: Vec<RewardSpec>,
+}
+
+impl Default for PpoConfig {
+    fn default() -> Self {
+        PpoConfig {
+            num_generations: 1,
+            max_completion_length: 53,
+            temperature: 0.7,
+            top_p: 1.0,
+            top_k: None,
+            num_ppo_epochs: 4,
+            num_mini_batches: 1,
+            kl_coef: 0.05,
+            kl_estimator: prefer_nn::loss::KlEstimator::K1,
+            kl_target: None,
+            kl_horizon: 10000.0,
+            cliprange: 0.2,
+            vf_coef: 0.1,
+            cliprange_value: 0.2,
+            gamma: 1.0,
+            lam: 0.95,
+            whiten_rewards: false,
+            missing_eos_penalty: None,
+            value_model: None,
+            reward: Vec::new(),
+        }
+    }
+}
+
+impl PpoConfig {
+    /// The sampling settings.
+    pub fn sampling(&self) -> Sampling {
+        sampling_of!(self)
+    }
+
+    /// The policy surrogate's settings (the `bnpo` token mean of each micro-batch).
+    pub fn clip(&self) -> ClipConfig {
+        ClipConfig {
+            loss_type: PgLossType::Bnpo,
+            epsilon: self.cliprange,
+            ..ClipConfig::default()
+        }
+    }
+
+    /// Checks the ranges and that there is a reward.
+    pub fn validate(&self) -> Result<()> {
+        self.sampling().validate("ppo", 1)?;
+        let bad = |name: &str, v: f64, want: &str| {
+            Error::Config(format!("objective.{name} = {v} must be {want}"))
+        };
+        if self.num_ppo_epochs == 0 || self.num_mini_batches == 0 {
+            return Err(Error::Config(
+                "objective.num_ppo_epochs and objective.num_mini_batches must be ≥ 1".into(),
+            ));
+        }
+        for (name, v) in [
+            ("kl_coef", self.kl_coef),
+            ("vf_coef", self.vf_coef),
+            ("cliprange_value", self.cliprange_value),
+        ] {
+            if !(v.is_finite() && v >= 0.0) {
+                return Err(bad(name, v, "≥ 0"));
+            }
+        }
+        for (name, v) in [("gamma", self.gamma), ("lam", self.lam)] {
+            if !(0.0..=1.0).contains(&v) {
+                return Err(bad(name, v, "in [0, 1]"));
+            }
+        }
+        if let Some(t) = self.kl_target
+            && !(t.is_finite() && t > 0.0)
+        {
+            return Err(bad("kl_target", t, "> 0"));
+        }
+        if !(self.kl_horizon.is_finite() && self.kl_horizon > 0.0) {
+            return Err(bad("kl_horizon", self.kl_horizon, "> 0"));
+        }
+        if self.kl_target.is_some() && self.kl_coef == 0.0 {
+            return Err(Error::Config(
+                "objective.kl_target adapts kl_coef: start it above 0".into(),
+            ));
+        }
+        Ok(self.clip().validate()?)
+    }
+}

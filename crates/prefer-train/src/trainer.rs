@@ -23,7 +23,7 @@
 use std::ops::ControlFlow;
 use std::path::PathBuf;
 
-use candle_core::{DType, Tensor};
+use candle_core::{DType, Tensor, Var};
 use prefer_nn::model::{CausalLm, LoadOptions};
 use prefer_nn::tokenizer::Tokenizer;
 
@@ -97,8 +97,11 @@ pub struct Trainer {
     cfg: TrainConfig,
     policy: CausalLm,
     objective: Box<dyn Objective>,
-    /// Examples drawn per optimizer step (see [`step_examples`]).
+    /// Examples drawn per optimizer step (see [`step_examples`]); a drawing step of an
+    /// objective that reuses its draws takes `reuse.mini_batches` times as many.
     step_examples: usize,
+    /// The objective's own parameters (optimized after the policy's).
+    own: Vec<(String, Var)>,
     opt: AdamW,
     train: Examples,
     eval: Option<Examples>,
@@ -151,11 +154,13 @@ impl Trainer {
         let enc = Encoder::new(tok, &cfg.data)
             .with_prompt_limit(cfg.batch.max_prompt_length, cfg.batch.bos_id);
         let want = match cfg.objective {
-            Method::Grpo(_) | Method::Rloo(_) | Method::ReinforcePp(_) => Want::Prompts,
             Method::Sft => Want::Seqs,
             Method::Dpo { .. } => Want::Pairs,
             Method::Kto { .. } => Want::Unpaired,
             Method::Pro { .. } => Want::Ranked,
+            Method::Grpo(_) | Method::Rloo(_) | Method::ReinforcePp(_) | Method::Ppo(_) => {
+                Want::Prompts
+            }
         };
         let skip = cfg.data.skip_invalid;
         let (train, mut skipped) =
@@ -196,7 +201,7 @@ impl Trainer {
     pub fn with_objective(
         cfg: TrainConfig,
         mut policy: CausalLm,
-        objective: Box<dyn Objective>,
+        mut objective: Box<dyn Objective>,
         train: Examples,
         eval: Option<Examples>,
     ) -> Result<Self> {
@@ -214,9 +219,14 @@ impl Trainer {
             policy.set_gradient_checkpointing(true);
         }
         std::fs::create_dir_all(&cfg.run.out_dir).map_err(io_err(&cfg.run.out_dir))?;
-        let opt = AdamW::new(policy.vars()?, cfg.optim)?;
+        let own = objective.own_params(&policy)?;
+        let mut params = policy.vars()?;
+        params.extend(own.iter().cloned());
+        let opt = AdamW::new(params, cfg.optim)?;
         let eff = step_examples(&cfg, objective.as_ref())?;
-        let steps_per_epoch = (train.len() as u64).div_ceil(eff as u64);
+        let reuse = objective.reuse();
+        let draw = (eff * reuse.mini_batches) as u64;
+        let steps_per_epoch = (train.len() as u64).div_ceil(draw) * reuse.steps() as u64;
         let total_steps = cfg
             .run
             .max_steps
@@ -232,6 +242,7 @@ impl Trainer {
             policy,
             objective,
             step_examples: eff,
+            own,
             opt,
             train,
             eval,
@@ -317,7 +328,16 @@ impl Trainer {
         let Some((step, dir)) = checkpoint::latest(&self.cfg.run.out_dir)? else {
             return Ok(None);
         };
-        let st = checkpoint::load(&dir, &self.policy, &mut self.opt, self.reference.live())?;
+        let (st, objective) = checkpoint::load(
+            &dir,
+            &self.policy,
+            &mut self.opt,
+            self.reference.live(),
+            &self.own,
+        )?;
+        if let Some(o) = objective {
+            self.objective.load_state(o)?;
+        }
         if st.seed != self.cfg.run.seed {
             return Err(Error::Resume(format!(
                 "{}: written with run.seed {}, this run has {}",
@@ -494,16 +514,20 @@ impl Trainer {
             &self.opt,
             &self.state,
             synced,
+            &checkpoint::ObjectiveParts {
+                params: self.own.clone(),
+                state: self.objective.save_state()?,
+            },
             self.cfg.run.save_total_limit,
         )?;
         self.last_checkpoint = Some(dir.clone());
         Ok(dir)
     }
 
-    /// The indices of the examples of the next step, advancing the data position.
-    fn next_indices(&mut self) -> Vec<usize> {
+    /// The indices of the next `eff` examples, advancing the data position (within the
+    /// epoch: the last draw of an epoch may be shorter).
+    fn next_indices(&mut self, eff: usize) -> Vec<usize> {
         let n = self.train.len();
-        let eff = self.step_examples;
         if self.state.position >= n {
             self.state.epoch += 1;
             self.state.position = 0;
@@ -525,7 +549,12 @@ impl Trainer {
     }
 
     fn train_step(&mut self, step: u64, acc: &mut GradAccumulator) -> Result<Metrics> {
-        let idx = self.next_indices();
+        let reuse = self.objective.reuse();
+        let idx = if reuse.position(step) == (0, 0) {
+            self.next_indices(self.step_examples * reuse.mini_batches)
+        } else {
+            Vec::new()
+        };
         let mut avg = Averager::default();
         acc.clear();
         self.policy.discard_checkpoints();

@@ -70,6 +70,12 @@ pub enum Command {
     #[command(after_help = "Example:\n  \
         prefer train reinforce-pp --model ../shared/models/stories260K --prompts prompts.jsonl --reward lexicon --out runs/rpp")]
     ReinforcePp(RunArgs),
+    /// Online PPO with a critic: GAE advantages, clipped policy and value losses, the KL
+    /// penalty in the reward (`--beta` is `kl_coef`, default 0.05; `--set
+    /// objective.kl_target=6` adapts it), `num_ppo_epochs` passes over each rollout.
+    #[command(after_help = "Example:\n  \
+        prefer train ppo --model ../shared/models/stories260K --prompts prompts.jsonl --reward lexicon --out runs/ppo --set objective.num_ppo_epochs=2")]
+    Ppo(RunArgs),
     /// Build a preference set from a model's own samples scored by a word-list rule.
     RulePairs(RulePairsArgs),
     /// Score a trained policy against its starting model on held-out prompts: the rule's
@@ -252,10 +258,10 @@ pub fn resolve(a: &RunArgs, method: &str) -> anyhow::Result<TrainConfig> {
     for (k, v) in sets {
         cfg.set(&k, &v).with_context(|| format!("setting {k}"))?;
     }
-    let online = matches!(method, "grpo" | "rloo" | "reinforce_pp");
+    let online = matches!(method, "grpo" | "rloo" | "reinforce_pp" | "ppo");
     if !a.reward.is_empty() {
         if !online {
-            bail!("--reward is for the online methods (`prefer train grpo|rloo|reinforce-pp`)");
+            bail!("--reward is for the online methods (`prefer train grpo|rloo|reinforce-pp|ppo`)");
         }
         let specs = a
             .reward
@@ -266,7 +272,7 @@ pub fn resolve(a: &RunArgs, method: &str) -> anyhow::Result<TrainConfig> {
     }
     if online {
         if let Some(b) = a.beta {
-            let key = if method == "reinforce_pp" {
+            let key = if matches!(method, "reinforce_pp" | "ppo") {
                 "objective.kl_coef"
             } else {
                 "objective.beta"
@@ -671,6 +677,7 @@ pub fn run(c: Command) -> anyhow::Result<ExitCode> {
         Command::Grpo(a) => run_training(&a, "grpo"),
         Command::Rloo(a) => run_training(&a, "rloo"),
         Command::ReinforcePp(a) => run_training(&a, "reinforce_pp"),
+        Command::Ppo(a) => run_training(&a, "ppo"),
         Command::RulePairs(a) => rule_pairs(&a),
         Command::RuleEval(a) => rule_eval(&a),
         Command::Reward(a) => crate::cmd::reward::run(&a),

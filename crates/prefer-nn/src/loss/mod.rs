@@ -69,6 +69,7 @@ mod mixture;
 mod nca_pair;
 mod orpo;
 mod policy_gradient;
+mod ppo;
 mod pro;
 mod reward_model;
 mod robust;
@@ -101,6 +102,10 @@ pub use orpo::{OrpoConfig, orpo};
 pub use policy_gradient::{
     ClipConfig, IsLevel, PgLossType, PgOutput, ScaleRewards, TokenLogps, clipped_surrogate,
     group_advantages, reinforce_pp_advantages, rloo_advantages, sample_std, sequence_surrogate,
+};
+pub use ppo::{
+    Gae, KlEstimator, ValueLoss, adapt_kl_coef, explained_variance, gae, kl_penalized_rewards,
+    value_loss, whiten,
 };
 pub use pro::{ProConfig, ProTemperature, pro};
 pub use reward_model::{BradleyTerryConfig, bradley_terry};

@@ -25,8 +25,9 @@
 //! | `grpo` | [`grpo`] | prompts (online) | Shao et al. 2024; DAPO, GSPO, Dr. GRPO |
 //! | `rloo` | [`rloo`] | prompts (online) | Ahmadian et al. 2024 |
 //! | `reinforce_pp` | [`reinforce_pp`] | prompts (online) | Hu 2025 (REINFORCE++) |
+//! | `ppo` | [`ppo`] | prompts (online) | Schulman et al. 2017; Ziegler et al. 2019 |
 
-use candle_core::{DType, Device, Tensor};
+use candle_core::{DType, Device, Tensor, Var};
 use prefer_nn::logprobs::BatchConfig;
 use prefer_nn::loss::RunningMoments;
 use prefer_nn::model::CausalLm;
@@ -40,6 +41,7 @@ use crate::{Error, Result};
 pub mod dpo;
 pub mod grpo;
 pub mod kto;
+pub mod ppo;
 pub mod pro;
 pub mod reinforce_pp;
 pub mod rloo;
@@ -201,6 +203,64 @@ pub trait Objective {
     /// One micro-batch: its loss × `m.share` (differentiable); metrics go to `avg`
     /// weighted by how many units they average over.
     fn loss(&mut self, cx: &mut Ctx<'_>, m: &Micro, avg: &mut Averager) -> Result<Tensor>;
+
+    /// The trainable parameters the objective owns besides the policy (PPO's critic),
+    /// created once from the policy before the optimizer is: the loop optimizes them with
+    /// the policy's (one AdamW, one clipped global norm) and keeps them in checkpoints.
+    fn own_params(&mut self, _policy: &CausalLm) -> Result<Vec<(String, Var)>> {
+        Ok(Vec::new())
+    }
+
+    /// How a draw of examples is reused (PPO's epochs and mini-batches over a rollout).
+    fn reuse(&self) -> Reuse {
+        Reuse::default()
+    }
+
+    /// What the objective carries from one step to the next beyond its parameters (a
+    /// rollout reused over several steps, an adapted coefficient), for the checkpoint.
+    fn save_state(&self) -> Result<Option<serde_json::Value>> {
+        Ok(None)
+    }
+
+    /// Restores what [`save_state`](Self::save_state) wrote.
+    fn load_state(&mut self, _state: serde_json::Value) -> Result<()> {
+        Ok(())
+    }
+}
+
+/// How many optimizer steps one draw of examples serves: the loop draws
+/// `mini_batches × (examples per step)` examples at the first step of each cycle of
+/// `mini_batches × epochs` steps, and none at the others (the objective plans those from
+/// what it kept). The default, one draw per step, is every objective but PPO's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Reuse {
+    /// Parts of a draw, one optimizer step each.
+    pub mini_batches: usize,
+    /// Passes over the draw.
+    pub epochs: usize,
+}
+
+impl Default for Reuse {
+    fn default() -> Self {
+        Reuse {
+            mini_batches: 1,
+            epochs: 1,
+        }
+    }
+}
+
+impl Reuse {
+    /// Optimizer steps per draw.
+    pub fn steps(&self) -> usize {
+        self.mini_batches * self.epochs
+    }
+
+    /// Where step `step` (1-based) falls in its cycle: `(epoch, mini-batch)`; `(0, 0)` is
+    /// a drawing step.
+    pub fn position(&self, step: u64) -> (usize, usize) {
+        let c = ((step.max(1) - 1) % self.steps().max(1) as u64) as usize;
+        (c / self.mini_batches.max(1), c % self.mini_batches.max(1))
+    }
 }
 
 /// Micro-batches of at most `micro` indices, each with its share of `idx`.
@@ -230,6 +290,7 @@ pub fn build(method: &Method, tok: Option<&Tokenizer>) -> Result<Box<dyn Objecti
         Method::Grpo(cfg) => Box::new(grpo::Grpo::new(cfg.clone(), tok()?)?),
         Method::ReinforcePp(cfg) => Box::new(reinforce_pp::ReinforcePp::new(cfg.clone(), tok()?)?),
         Method::Rloo(cfg) => Box::new(rloo::Rloo::new(cfg.clone(), tok()?)?),
+        Method::Ppo(cfg) => Box::new(ppo::Ppo::new(cfg.clone(), tok()?)?),
     })
 }
 

@@ -19,7 +19,9 @@ use candle_core::Tensor;
 use prefer_nn::loss::{TokenLogps, clipped_surrogate, reinforce_pp_advantages};
 use prefer_nn::tokenizer::Tokenizer;
 
-use super::rollouts::{Rollout, RolloutForward, Sampler, forward_rollouts, log_clip, token_kl};
+use super::rollouts::{
+    Rollout, RolloutForward, Sampler, forward_rollouts, log_clip, token_kl, token_layout,
+};
 use super::{Ctx, Micro, Objective, scalar, split_even};
 use crate::Result;
 use crate::metrics::Averager;
@@ -108,24 +110,17 @@ impl Objective for ReinforcePp {
             logps: lp,
             mask,
         } = forward_rollouts(cx, &rows, "reinforce_pp")?;
-        let dev = cx.policy.device().clone();
-        let dt = lp.per_token.dtype();
-        let (n, t) = lp.per_token.dims2()?;
-        // Token k of completion i is scored at position prompt_len − 1 + k.
-        let mut adv = vec![0.0; n * t];
-        for (r, &i) in m.idx.iter().enumerate() {
-            let start = batch.prompt_len(r).saturating_sub(1);
-            for (k, a) in self.rollouts[i].1.iter().enumerate() {
-                if start + k < t {
-                    adv[r * t + start + k] = *a;
-                }
-            }
-        }
+        let adv: Vec<&[f64]> = m
+            .idx
+            .iter()
+            .map(|&i| self.rollouts[i].1.as_slice())
+            .collect();
+        let adv = token_layout(&adv, &batch, lp.per_token.dtype())?;
         let x = TokenLogps {
             logps: lp.per_token.clone(),
             old: None,
             reference: None,
-            advantages: Tensor::from_vec(adv, (n, t), &dev)?.to_dtype(dt)?,
+            advantages: adv,
             mask,
         };
         let out = clipped_surrogate(&x, &self.cfg.clip(), m.norm, self.cfg.max_completion_length)?;

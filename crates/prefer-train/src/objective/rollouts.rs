@@ -164,18 +164,45 @@ pub fn completion_logps(
     for chunk in rollouts.chunks(micro.max(1)) {
         let (b, _) = rollout_batch(chunk, batch, model.device(), DType::F64)?;
         let lp = prefer_nn::logprobs::sequence_logps(model, &b)?;
-        let rows = lp
-            .per_token
-            .detach()
-            .to_dtype(DType::F64)?
-            .to_vec2::<f64>()?;
-        for (i, (row, r)) in rows.iter().zip(chunk).enumerate() {
-            // Position p scores token p + 1: the completion starts at prompt_len − 1.
-            let start = b.prompt_len(i).saturating_sub(1);
-            out.push(row[start..start + r.seq.completion.len()].to_vec());
-        }
+        out.extend(completion_entries(&lp.per_token, &b, chunk)?);
     }
     Ok(out)
+}
+
+/// Each row's completion-token entries of a `[n, t]` per-token tensor over `batch` (made
+/// by [`rollout_batch`] from `rows`): position `p` scores token `p + 1`, so completion
+/// token `k` of row `i` is at `prompt_len(i) − 1 + k`. Detached, f64.
+pub fn completion_entries(
+    per_token: &Tensor,
+    batch: &SeqBatch,
+    rows: &[&Rollout],
+) -> Result<Vec<Vec<f64>>> {
+    let all = per_token.detach().to_dtype(DType::F64)?.to_vec2::<f64>()?;
+    Ok(all
+        .iter()
+        .zip(rows)
+        .enumerate()
+        .map(|(i, (row, r))| {
+            let start = batch.prompt_len(i).saturating_sub(1);
+            row[start..start + r.seq.completion.len()].to_vec()
+        })
+        .collect())
+}
+
+/// The inverse of [`completion_entries`]: one value per completion token of each row laid
+/// out as the `[n, t]` per-token tensor of `batch` (zero elsewhere), in `dtype`.
+pub fn token_layout(values: &[&[f64]], batch: &SeqBatch, dtype: DType) -> Result<Tensor> {
+    let (n, t) = (values.len(), batch.seq_len());
+    let mut out = vec![0.0; n * t];
+    for (r, vals) in values.iter().enumerate() {
+        let start = batch.prompt_len(r).saturating_sub(1);
+        for (k, v) in vals.iter().enumerate() {
+            if start + k < t {
+                out[r * t + start + k] = *v;
+            }
+        }
+    }
+    Ok(Tensor::from_vec(out, (n, t), batch.input_ids.device())?.to_dtype(dtype)?)
 }
 
 /// The first-order KL estimate `log π(y_t) − log π_ref(y_t)` of each completion token
