@@ -107,6 +107,9 @@ pub struct GrpoConfig {
     pub scale_rewards: ScaleRewards,
     /// Leave completions that hit `max_completion_length` out of the loss (default false).
     pub mask_truncated_completions: bool,
+    /// Optimizer steps on each rollout, μ (default 1). With μ > 1 the log-probs of the
+    /// sampling policy are kept and the ratio moves off 1 after the first step.
+    pub num_iterations: usize,
     /// The reward sources, summed with their weights (at least one).
     pub reward: Vec<RewardSpec>,
 }
@@ -126,6 +129,7 @@ impl Default for GrpoConfig {
             importance_sampling_level: IsLevel::Token,
             scale_rewards: ScaleRewards::Group,
             mask_truncated_completions: false,
+            num_iterations: 1,
             reward: Vec::new(),
         }
     }
@@ -151,6 +155,9 @@ impl GrpoConfig {
     /// Checks the ranges and that there is a reward.
     pub fn validate(&self) -> Result<()> {
         self.sampling().validate("grpo", 2)?;
+        if self.num_iterations == 0 {
+            return Err(Error::Config("objective.num_iterations must be ≥ 1".into()));
+        }
         Ok(self.clip().validate()?)
     }
 }

@@ -896,6 +896,17 @@ fn grpo_raises_a_rule_reward_on_stories260k() -> Result<()> {
     online_raises_a_rule_reward("GRPO", "method = \"grpo\"\nnum_generations = 8")
 }
 
+/// Two steps per rollout (TRL's `num_iterations = 2`): the second step's ratio is against
+/// the kept sampling log-probs, and the kill after step 4 resumes from checkpoint-3, in
+/// the middle of a rollout.
+#[test]
+fn grpo_two_iterations_raises_a_rule_reward_on_stories260k() -> Result<()> {
+    online_raises_a_rule_reward(
+        "GRPO μ=2",
+        "method = \"grpo\"\nnum_generations = 8\nnum_iterations = 2",
+    )
+}
+
 #[test]
 fn gspo_with_kl_raises_a_rule_reward_on_stories260k() -> Result<()> {
     online_raises_a_rule_reward(

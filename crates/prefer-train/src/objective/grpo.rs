@@ -10,8 +10,11 @@
 //! "sequence"` is GSPO. The variants are TRL's `GRPOTrainer` parameters with its
 //! defaults: `num_generations = 8`, `max_completion_length = 512`, `temperature = 1.0`,
 //! `top_p = 1.0`, `top_k = None`, `beta = 0.0`, `epsilon = 0.2`, `epsilon_high = epsilon`,
-//! `mask_truncated_completions = false`. One gradient pass per rollout (`num_iterations =
-//! 1`), so the old policy is the current one and `ρ = 1` in value.
+//! `mask_truncated_completions = false`, `num_iterations = 1`: one gradient step per
+//! rollout, so the old policy is the current one and `ρ = 1` in value. With
+//! `num_iterations = μ > 1` each rollout serves μ steps: the sampling policy's log-probs
+//! are computed once and kept (with the rollout, in checkpoints too), and the clip acts
+//! from the second step on.
 //!
 //! `run.batch_size` and `run.grad_accum` count completions, as TRL's
 //! `per_device_train_batch_size` does: a step draws `batch_size × grad_accum /
@@ -26,8 +29,11 @@ use prefer_nn::logprobs::sequence_logps;
 use prefer_nn::loss::{ClipConfig, PgLossType, TokenLogps, clipped_surrogate, group_advantages};
 use prefer_nn::tokenizer::Tokenizer;
 
-use super::rollouts::{Rollout, RolloutForward, Sampler, forward_rollouts, log_clip};
-use super::{Ctx, Micro, Objective, scalar};
+use super::rollouts::{
+    Kept, Rollout, RolloutForward, Sampler, completion_logps, forward_rollouts, log_clip,
+    token_layout,
+};
+use super::{Ctx, Micro, Objective, Reuse, scalar};
 use crate::metrics::Averager;
 use crate::online::GrpoConfig;
 use crate::{Error, Result};
@@ -37,8 +43,8 @@ pub struct Grpo {
     cfg: GrpoConfig,
     clip: ClipConfig,
     sampler: Sampler,
-    /// This step's rollouts and their advantages.
-    rollouts: Vec<(Rollout, f64)>,
+    /// The current rollout, its advantages and (μ > 1) the sampling policy's log-probs.
+    kept: Kept,
 }
 
 impl std::fmt::Debug for Grpo {
@@ -55,7 +61,7 @@ impl Grpo {
             clip: cfg.clip(),
             sampler: Sampler::new(cfg.sampling(), tok, "grpo", 2)?,
             cfg,
-            rollouts: Vec::new(),
+            kept: Kept::default(),
         })
     }
 }
@@ -77,6 +83,13 @@ impl Objective for Grpo {
         self.cfg.num_generations
     }
 
+    fn reuse(&self) -> Reuse {
+        Reuse {
+            mini_batches: 1,
+            epochs: self.cfg.num_iterations,
+        }
+    }
+
     fn plan(
         &mut self,
         cx: &mut Ctx<'_>,
@@ -84,18 +97,43 @@ impl Objective for Grpo {
         micro: usize,
         avg: &mut Averager,
     ) -> Result<Vec<Micro>> {
-        let rollouts = self.sampler.sample(cx, idx, "grpo", avg)?;
-        let rewards: Vec<f64> = rollouts.iter().map(|r| r.reward).collect();
-        let adv = group_advantages(&rewards, self.cfg.num_generations, self.cfg.scale_rewards);
-        self.rollouts = rollouts.into_iter().zip(adv).collect();
+        if self.reuse().position(cx.step) == (0, 0) {
+            let mut ra = Averager::default();
+            let rollouts = self.sampler.sample(cx, idx, "grpo", &mut ra)?;
+            let rewards: Vec<f64> = rollouts.iter().map(|r| r.reward).collect();
+            let adv = group_advantages(&rewards, self.cfg.num_generations, self.cfg.scale_rewards);
+            let mut per_token = Vec::new();
+            if self.cfg.num_iterations > 1 {
+                let rows: Vec<&Rollout> = rollouts.iter().collect();
+                per_token.push((
+                    OLD.into(),
+                    completion_logps(cx.policy, &rows, cx.batch, micro)?,
+                ));
+            }
+            self.kept = Kept {
+                born: cx.step,
+                rollouts,
+                per_token,
+                per_seq: vec![(ADVANTAGES.into(), adv)],
+                metrics: ra.means().0,
+                scalars: Vec::new(),
+            };
+        } else if self.kept.rollouts.is_empty() {
+            return Err(Error::Resume(format!(
+                "grpo: step {} reuses a rollout that the checkpoint does not hold",
+                cx.step
+            )));
+        }
+        self.kept.replay(avg);
         let counted = |r: &Rollout| !(self.cfg.mask_truncated_completions && r.truncated);
         let tokens: usize = self
+            .kept
             .rollouts
             .iter()
-            .filter(|(r, _)| counted(r))
-            .map(|(r, _)| r.seq.completion.len())
+            .filter(|r| counted(r))
+            .map(|r| r.seq.completion.len())
             .sum();
-        let all: Vec<usize> = (0..self.rollouts.len()).collect();
+        let all: Vec<usize> = (0..self.kept.rollouts.len()).collect();
         let mut plan = super::split_even(&all, micro);
         for p in &mut plan {
             p.norm = tokens.max(1) as f64;
@@ -104,7 +142,7 @@ impl Objective for Grpo {
     }
 
     fn loss(&mut self, cx: &mut Ctx<'_>, m: &Micro, avg: &mut Averager) -> Result<Tensor> {
-        let rows: Vec<&Rollout> = m.idx.iter().map(|&i| &self.rollouts[i].0).collect();
+        let rows: Vec<&Rollout> = m.idx.iter().map(|&i| &self.kept.rollouts[i]).collect();
         let RolloutForward {
             batch,
             logps: lp,
@@ -127,10 +165,21 @@ impl Objective for Grpo {
                 ));
             }
         };
-        let adv: Vec<f64> = m.idx.iter().map(|&i| self.rollouts[i].1).collect();
+        let adv: Vec<f64> = m
+            .idx
+            .iter()
+            .map(|&i| self.kept.seqs(ADVANTAGES)[i])
+            .collect();
+        let old = match self.kept.tokens(OLD) {
+            [] => None,
+            o => {
+                let o: Vec<&[f64]> = m.idx.iter().map(|&i| o[i].as_slice()).collect();
+                Some(token_layout(&o, &batch, dt)?)
+            }
+        };
         let x = TokenLogps {
             logps: lp.per_token.clone(),
-            old: None,
+            old,
             reference,
             advantages: Tensor::new(adv, &dev)?.to_dtype(dt)?,
             mask,
@@ -150,4 +199,18 @@ impl Objective for Grpo {
         log_clip(avg, &out.clip);
         Ok(loss)
     }
+
+    fn save_state(&self) -> Result<Option<serde_json::Value>> {
+        Ok((self.cfg.num_iterations > 1)
+            .then(|| self.kept.to_json())
+            .transpose()?)
+    }
+
+    fn load_state(&mut self, state: serde_json::Value) -> Result<()> {
+        self.kept = Kept::from_json(state, "grpo")?;
+        Ok(())
+    }
 }
+
+const OLD: &str = "old_logps";
+const ADVANTAGES: &str = "advantages";

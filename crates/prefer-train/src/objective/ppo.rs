@@ -43,10 +43,9 @@ use prefer_nn::loss::{
 };
 use prefer_nn::model::{CausalLm, LoadOptions};
 use prefer_nn::tokenizer::Tokenizer;
-use serde::{Deserialize, Serialize};
 
 use super::rollouts::{
-    Rollout, RolloutForward, Sampler, completion_entries, completion_logps, forward_rollouts,
+    Kept, Rollout, RolloutForward, Sampler, completion_entries, completion_logps, forward_rollouts,
     rollout_batch, step_seed, token_layout,
 };
 use super::{Ctx, Micro, Objective, Reuse, mean, scalar, split_even};
@@ -72,27 +71,13 @@ impl Critic {
     }
 }
 
-/// One rollout's per-token quantities (one vector per completion).
-#[derive(Debug, Clone, Default)]
-struct Buffer {
-    /// The step that sampled it (seeds the epochs' orders).
-    born: u64,
-    rollouts: Vec<Rollout>,
-    old_logps: Vec<Vec<f64>>,
-    values: Vec<Vec<f64>>,
-    advantages: Vec<Vec<f64>>,
-    returns: Vec<Vec<f64>>,
-    /// The rollout's metrics, logged on each of its steps.
-    metrics: Vec<(String, f64)>,
-}
-
 /// The PPO objective.
 pub struct Ppo {
     cfg: PpoConfig,
     sampler: Sampler,
     critic: Option<Critic>,
     kl_coef: f64,
-    buf: Buffer,
+    buf: Kept,
 }
 
 impl Ppo {
@@ -105,7 +90,7 @@ impl Ppo {
             kl_coef: cfg.kl_coef,
             cfg,
             critic: None,
-            buf: Buffer::default(),
+            buf: Kept::default(),
         })
     }
 
@@ -185,14 +170,18 @@ impl Ppo {
                 rollouts.len(),
             );
         }
-        self.buf = Buffer {
+        self.buf = Kept {
             born: cx.step,
             rollouts,
-            old_logps: old,
-            values,
-            advantages,
-            returns,
+            per_token: vec![
+                (OLD.into(), old),
+                (VALUES.into(), values),
+                (ADVANTAGES.into(), advantages),
+                (RETURNS.into(), returns),
+            ],
+            per_seq: Vec::new(),
             metrics: ra.means().0,
+            scalars: vec![(KL_COEF.into(), self.kl_coef)],
         };
         Ok(())
     }
@@ -259,9 +248,7 @@ impl Objective for Ppo {
                 cx.step
             )));
         }
-        for (k, v) in &self.buf.metrics {
-            avg.add(k, *v, 1.0);
-        }
+        self.buf.replay(avg);
         let n = self.buf.rollouts.len();
         let order = epoch_order(n, step_seed(cx.seed, self.buf.born), epoch as u64, true);
         let m = reuse.mini_batches;
@@ -282,20 +269,20 @@ impl Objective for Ppo {
         fn pick<'v>(v: &'v [Vec<f64>], idx: &[usize]) -> Vec<&'v [f64]> {
             idx.iter().map(|&i| v[i].as_slice()).collect()
         }
-        let old = token_layout(&pick(&b.old_logps, &m.idx), &batch, dt)?;
+        let old = token_layout(&pick(b.tokens(OLD), &m.idx), &batch, dt)?;
         let x = TokenLogps {
             logps: lp.per_token.clone(),
             old: Some(old.clone()),
             reference: None,
-            advantages: token_layout(&pick(&b.advantages, &m.idx), &batch, dt)?,
+            advantages: token_layout(&pick(b.tokens(ADVANTAGES), &m.idx), &batch, dt)?,
             mask: mask.clone(),
         };
         let pg = clipped_surrogate(&x, &self.cfg.clip(), 1.0, self.cfg.max_completion_length)?;
         let v = self.critic()?.values(&batch)?.to_dtype(dt)?;
-        let ret = token_layout(&pick(&b.returns, &m.idx), &batch, dt)?;
+        let ret = token_layout(&pick(b.tokens(RETURNS), &m.idx), &batch, dt)?;
         let vl = value_loss(
             &v,
-            &token_layout(&pick(&b.values, &m.idx), &batch, dt)?,
+            &token_layout(&pick(b.tokens(VALUES), &m.idx), &batch, dt)?,
             &ret,
             &mask,
             self.cfg.cliprange_value,
@@ -326,7 +313,7 @@ impl Objective for Ppo {
         let ratio = (d.exp()? * &mask64)?;
         avg.add("val/ratio", scalar(&ratio.sum_all()?)? / tokens, tokens);
         let vs = completion_entries(&v, &batch, &rows)?;
-        let rs: Vec<f64> = pick(&b.returns, &m.idx).concat();
+        let rs: Vec<f64> = pick(b.tokens(RETURNS), &m.idx).concat();
         avg.add(
             "val/var_explained",
             explained_variance(&vs.concat(), &rs),
@@ -336,87 +323,18 @@ impl Objective for Ppo {
     }
 
     fn save_state(&self) -> Result<Option<serde_json::Value>> {
-        let b = &self.buf;
-        let bits = |v: &[Vec<f64>]| -> Vec<Vec<u64>> {
-            v.iter()
-                .map(|x| x.iter().map(|f| f.to_bits()).collect())
-                .collect()
-        };
-        let s = Saved {
-            kl_coef: self.kl_coef.to_bits(),
-            born: b.born,
-            prompts: b.rollouts.iter().map(|r| r.seq.prompt.clone()).collect(),
-            completions: b
-                .rollouts
-                .iter()
-                .map(|r| r.seq.completion.clone())
-                .collect(),
-            rewards: b.rollouts.iter().map(|r| r.reward.to_bits()).collect(),
-            truncated: b.rollouts.iter().map(|r| r.truncated).collect(),
-            old_logps: bits(&b.old_logps),
-            values: bits(&b.values),
-            advantages: bits(&b.advantages),
-            returns: bits(&b.returns),
-            metrics: b
-                .metrics
-                .iter()
-                .map(|(k, v)| (k.clone(), v.to_bits()))
-                .collect(),
-        };
-        Ok(Some(
-            serde_json::to_value(s).map_err(|e| Error::Config(e.to_string()))?,
-        ))
+        Ok(Some(self.buf.to_json()?))
     }
 
     fn load_state(&mut self, state: serde_json::Value) -> Result<()> {
-        let s: Saved =
-            serde_json::from_value(state).map_err(|e| Error::Resume(format!("ppo state: {e}")))?;
-        let f = |v: Vec<Vec<u64>>| -> Vec<Vec<f64>> {
-            v.into_iter()
-                .map(|x| x.into_iter().map(f64::from_bits).collect())
-                .collect()
-        };
-        self.kl_coef = f64::from_bits(s.kl_coef);
-        let rollouts = s
-            .prompts
-            .into_iter()
-            .zip(s.completions)
-            .zip(s.rewards.into_iter().zip(s.truncated))
-            .map(|((prompt, completion), (reward, truncated))| Rollout {
-                seq: prefer_nn::logprobs::SeqIds { prompt, completion },
-                reward: f64::from_bits(reward),
-                truncated,
-            })
-            .collect();
-        self.buf = Buffer {
-            born: s.born,
-            rollouts,
-            old_logps: f(s.old_logps),
-            values: f(s.values),
-            advantages: f(s.advantages),
-            returns: f(s.returns),
-            metrics: s
-                .metrics
-                .into_iter()
-                .map(|(k, v)| (k, f64::from_bits(v)))
-                .collect(),
-        };
+        self.buf = Kept::from_json(state, "ppo")?;
+        self.kl_coef = self.buf.scalar(KL_COEF).unwrap_or(self.cfg.kl_coef);
         Ok(())
     }
 }
 
-/// The checkpointed state: floats as their bits, so a resume reads back exactly them.
-#[derive(Serialize, Deserialize)]
-struct Saved {
-    kl_coef: u64,
-    born: u64,
-    prompts: Vec<Vec<u32>>,
-    completions: Vec<Vec<u32>>,
-    rewards: Vec<u64>,
-    truncated: Vec<bool>,
-    old_logps: Vec<Vec<u64>>,
-    values: Vec<Vec<u64>>,
-    advantages: Vec<Vec<u64>>,
-    returns: Vec<Vec<u64>>,
-    metrics: Vec<(String, u64)>,
-}
+const OLD: &str = "old_logps";
+const VALUES: &str = "values";
+const ADVANTAGES: &str = "advantages";
+const RETURNS: &str = "returns";
+const KL_COEF: &str = "kl_coef";

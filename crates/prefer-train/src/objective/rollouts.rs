@@ -259,3 +259,149 @@ pub fn log_clip(avg: &mut Averager, clip: &[(f64, f64); 3]) {
         avg.add(&format!("clip_ratio/{k}"), s / n.max(1.0), *n);
     }
 }
+
+/// A rollout an objective reuses over several optimizer steps ([`super::Reuse`]): the
+/// sampled rollouts, named per-token and per-sequence quantities, the rollout's metrics
+/// (logged again on each step that reuses it) and scalars of the objective, kept in
+/// checkpoints with floats as their bits so a resume reads back exactly them.
+#[derive(Debug, Clone, Default)]
+pub struct Kept {
+    /// The step that sampled it.
+    pub born: u64,
+    /// The rollouts.
+    pub rollouts: Vec<Rollout>,
+    /// Per-token quantities by name, one vector per rollout.
+    pub per_token: Vec<(String, Vec<Vec<f64>>)>,
+    /// Per-rollout quantities by name.
+    pub per_seq: Vec<(String, Vec<f64>)>,
+    /// The rollout's metrics.
+    pub metrics: Vec<(String, f64)>,
+    /// The objective's own scalars (PPO's adapted KL coefficient).
+    pub scalars: Vec<(String, f64)>,
+}
+
+#[derive(serde::Serialize, serde::Deserialize)]
+struct KeptBits {
+    born: u64,
+    prompts: Vec<Vec<u32>>,
+    completions: Vec<Vec<u32>>,
+    rewards: Vec<u64>,
+    truncated: Vec<bool>,
+    per_token: Vec<(String, Vec<Vec<u64>>)>,
+    per_seq: Vec<(String, Vec<u64>)>,
+    metrics: Vec<(String, u64)>,
+    scalars: Vec<(String, u64)>,
+}
+
+fn to_bits(v: &[f64]) -> Vec<u64> {
+    v.iter().map(|f| f.to_bits()).collect()
+}
+
+fn from_bits(v: Vec<u64>) -> Vec<f64> {
+    v.into_iter().map(f64::from_bits).collect()
+}
+
+fn named_bits(v: &[(String, f64)]) -> Vec<(String, u64)> {
+    v.iter().map(|(k, x)| (k.clone(), x.to_bits())).collect()
+}
+
+fn named_floats(v: Vec<(String, u64)>) -> Vec<(String, f64)> {
+    v.into_iter().map(|(k, x)| (k, f64::from_bits(x))).collect()
+}
+
+impl Kept {
+    /// The objective scalar `name`, if kept.
+    pub fn scalar(&self, name: &str) -> Option<f64> {
+        self.scalars
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| *v)
+    }
+
+    /// The per-token quantity `name` (empty when absent).
+    pub fn tokens(&self, name: &str) -> &[Vec<f64>] {
+        self.per_token
+            .iter()
+            .find(|(n, _)| n == name)
+            .map_or(&[], |(_, v)| v.as_slice())
+    }
+
+    /// The per-rollout quantity `name` (empty when absent).
+    pub fn seqs(&self, name: &str) -> &[f64] {
+        self.per_seq
+            .iter()
+            .find(|(n, _)| n == name)
+            .map_or(&[], |(_, v)| v.as_slice())
+    }
+
+    /// Adds the rollout's metrics to `avg`.
+    pub fn replay(&self, avg: &mut Averager) {
+        for (k, v) in &self.metrics {
+            avg.add(k, *v, 1.0);
+        }
+    }
+
+    /// The checkpoint form.
+    pub fn to_json(&self) -> Result<serde_json::Value> {
+        let r = &self.rollouts;
+        let b = KeptBits {
+            born: self.born,
+            prompts: r.iter().map(|r| r.seq.prompt.clone()).collect(),
+            completions: r.iter().map(|r| r.seq.completion.clone()).collect(),
+            rewards: r.iter().map(|r| r.reward.to_bits()).collect(),
+            truncated: r.iter().map(|r| r.truncated).collect(),
+            per_token: self
+                .per_token
+                .iter()
+                .map(|(n, v)| (n.clone(), v.iter().map(|x| to_bits(x)).collect()))
+                .collect(),
+            per_seq: self
+                .per_seq
+                .iter()
+                .map(|(n, v)| (n.clone(), to_bits(v)))
+                .collect(),
+            metrics: named_bits(&self.metrics),
+            scalars: named_bits(&self.scalars),
+        };
+        serde_json::to_value(b).map_err(|e| Error::Config(e.to_string()))
+    }
+
+    /// Reads [`Kept::to_json`]'s form back.
+    pub fn from_json(v: serde_json::Value, method: &str) -> Result<Self> {
+        let b: KeptBits = serde_json::from_value(v)
+            .map_err(|e| Error::Resume(format!("{method}: the kept rollout: {e}")))?;
+        let n = b.prompts.len();
+        if [b.completions.len(), b.rewards.len(), b.truncated.len()] != [n; 3] {
+            return Err(Error::Resume(format!(
+                "{method}: the kept rollout's fields disagree on its length"
+            )));
+        }
+        let rollouts = b
+            .prompts
+            .into_iter()
+            .zip(b.completions)
+            .zip(b.rewards.into_iter().zip(b.truncated))
+            .map(|((prompt, completion), (reward, truncated))| Rollout {
+                seq: SeqIds { prompt, completion },
+                reward: f64::from_bits(reward),
+                truncated,
+            })
+            .collect();
+        Ok(Kept {
+            born: b.born,
+            rollouts,
+            per_token: b
+                .per_token
+                .into_iter()
+                .map(|(n, v)| (n, v.into_iter().map(from_bits).collect()))
+                .collect(),
+            per_seq: b
+                .per_seq
+                .into_iter()
+                .map(|(n, v)| (n, from_bits(v)))
+                .collect(),
+            metrics: named_floats(b.metrics),
+            scalars: named_floats(b.scalars),
+        })
+    }
+}
