@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The online runs of docs/training.md: stories260K learns, from its own samples scored by
 # the sentiment word list, with GRPO (TRL's loss_type "grpo"), DAPO (the default loss with
-# clip-higher), GSPO with a KL term, RLOO and REINFORCE++-baseline; each then scored on 64 held-out prompts
+# clip-higher), GSPO with a KL term, RLOO, REINFORCE++-baseline and PPO; each then scored on 64 held-out prompts
 # (4 samples each) against the starting model: the rule's mean, the win rate, the KL.
 #
 #   bench/train/online_run.sh [OUT_DIR]        (default runs/online; ~3 min on 2 cores)
@@ -29,11 +29,12 @@ $P train grpo "${common[@]}" --out "$OUT/gspo_kl" --loss-type grpo --beta 0.04 \
   --set objective.importance_sampling_level='"sequence"'
 $P train rloo "${common[@]}" --out "$OUT/rloo" --set objective.num_generations=4
 $P train reinforce-pp "${common[@]}" --out "$OUT/rpp" --set objective.num_generations=4 --set objective.baseline=true
+$P train ppo "${common[@]}" --out "$OUT/ppo" --set objective.num_ppo_epochs=2 --set objective.temperature=1.0
 $P train rule-eval --base "$M" --prompts 64 --offset 200 --samples 4 --max-new-tokens 48 --seed 7 \
   --policy "$OUT/grpo/checkpoint-$STEPS" --policy "$OUT/dapo/checkpoint-$STEPS" \
   --policy "$OUT/gspo_kl/checkpoint-$STEPS" --policy "$OUT/rloo/checkpoint-$STEPS" \
-  --policy "$OUT/rpp/checkpoint-$STEPS" --json "$OUT/rule_eval.json"
-M_ALL=("$OUT/grpo/metrics.jsonl" "$OUT/dapo/metrics.jsonl" "$OUT/gspo_kl/metrics.jsonl" "$OUT/rloo/metrics.jsonl" "$OUT/rpp/metrics.jsonl")
+  --policy "$OUT/rpp/checkpoint-$STEPS" --policy "$OUT/ppo/checkpoint-$STEPS" --json "$OUT/rule_eval.json"
+M_ALL=("$OUT/grpo/metrics.jsonl" "$OUT/dapo/metrics.jsonl" "$OUT/gspo_kl/metrics.jsonl" "$OUT/rloo/metrics.jsonl" "$OUT/rpp/metrics.jsonl" "$OUT/ppo/metrics.jsonl")
 $P plot "${M_ALL[@]}" --keys reward --title "lexicon reward per step (stories260K)" --out "$OUT/online_reward.png"
 $P plot "$OUT/gspo_kl/metrics.jsonl" "$OUT/rloo/metrics.jsonl" "$OUT/rpp/metrics.jsonl" --keys kl \
   --title "kl per step (stories260K)" --out "$OUT/online_kl.png"

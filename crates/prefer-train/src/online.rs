@@ -20,6 +20,7 @@ macro_rules! sampling_of {
             top_p: $c.top_p,
             top_k: $c.top_k,
             reward: $c.reward.clone(),
+            gold: $c.gold.clone(),
         }
     };
 }
@@ -39,6 +40,8 @@ pub struct Sampling {
     pub top_k: Option<usize>,
     /// The reward sources, summed with their weights (at least one).
     pub reward: Vec<RewardSpec>,
+    /// Gold sources: scored and logged (`gold`), not trained on.
+    pub gold: Vec<RewardSpec>,
 }
 
 impl Sampling {
@@ -61,7 +64,7 @@ impl Sampling {
                 "objective `{method}` needs at least one [[objective.reward]] source"
             )));
         }
-        for r in &self.reward {
+        for r in self.reward.iter().chain(&self.gold) {
             r.validate()?;
         }
         Ok(self.sample_config(0).validate()?)
@@ -112,6 +115,9 @@ pub struct GrpoConfig {
     pub num_iterations: usize,
     /// The reward sources, summed with their weights (at least one).
     pub reward: Vec<RewardSpec>,
+    /// Gold sources (`[[objective.gold]]`): scored and logged as `gold`, never trained on
+    /// (the proxy-gold gap of an overoptimization study).
+    pub gold: Vec<RewardSpec>,
 }
 
 impl Default for GrpoConfig {
@@ -131,6 +137,7 @@ impl Default for GrpoConfig {
             mask_truncated_completions: false,
             num_iterations: 1,
             reward: Vec::new(),
+            gold: Vec::new(),
         }
     }
 }
@@ -186,6 +193,9 @@ pub struct RlooConfig {
     pub normalize_advantages: bool,
     /// The reward sources, summed with their weights (at least one).
     pub reward: Vec<RewardSpec>,
+    /// Gold sources (`[[objective.gold]]`): scored and logged as `gold`, never trained on
+    /// (the proxy-gold gap of an overoptimization study).
+    pub gold: Vec<RewardSpec>,
 }
 
 impl Default for RlooConfig {
@@ -201,6 +211,7 @@ impl Default for RlooConfig {
             epsilon_high: None,
             normalize_advantages: false,
             reward: Vec::new(),
+            gold: Vec::new(),
         }
     }
 }
@@ -256,6 +267,9 @@ pub struct ReinforcePpConfig {
     pub baseline: bool,
     /// The reward sources, summed with their weights (at least one).
     pub reward: Vec<RewardSpec>,
+    /// Gold sources (`[[objective.gold]]`): scored and logged as `gold`, never trained on
+    /// (the proxy-gold gap of an overoptimization study).
+    pub gold: Vec<RewardSpec>,
 }
 
 impl Default for ReinforcePpConfig {
@@ -271,6 +285,7 @@ impl Default for ReinforcePpConfig {
             epsilon: 0.2,
             baseline: false,
             reward: Vec::new(),
+            gold: Vec::new(),
         }
     }
 }
@@ -359,6 +374,9 @@ pub struct PpoConfig {
     pub value_model: Option<std::path::PathBuf>,
     /// The reward sources, summed with their weights (at least one).
     pub reward: Vec<RewardSpec>,
+    /// Gold sources (`[[objective.gold]]`): scored and logged as `gold`, never trained on
+    /// (the proxy-gold gap of an overoptimization study).
+    pub gold: Vec<RewardSpec>,
 }
 
 impl Default for PpoConfig {
@@ -384,6 +402,7 @@ impl Default for PpoConfig {
             missing_eos_penalty: None,
             value_model: None,
             reward: Vec::new(),
+            gold: Vec::new(),
         }
     }
 }

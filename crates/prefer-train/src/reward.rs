@@ -6,9 +6,11 @@
 //! infinite, or a source that fails, is an error naming the source and the prompt, never a
 //! silent zero ([`score_checked`]).
 //!
-//! Kinds here: [`Lexicon`] (a word-list rule anyone can check by hand), `length` (the
-//! completion's length in words against a target), `contains` (1 when the completion holds
-//! a string). They are configured as TOML tables:
+//! Kinds here: [`Lexicon`] (a word-list rule anyone can check by hand; with `distinct =
+//! true` each word counts once), `length` (the completion's length in words against a
+//! target), `contains` (1 when the completion holds a string), `reward_model` (a causal-LM
+//! reward model of ours, `prefer train reward --model lm`, scoring prompt + completion as
+//! it was trained). They are configured as TOML tables:
 //!
 //! ```toml
 //! [[objective.reward]]
@@ -25,13 +27,20 @@
 //! use prefer_train::reward::{RewardSpec, score_checked};
 //! let spec: RewardSpec = toml::from_str(r#"type = "contains"
 //! text = "dog""#).unwrap();
-//! let src = spec.build();
+//! let src = spec.build().unwrap();
 //! let s = score_checked(src.as_ref(), &["Tom".into()], &["had a dog".into()]).unwrap();
 //! assert_eq!(s, vec![1.0]);
 //! ```
 
+use std::path::PathBuf;
+
+use prefer_nn::logprobs::{BatchConfig, SeqBatch, SeqIds};
+use prefer_nn::model::LoadOptions;
+use prefer_nn::reward::lm::LmRewardModel;
+use prefer_nn::tokenizer::Tokenizer;
 use serde::{Deserialize, Serialize};
 
+use crate::data::joined_ids;
 use crate::rollout::Lexicon;
 use crate::{Error, Result};
 
@@ -82,6 +91,106 @@ impl RewardSource for Lexicon {
             .iter()
             .map(|c| Lexicon::score(self, c))
             .collect())
+    }
+}
+
+/// The word list counting each distinct word once: repeating a positive word earns
+/// nothing more.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DistinctLexicon(pub Lexicon);
+
+impl RewardSource for DistinctLexicon {
+    fn name(&self) -> String {
+        "lexicon_distinct".into()
+    }
+
+    fn score(&self, _prompts: &[String], completions: &[String]) -> Result<Vec<f64>> {
+        Ok(completions
+            .iter()
+            .map(|c| {
+                let mut words: Vec<String> = c
+                    .split(|ch: char| !ch.is_alphabetic() && ch != '\'')
+                    .filter(|w| !w.is_empty())
+                    .map(str::to_lowercase)
+                    .collect();
+                words.sort();
+                words.dedup();
+                self.0.score(&words.join(" "))
+            })
+            .collect())
+    }
+}
+
+/// A causal-LM reward model of ours (frozen): the score of `prompt + " " + completion`
+/// tokenized whole, as [`LmRewardModel`] was trained (TRL's reward trainer convention),
+/// EOS appended.
+pub struct ModelReward {
+    rm: LmRewardModel,
+    tok: Tokenizer,
+    batch: BatchConfig,
+    batch_size: usize,
+}
+
+impl ModelReward {
+    /// Loads the model folder (`prefer train reward --model lm --out DIR`) and the
+    /// tokenizer (`tokenizer`, else the folder's).
+    pub fn load(
+        dir: &std::path::Path,
+        tokenizer: Option<&std::path::Path>,
+        batch_size: usize,
+    ) -> Result<Self> {
+        let rm = LmRewardModel::load(dir, &LoadOptions::frozen())?;
+        let t = tokenizer.unwrap_or(dir);
+        let tok = if t.is_dir() {
+            Tokenizer::from_dir(t)?
+        } else {
+            Tokenizer::from_file(t)?
+        };
+        let batch = BatchConfig {
+            bos_id: tok.bos_id(),
+            eos_id: tok.eos_id(),
+            pad_id: tok.pad_id().unwrap_or(0),
+            max_length: None,
+            ..Default::default()
+        };
+        Ok(ModelReward {
+            rm,
+            tok,
+            batch,
+            batch_size: batch_size.max(1),
+        })
+    }
+}
+
+impl RewardSource for ModelReward {
+    fn name(&self) -> String {
+        "reward_model".into()
+    }
+
+    fn score(&self, prompts: &[String], completions: &[String]) -> Result<Vec<f64>> {
+        let seqs = prompts
+            .iter()
+            .zip(completions)
+            .map(|(p, c)| {
+                let (prompt, mut answers) = joined_ids(&self.tok, p, &[c.as_str()])?;
+                Ok(SeqIds {
+                    prompt,
+                    completion: answers.pop().unwrap_or_default(),
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let mut out = Vec::with_capacity(seqs.len());
+        for chunk in seqs.chunks(self.batch_size) {
+            let b = SeqBatch::new(chunk, &self.batch, self.rm.backbone().device())?;
+            let r = self.rm.rewards(&b)?;
+            out.extend(
+                r.detach()
+                    .to_dtype(candle_core::DType::F64)?
+                    .flatten_all()?
+                    .to_vec1::<f64>()?,
+            );
+        }
+        Ok(out)
     }
 }
 
@@ -165,6 +274,9 @@ pub enum RewardKind {
         /// Words that subtract one (default: the sentiment list's).
         #[serde(default)]
         negative: Option<Vec<String>>,
+        /// Count each distinct word once (default false).
+        #[serde(default)]
+        distinct: bool,
     },
     /// Closeness to a length in words.
     Length {
@@ -176,22 +288,55 @@ pub enum RewardKind {
         /// The string.
         text: String,
     },
+    /// A causal-LM reward model of ours (`prefer train reward --model lm`).
+    RewardModel {
+        /// Its folder.
+        path: PathBuf,
+        /// The tokenizer folder or file (default: the model folder).
+        #[serde(default)]
+        tokenizer: Option<PathBuf>,
+        /// Completions scored per forward (default 16).
+        #[serde(default = "default_rm_batch")]
+        batch_size: usize,
+    },
+}
+
+fn default_rm_batch() -> usize {
+    16
 }
 
 impl RewardSpec {
-    /// The source.
-    pub fn build(&self) -> Box<dyn RewardSource> {
-        match &self.kind {
-            RewardKind::Lexicon { positive, negative } => {
+    /// The source (a model source loads its model here).
+    pub fn build(&self) -> Result<Box<dyn RewardSource>> {
+        Ok(match &self.kind {
+            RewardKind::Lexicon {
+                positive,
+                negative,
+                distinct,
+            } => {
                 let d = Lexicon::sentiment();
-                Box::new(Lexicon {
+                let l = Lexicon {
                     positive: positive.clone().unwrap_or(d.positive),
                     negative: negative.clone().unwrap_or(d.negative),
-                })
+                };
+                if *distinct {
+                    Box::new(DistinctLexicon(l))
+                } else {
+                    Box::new(l)
+                }
             }
             RewardKind::Length { target } => Box::new(Length { target: *target }),
             RewardKind::Contains { text } => Box::new(Contains { text: text.clone() }),
-        }
+            RewardKind::RewardModel {
+                path,
+                tokenizer,
+                batch_size,
+            } => Box::new(
+                ModelReward::load(path, tokenizer.as_deref(), *batch_size).map_err(|e| {
+                    Error::Reward(format!("reward `reward_model` {}: {e}", path.display()))
+                })?,
+            ),
+        })
     }
 
     /// Checks the weight and parameters.
@@ -250,11 +395,18 @@ mod tests {
         assert_eq!(s, vec![0.0, -0.5]);
         let spec: RewardSpec = toml::from_str("type = \"lexicon\"\nweight = 2.0").unwrap();
         assert_eq!(spec.weight, 2.0);
-        let src = spec.build();
+        let src = spec.build().unwrap();
         let s = src
             .score(&[String::new()], &["happy and sad and happy".into()])
             .unwrap();
         assert_eq!(s, vec![1.0]);
+        let spec: RewardSpec = toml::from_str("type = \"lexicon\"\ndistinct = true").unwrap();
+        let s = spec
+            .build()
+            .unwrap()
+            .score(&[String::new()], &["Happy happy happy, sad. Fun!".into()])
+            .unwrap();
+        assert_eq!(s, vec![1.0]); // happy + fun − sad
         assert!(toml::from_str::<RewardSpec>("type = \"lexicon\"\nwieght = 2.0").is_err());
     }
 }

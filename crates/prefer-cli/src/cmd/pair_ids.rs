@@ -5,7 +5,7 @@
 use prefer_eval::TextPair;
 use prefer_nn::logprobs::PairIds;
 use prefer_nn::tokenizer::Tokenizer;
-use prefer_train::data::common_prefix_length;
+use prefer_train::data::joined_ids;
 
 /// Each pair's prompt (with BOS) and answers (joined after one space), as TRL's reward
 /// trainer tokenizes them: the prompt and each prompt + answer are tokenized whole, and
@@ -16,15 +16,13 @@ pub fn lm_ids(tok: &Tokenizer, pairs: &[TextPair]) -> anyhow::Result<Vec<PairIds
 }
 
 fn one(tok: &Tokenizer, p: &TextPair) -> anyhow::Result<PairIds> {
-    let whole = |answer: &str| tok.encode(&format!("{} {}", p.prompt, answer.trim_start()), true);
-    let mut prompt = tok.encode(&p.prompt, true)?;
-    let (chosen, rejected) = (whole(&p.chosen)?, whole(&p.rejected)?);
-    let keep = common_prefix_length(&prompt, &chosen).min(common_prefix_length(&prompt, &rejected));
-    prompt.truncate(keep);
+    let (prompt, mut a) = joined_ids(tok, &p.prompt, &[&p.chosen, &p.rejected])?;
+    let rejected = a.pop().unwrap_or_default();
+    let chosen = a.pop().unwrap_or_default();
     Ok(PairIds {
         prompt,
-        chosen: chosen[keep..].to_vec(),
-        rejected: rejected[keep..].to_vec(),
+        chosen,
+        rejected,
     })
 }
 

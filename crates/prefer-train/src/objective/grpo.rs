@@ -201,9 +201,9 @@ impl Objective for Grpo {
     }
 
     fn save_state(&self) -> Result<Option<serde_json::Value>> {
-        Ok((self.cfg.num_iterations > 1)
+        (self.cfg.num_iterations > 1)
             .then(|| self.kept.to_json())
-            .transpose()?)
+            .transpose()
     }
 
     fn load_state(&mut self, state: serde_json::Value) -> Result<()> {

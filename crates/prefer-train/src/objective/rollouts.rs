@@ -1,7 +1,9 @@
 //! What every online objective shares: sampling `num_generations` completions per prompt
 //! from the current policy, decoding them, scoring them with the reward sources, and the
 //! TRL metrics of a rollout (`reward`, `reward_std`, `rewards/<source>/mean`,
-//! `frac_reward_zero_std`, `completions/mean_length`, `completions/clipped_ratio`).
+//! `frac_reward_zero_std`, `completions/mean_length`, `completions/clipped_ratio`), and,
+//! when gold sources are configured (`[[objective.gold]]`: scored, logged as `gold` and
+//! `gold/<source>/mean`, never trained on), the gold reward the proxy is meant to track.
 //!
 //! Sampling is seeded by (run seed, step): a resumed run samples the same completions.
 
@@ -32,6 +34,7 @@ pub struct Rollout {
 pub struct Sampler {
     cfg: Sampling,
     sources: Vec<(Box<dyn RewardSource>, f64)>,
+    gold: Vec<(Box<dyn RewardSource>, f64)>,
     tok: Tokenizer,
 }
 
@@ -44,8 +47,20 @@ impl Sampler {
         min_generations: usize,
     ) -> Result<Self> {
         cfg.validate(method, min_generations)?;
-        let sources = cfg.reward.iter().map(|r| (r.build(), r.weight)).collect();
-        Ok(Sampler { cfg, sources, tok })
+        let build = |specs: &[crate::reward::RewardSpec]| {
+            specs
+                .iter()
+                .map(|r| Ok((r.build()?, r.weight)))
+                .collect::<Result<Vec<_>>>()
+        };
+        let sources = build(&cfg.reward)?;
+        let gold = build(&cfg.gold)?;
+        Ok(Sampler {
+            cfg,
+            sources,
+            gold,
+            tok,
+        })
     }
 
     /// G completions of each prompt `idx` (consecutive), scored; the rollout metrics go to
@@ -86,6 +101,17 @@ impl Sampler {
             }
         }
         avg.add("reward", mean(&total), 1.0);
+        if !self.gold.is_empty() {
+            let mut gold = vec![0.0; texts.len()];
+            for (src, w) in &self.gold {
+                let s = score_checked(src.as_ref(), &prompt_texts, &texts)?;
+                avg.add(&format!("gold/{}/mean", src.name()), mean(&s), 1.0);
+                for (t, x) in gold.iter_mut().zip(&s) {
+                    *t += w * x;
+                }
+            }
+            avg.add("gold", mean(&gold), 1.0);
+        }
         avg.add("reward_std", sample_std(&total), 1.0);
         let zero = total.chunks(g).filter(|c| sample_std(c) < 1e-8).count();
         avg.add(
