@@ -193,3 +193,112 @@ pub fn read_metrics(path: &Path) -> Result<Vec<Map<String, Value>>> {
     }
     Ok(rows)
 }
+
+/// How a gold reward moved against the proxy the run trained on (the overoptimization of
+/// Gao et al. 2023), from the `reward` and `gold` columns of a metrics file, each smoothed
+/// by a trailing mean over `window` steps.
+#[derive(Debug, Clone, PartialEq)]
+pub struct GoldDivergence {
+    /// The step where the smoothed gold peaked.
+    pub peak_step: f64,
+    /// The smoothed gold at its peak, and at the start and the end of the run.
+    pub peak_gold: f64,
+    /// The smoothed gold of the first `window` steps.
+    pub first_gold: f64,
+    /// The smoothed gold of the last `window` steps.
+    pub last_gold: f64,
+    /// The smoothed proxy at the gold's peak and at the end.
+    pub proxy_at_peak: f64,
+    /// The smoothed proxy of the last `window` steps.
+    pub last_proxy: f64,
+}
+
+impl GoldDivergence {
+    /// Whether the gold has given back more than a quarter of its rise while the proxy
+    /// kept rising: the proxy is being overoptimized.
+    pub fn diverged(&self) -> bool {
+        let rise = self.peak_gold - self.first_gold;
+        rise > 0.0
+            && self.peak_gold - self.last_gold > 0.25 * rise
+            && self.last_proxy > self.proxy_at_peak
+    }
+}
+
+/// The [`GoldDivergence`] of metrics rows (`None` without `gold` values or with fewer
+/// than `2 × window` of them).
+pub fn gold_divergence(rows: &[Map<String, Value>], window: usize) -> Option<GoldDivergence> {
+    let pts: Vec<(f64, f64, f64)> = rows
+        .iter()
+        .filter_map(|r| {
+            Some((
+                r.get("step")?.as_f64()?,
+                r.get("reward")?.as_f64()?,
+                r.get("gold")?.as_f64()?,
+            ))
+        })
+        .collect();
+    let w = window.max(1);
+    if pts.len() < 2 * w {
+        return None;
+    }
+    let smooth = |f: &dyn Fn(&(f64, f64, f64)) -> f64, end: usize| {
+        pts[end + 1 - w..=end].iter().map(f).sum::<f64>() / w as f64
+    };
+    let gold = |end| smooth(&|p| p.2, end);
+    let proxy = |end| smooth(&|p| p.1, end);
+    let peak = (w - 1..pts.len()).max_by(|&a, &b| gold(a).total_cmp(&gold(b)))?;
+    let last = pts.len() - 1;
+    Some(GoldDivergence {
+        peak_step: pts[peak].0,
+        peak_gold: gold(peak),
+        first_gold: gold(w - 1),
+        last_gold: gold(last),
+        proxy_at_peak: proxy(peak),
+        last_proxy: proxy(last),
+    })
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)] // a failed unwrap is the test's verdict
+mod gold_tests {
+    use super::*;
+
+    fn rows(v: &[(f64, f64)]) -> Vec<Map<String, Value>> {
+        v.iter()
+            .enumerate()
+            .map(|(i, (r, g))| {
+                let mut m = Map::new();
+                m.insert("step".into(), (i as f64 + 1.0).into());
+                m.insert("reward".into(), (*r).into());
+                m.insert("gold".into(), (*g).into());
+                m
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_gold_that_peaks_while_the_proxy_rises_is_flagged() {
+        // Proxy 0..9 rising; gold rises to 4 at step 5, falls back to 1.
+        let up: Vec<(f64, f64)> = (0..10)
+            .map(|i| {
+                (
+                    i as f64,
+                    [0.0, 1.0, 2.0, 3.0, 4.0, 3.0, 2.0, 1.0, 1.0, 1.0][i],
+                )
+            })
+            .collect();
+        let d = gold_divergence(&rows(&up), 1).unwrap();
+        assert_eq!(
+            (d.peak_step, d.peak_gold, d.first_gold, d.last_gold),
+            (5.0, 4.0, 0.0, 1.0)
+        );
+        assert!(d.diverged());
+        // Smoothed over 2 steps: the peak is the mean of steps 4 and 5.
+        let d2 = gold_divergence(&rows(&up), 2).unwrap();
+        assert_eq!(d2.peak_gold, 3.5);
+        // A gold that tracks the proxy is not.
+        let both: Vec<(f64, f64)> = (0..10).map(|i| (i as f64, i as f64)).collect();
+        assert!(!gold_divergence(&rows(&both), 2).unwrap().diverged());
+        assert!(gold_divergence(&rows(&both[..3]), 2).is_none());
+    }
+}

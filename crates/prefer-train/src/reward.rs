@@ -83,40 +83,17 @@ pub fn score_checked(
 
 impl RewardSource for Lexicon {
     fn name(&self) -> String {
-        "lexicon".into()
+        if self.distinct {
+            "lexicon_distinct".into()
+        } else {
+            "lexicon".into()
+        }
     }
 
     fn score(&self, _prompts: &[String], completions: &[String]) -> Result<Vec<f64>> {
         Ok(completions
             .iter()
             .map(|c| Lexicon::score(self, c))
-            .collect())
-    }
-}
-
-/// The word list counting each distinct word once: repeating a positive word earns
-/// nothing more.
-#[derive(Debug, Clone, PartialEq)]
-pub struct DistinctLexicon(pub Lexicon);
-
-impl RewardSource for DistinctLexicon {
-    fn name(&self) -> String {
-        "lexicon_distinct".into()
-    }
-
-    fn score(&self, _prompts: &[String], completions: &[String]) -> Result<Vec<f64>> {
-        Ok(completions
-            .iter()
-            .map(|c| {
-                let mut words: Vec<String> = c
-                    .split(|ch: char| !ch.is_alphabetic() && ch != '\'')
-                    .filter(|w| !w.is_empty())
-                    .map(str::to_lowercase)
-                    .collect();
-                words.sort();
-                words.dedup();
-                self.0.score(&words.join(" "))
-            })
             .collect())
     }
 }
@@ -315,15 +292,11 @@ impl RewardSpec {
                 distinct,
             } => {
                 let d = Lexicon::sentiment();
-                let l = Lexicon {
+                Box::new(Lexicon {
                     positive: positive.clone().unwrap_or(d.positive),
                     negative: negative.clone().unwrap_or(d.negative),
-                };
-                if *distinct {
-                    Box::new(DistinctLexicon(l))
-                } else {
-                    Box::new(l)
-                }
+                    distinct: *distinct,
+                })
             }
             RewardKind::Length { target } => Box::new(Length { target: *target }),
             RewardKind::Contains { text } => Box::new(Contains { text: text.clone() }),

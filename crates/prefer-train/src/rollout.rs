@@ -25,13 +25,17 @@ use serde::{Deserialize, Serialize};
 
 use crate::{Error, Result};
 
-/// A word-list rule: +1 per occurrence of a positive word, −1 per negative word.
+/// A word-list rule: +1 per occurrence of a positive word, −1 per negative word (with
+/// `distinct`, per distinct word: repeating a word earns nothing more).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Lexicon {
     /// Words that add one.
     pub positive: Vec<String>,
     /// Words that subtract one.
     pub negative: Vec<String>,
+    /// Count each distinct word once.
+    #[serde(default)]
+    pub distinct: bool,
 }
 
 impl Lexicon {
@@ -78,6 +82,7 @@ impl Lexicon {
         Lexicon {
             positive: pos.iter().map(|s| s.to_string()).collect(),
             negative: neg.iter().map(|s| s.to_string()).collect(),
+            distinct: false,
         }
     }
 
@@ -86,17 +91,31 @@ impl Lexicon {
         Lexicon {
             positive: vec![word.to_lowercase()],
             negative: Vec::new(),
+            distinct: false,
+        }
+    }
+
+    /// The same lists counting each distinct word once.
+    pub fn distinct(self) -> Self {
+        Lexicon {
+            distinct: true,
+            ..self
         }
     }
 
     /// The score of `text`: whole words, case-insensitive.
     pub fn score(&self, text: &str) -> f64 {
         let mut s = 0.0;
-        for w in text
+        let mut words: Vec<String> = text
             .split(|c: char| !c.is_alphabetic() && c != '\'')
             .filter(|w| !w.is_empty())
-        {
-            let w = w.to_lowercase();
+            .map(str::to_lowercase)
+            .collect();
+        if self.distinct {
+            words.sort();
+            words.dedup();
+        }
+        for w in words {
             if self.positive.contains(&w) {
                 s += 1.0;
             }
@@ -276,7 +295,17 @@ pub struct RuleReport {
     pub length: f64,
     /// Mean completion length of the starting model's samples, tokens.
     pub base_length: f64,
+    /// Mean score of the policy's samples under a second scorer (a proxy reward model),
+    /// when one was given.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub proxy: Option<f64>,
+    /// The same for the starting model's samples.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub base_proxy: Option<f64>,
 }
+
+/// A second scorer of (prompt, completion) texts for [`rule_report_with`].
+pub type Scorer<'a> = &'a dyn Fn(&[String], &[String]) -> Result<Vec<f64>>;
 
 /// Summed log-probs of `completions` after `prompt` ids under `model` (no EOS added).
 fn seq_logps(model: &CausalLm, seqs: &[SeqIds], bs: usize) -> Result<Vec<f64>> {
@@ -307,14 +336,35 @@ pub fn rule_report(
     cfg: &SampleConfig,
     rule: &Lexicon,
 ) -> Result<RuleReport> {
+    rule_report_with(policy, base, tok, prompts, n, cfg, rule, None)
+}
+
+/// [`rule_report`], and each sample's mean score under `proxy` too (an overoptimization
+/// study's proxy reward beside the rule as its gold).
+#[allow(clippy::too_many_arguments)]
+pub fn rule_report_with(
+    policy: &CausalLm,
+    base: &CausalLm,
+    tok: &Tokenizer,
+    prompts: &[String],
+    n: usize,
+    cfg: &SampleConfig,
+    rule: &Lexicon,
+    proxy: Option<Scorer<'_>>,
+) -> Result<RuleReport> {
     let ps = sample(policy, tok, prompts, n, cfg)?;
     let bs = sample(base, tok, prompts, n, cfg)?;
     let (mut s, mut s0, mut wins, mut cnt, mut len, mut len0) = (0.0, 0.0, 0.0, 0usize, 0.0, 0.0);
     let mut seqs = Vec::new();
+    let (mut texts, mut base_texts, mut of) = (Vec::new(), Vec::new(), Vec::new());
     for ((p, a), b) in prompts.iter().zip(&ps).zip(&bs) {
         let pid = tok.encode(p, true)?;
         for (ya, yb) in a.iter().zip(b) {
-            let (sa, sb) = (rule.score(&decode(tok, ya)?), rule.score(&decode(tok, yb)?));
+            let (ta, tb) = (decode(tok, ya)?, decode(tok, yb)?);
+            let (sa, sb) = (rule.score(&ta), rule.score(&tb));
+            texts.push(ta);
+            base_texts.push(tb);
+            of.push(p.clone());
             s += sa;
             s0 += sb;
             wins += if sa > sb {
@@ -341,6 +391,14 @@ pub fn rule_report(
     let m = d.iter().sum::<f64>() / d.len().max(1) as f64;
     let var = d.iter().map(|x| (x - m).powi(2)).sum::<f64>() / (d.len().max(2) - 1) as f64;
     let c = cnt.max(1) as f64;
+    let mean_of = |v: Vec<f64>| v.iter().sum::<f64>() / v.len().max(1) as f64;
+    let (proxy, base_proxy) = match proxy {
+        Some(f) => (
+            Some(mean_of(f(&of, &texts)?)),
+            Some(mean_of(f(&of, &base_texts)?)),
+        ),
+        None => (None, None),
+    };
     Ok(RuleReport {
         score: s / c,
         base_score: s0 / c,
@@ -349,6 +407,8 @@ pub fn rule_report(
         kl_se: (var / d.len().max(1) as f64).sqrt(),
         length: len / c,
         base_length: len0 / c,
+        proxy,
+        base_proxy,
     })
 }
 

@@ -1029,3 +1029,87 @@ fn online_bad_input_is_named() -> Result<()> {
     assert!(e.contains("prompts.jsonl:1: prompt has"), "{e}");
     Ok(())
 }
+
+/// The `reward_model` source on a reward model of ours trained to prefer one word: it
+/// must rank unseen completions with the word above those without (a ground truth set by
+/// the training pairs), and score each text as the model's own forward does on the whole
+/// `prompt + " " + completion` tokens with EOS (the tokenization it was trained with).
+#[test]
+fn reward_model_source_scores_as_the_trained_model() -> Result<()> {
+    let Some(sh) = shared() else { return Ok(()) };
+    use prefer_nn::logprobs::{BatchConfig, SeqBatch};
+    use prefer_nn::reward::lm::{LmRewardConfig, LmRewardModel};
+    use prefer_nn::tokenizer::Tokenizer;
+    use prefer_train::data::joined_ids;
+    use prefer_train::reward::{ModelReward, RewardSource};
+    let dir = sh.join("models/stories260K");
+    let tok = Tokenizer::from_dir(&dir)?;
+    let lm = CausalLm::load(&dir, &LoadOptions::trainable())?;
+    let rm = LmRewardModel::new(lm, 1, 3)?;
+    let names = ["Tom", "Lily", "Ben", "Sue", "Max", "Anna", "Sam", "Mia"];
+    let things = ["ball", "tree", "cat", "park", "cake", "boat"];
+    let mut pairs = Vec::new();
+    for n in &names[..6] {
+        for t in things {
+            let prompt = format!("Once upon a time, {n} saw a {t}.");
+            let (p, mut a) = joined_ids(
+                &tok,
+                &prompt,
+                &[&format!("{n} was happy."), &format!("{n} was sad.")],
+            )?;
+            let rejected = a.pop().unwrap();
+            pairs.push(PairIds {
+                prompt: p,
+                chosen: a.pop().unwrap(),
+                rejected,
+            });
+        }
+    }
+    let batch = BatchConfig {
+        bos_id: tok.bos_id(),
+        eos_id: tok.eos_id(),
+        pad_id: tok.pad_id().unwrap_or(0),
+        max_length: None,
+        ..Default::default()
+    };
+    let cfg = LmRewardConfig {
+        epochs: 6,
+        lr: 3e-3,
+        batch_size: 12,
+        batch: batch.clone(),
+        ..Default::default()
+    };
+    rm.fit(&pairs, &[], &cfg)?;
+    let d = tempfile::tempdir().map_err(|e| Error::Config(e.to_string()))?;
+    rm.save_pretrained(d.path())?;
+    let src = ModelReward::load(d.path(), Some(&dir), 4)?;
+    // Held-out names: the source ranks "happy" above "sad" for every prompt.
+    let mut prompts = Vec::new();
+    let mut texts = Vec::new();
+    for n in &names[6..] {
+        for w in ["happy", "sad"] {
+            prompts.push(format!("Once upon a time, {n} saw a dog."));
+            texts.push(format!("{n} was {w}."));
+        }
+    }
+    let s = src.score(&prompts, &texts)?;
+    for c in s.chunks(2) {
+        assert!(c[0] > c[1], "happy {} vs sad {}", c[0], c[1]);
+    }
+    // The same numbers as the model's forward on the whole text.
+    for ((p, t), got) in prompts.iter().zip(&texts).zip(&s) {
+        let ids = tok.encode(&format!("{p} {t}"), true)?;
+        let seq = SeqIds {
+            prompt: ids[..1].to_vec(),
+            completion: ids[1..].to_vec(),
+        };
+        let b = SeqBatch::new(&[seq], &batch, &candle_core::Device::Cpu)?;
+        let want = rm
+            .rewards(&b)?
+            .flatten_all()?
+            .to_dtype(DType::F64)?
+            .to_vec1::<f64>()?[0];
+        assert!((want - got).abs() < 1e-5, "{want} vs {got}");
+    }
+    Ok(())
+}

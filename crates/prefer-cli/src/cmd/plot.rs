@@ -11,7 +11,8 @@ use prefer_plot::{LineChart, Series, line_chart};
 #[derive(Debug, ClapArgs)]
 #[command(after_help = "Examples:\n  \
     prefer plot runs/dpo/metrics.jsonl --out curves.png\n  \
-    prefer plot runs/dpo/metrics.jsonl runs/ipo/metrics.jsonl --keys loss,rewards/accuracies --out cmp.svg")]
+    prefer plot runs/dpo/metrics.jsonl runs/ipo/metrics.jsonl --keys loss,rewards/accuracies --out cmp.svg\n  \
+    prefer plot runs/overopt/eval.jsonl --x kl --keys proxy,gold --out gold_vs_kl.png")]
 pub struct Args {
     /// Metrics files (one line per step, as `prefer train` writes them).
     #[arg(required = true)]
@@ -28,6 +29,9 @@ pub struct Args {
     /// Title (default: the keys).
     #[arg(long)]
     pub title: Option<String>,
+    /// The key on the x axis (default `step`); points are drawn in its order.
+    #[arg(long, default_value = "step")]
+    pub x: String,
 }
 
 /// Runs `prefer plot`.
@@ -41,10 +45,13 @@ pub fn run(a: &Args) -> anyhow::Result<ExitCode> {
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_else(|| f.display().to_string());
         for k in &a.keys {
-            let points: Vec<(f64, f64)> = rows
+            let mut points: Vec<(f64, f64)> = rows
                 .iter()
-                .filter_map(|r| Some((r.get("step")?.as_f64()?, r.get(k.as_str())?.as_f64()?)))
+                .filter_map(|r| {
+                    Some((r.get(a.x.as_str())?.as_f64()?, r.get(k.as_str())?.as_f64()?))
+                })
                 .collect();
+            points.sort_by(|p, q| p.0.total_cmp(&q.0));
             if points.is_empty() {
                 eprintln!("{}: no `{k}` values", f.display());
                 continue;
@@ -65,7 +72,7 @@ pub fn run(a: &Args) -> anyhow::Result<ExitCode> {
     }
     let chart = LineChart {
         title: a.title.clone().unwrap_or_else(|| a.keys.join(", ")),
-        x_label: "step".into(),
+        x_label: a.x.clone(),
         y_label: if a.keys.len() == 1 {
             a.keys[0].clone()
         } else {

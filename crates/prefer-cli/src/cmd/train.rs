@@ -457,6 +457,7 @@ fn run_training(a: &RunArgs, method: &str) -> anyhow::Result<ExitCode> {
     bar.finish_and_clear();
     let s = s?;
     println!("{} steps; last: {}", s.steps, fmt_metrics(&s.last, &keys));
+    report_gold(&out.join("metrics.jsonl"));
     let mut results = serde_json::Map::new();
     if let Some(e) = &s.eval {
         println!(
@@ -501,7 +502,8 @@ fn run_training(a: &RunArgs, method: &str) -> anyhow::Result<ExitCode> {
 /// Flags of the rule judge and sampling.
 #[derive(Debug, Clone, ClapArgs)]
 pub struct RuleArgs {
-    /// The rule: `sentiment` (built-in lexicon, see docs/training.md) or `word:WORD`
+    /// The rule: `sentiment` (built-in lexicon, see docs/training.md), `sentiment-distinct`
+    /// (each distinct word once) or `word:WORD`
     /// (count of one word).
     #[arg(long, default_value = "sentiment")]
     pub rule: String,
@@ -529,8 +531,12 @@ impl RuleArgs {
     fn rule(&self) -> anyhow::Result<Lexicon> {
         match self.rule.split_once(':') {
             None if self.rule == "sentiment" => Ok(Lexicon::sentiment()),
+            None if self.rule == "sentiment-distinct" => Ok(Lexicon::sentiment().distinct()),
             Some(("word", w)) if !w.is_empty() => Ok(Lexicon::word(w)),
-            _ => bail!("--rule {}: expected `sentiment` or `word:WORD`", self.rule),
+            _ => bail!(
+                "--rule {}: expected `sentiment`, `sentiment-distinct` or `word:WORD`",
+                self.rule
+            ),
         }
     }
 
@@ -572,6 +578,10 @@ pub struct RuleEvalArgs {
     /// Write the reports as JSON here.
     #[arg(long)]
     pub json: Option<PathBuf>,
+    /// A reward model of ours (`prefer train reward --model lm --out DIR`) that also
+    /// scores every sample: the proxy beside the rule as gold.
+    #[arg(long)]
+    pub reward_model: Option<PathBuf>,
     #[command(flatten)]
     pub rule: RuleArgs,
 }
@@ -634,14 +644,31 @@ fn rule_eval(a: &RuleEvalArgs) -> anyhow::Result<ExitCode> {
     let tok = Tokenizer::from_dir(&a.base)?;
     let prompts = rollout::story_prompts(a.rule.prompts, a.rule.offset);
     let rule = a.rule.rule()?;
+    let rm = match &a.reward_model {
+        Some(d) => Some(
+            prefer_train::reward::ModelReward::load(d, None, 32)
+                .with_context(|| format!("loading the reward model {}", d.display()))?,
+        ),
+        None => None,
+    };
+    #[allow(clippy::result_large_err)] // prefer_train's error, as its Scorer returns
+    let proxy = |p: &[String], t: &[String]| {
+        use prefer_train::reward::RewardSource;
+        rm.as_ref().map_or(Ok(Vec::new()), |m| m.score(p, t))
+    };
     let mut all = serde_json::Map::new();
     println!(
-        "{:<40} {:>8} {:>8} {:>9} {:>14}",
-        "policy", "score", "base", "win rate", "KL (nats)"
+        "{:<40} {:>8} {:>8} {:>9} {:>14}{}",
+        "policy",
+        "score",
+        "base",
+        "win rate",
+        "KL (nats)",
+        if rm.is_some() { "    proxy" } else { "" }
     );
     for p in &a.policy {
         let pol = CausalLm::load(p, &LoadOptions::frozen())?;
-        let r = rollout::rule_report(
+        let r = rollout::rule_report_with(
             &pol,
             &base,
             &tok,
@@ -649,15 +676,17 @@ fn rule_eval(a: &RuleEvalArgs) -> anyhow::Result<ExitCode> {
             a.rule.samples,
             &a.rule.sample(),
             &rule,
+            rm.is_some().then_some(&proxy as rollout::Scorer<'_>),
         )?;
         println!(
-            "{:<40} {:>8.3} {:>8.3} {:>9.3} {:>8.2} ± {:.2}",
+            "{:<40} {:>8.3} {:>8.3} {:>9.3} {:>8.2} ± {:.2}{}",
             p.display().to_string(),
             r.score,
             r.base_score,
             r.win_rate,
             r.kl,
-            r.kl_se
+            r.kl_se,
+            r.proxy.map_or(String::new(), |x| format!(" {x:>8.3}"))
         );
         all.insert(p.display().to_string(), serde_json::to_value(&r)?);
     }
@@ -665,6 +694,29 @@ fn rule_eval(a: &RuleEvalArgs) -> anyhow::Result<ExitCode> {
         prefer_data::write_atomic(j, serde_json::to_string_pretty(&all)?.as_bytes())?;
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// With `[[objective.gold]]` sources: where the gold peaked against the proxy the run
+/// trained on, and a warning when the proxy is being overoptimized.
+fn report_gold(metrics: &std::path::Path) {
+    let Ok(rows) = prefer_train::metrics::read_metrics(metrics) else {
+        return;
+    };
+    let Some(d) = prefer_train::metrics::gold_divergence(&rows, 5) else {
+        return;
+    };
+    println!(
+        "gold (5-step means): {:.3} at the start, peak {:.3} at step {}, {:.3} at the end; \
+         proxy {:.3} at the gold's peak, {:.3} at the end",
+        d.first_gold, d.peak_gold, d.peak_step, d.last_gold, d.proxy_at_peak, d.last_proxy
+    );
+    if d.diverged() {
+        println!(
+            "warning: the proxy reward is overoptimized: the gold fell from its peak at step {} \
+             while the proxy kept rising (a checkpoint near step {} or a larger KL coefficient does better)",
+            d.peak_step, d.peak_step
+        );
+    }
 }
 
 /// Runs `prefer train ...`.
