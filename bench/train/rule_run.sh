@@ -10,7 +10,7 @@ OUT=${1:-runs/rule}
 M=${PREFER_MODEL:-../shared/models/stories260K}
 export CANDLE_NUM_THREADS=1 RAYON_NUM_THREADS=1
 cargo build --release -q -p prefer-cli
-P=target/release/prefer
+P=${CARGO_TARGET_DIR:-target}/release/prefer
 rm -rf "$OUT" && mkdir -p "$OUT"
 # 192 training prompts x 4 samples of 64 tokens; best vs worst by the rule.
 $P train rule-pairs --model "$M" --out "$OUT/pairs.jsonl" --prompts 192 --samples 4 --max-new-tokens 64 --seed 1

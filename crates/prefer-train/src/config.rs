@@ -401,6 +401,10 @@ pub struct RunSection {
     pub eval_every: u64,
     /// Examples per evaluation forward (default: `batch_size`).
     pub eval_batch_size: Option<usize>,
+    /// Online objectives: every this many steps, write the step's sampled completions
+    /// (prompt, completion, total and per-source rewards, gold) to `completions.jsonl`
+    /// (default 0: never; TRL's `log_completions`).
+    pub log_completions_every: u64,
 }
 
 impl Default for RunSection {
@@ -420,6 +424,7 @@ impl Default for RunSection {
             save_total_limit: 2,
             eval_every: 0,
             eval_batch_size: None,
+            log_completions_every: 0,
         }
     }
 }

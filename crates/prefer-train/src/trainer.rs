@@ -88,6 +88,7 @@ macro_rules! ctx {
             step: $t.state.step + u64::from($training),
             seed: $t.state.seed,
             running: &mut $t.state.running,
+            completions: ($training && $t.log_now).then_some(&mut $t.completions),
         }
     };
 }
@@ -110,6 +111,10 @@ pub struct Trainer {
     last_checkpoint: Option<PathBuf>,
     resumed: bool,
     skipped: Vec<String>,
+    /// The current step's sampled completions, when it logs them.
+    completions: Vec<serde_json::Value>,
+    /// Whether this step logs its completions (see [`logs_completions`]).
+    log_now: bool,
 }
 
 impl std::fmt::Debug for Trainer {
@@ -250,6 +255,8 @@ impl Trainer {
             last_checkpoint: None,
             resumed: false,
             skipped: Vec::new(),
+            completions: Vec::new(),
+            log_now: false,
         };
         t.reference = t.prepare_reference()?;
         Ok(t)
@@ -350,6 +357,7 @@ impl Trainer {
         self.state = st;
         self.state.total_steps = total;
         MetricsLog::truncate_after(&self.metrics_path(), step)?;
+        MetricsLog::truncate_after(&self.completions_path(), step)?;
         self.last_checkpoint = Some(dir);
         self.resumed = true;
         Ok(Some(step))
@@ -376,6 +384,34 @@ impl Trainer {
     /// The metrics file.
     pub fn metrics_path(&self) -> PathBuf {
         self.cfg.run.out_dir.join("metrics.jsonl")
+    }
+
+    /// The sampled completions file (`run.log_completions_every`).
+    pub fn completions_path(&self) -> PathBuf {
+        self.cfg.run.out_dir.join("completions.jsonl")
+    }
+
+    /// Appends the step's logged completions, each tagged with the step.
+    fn write_completions(&mut self, step: u64) -> Result<()> {
+        if self.completions.is_empty() {
+            return Ok(());
+        }
+        use std::io::Write;
+        let path = self.completions_path();
+        let mut text = String::new();
+        for mut c in self.completions.drain(..) {
+            if let Some(o) = c.as_object_mut() {
+                o.insert("step".into(), step.into());
+            }
+            text.push_str(&c.to_string());
+            text.push('\n');
+        }
+        let mut f = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&path)
+            .map_err(io_err(&path))?;
+        f.write_all(text.as_bytes()).map_err(io_err(&path))
     }
 
     /// The policy being trained.
@@ -416,6 +452,10 @@ impl Trainer {
         let mut log = if self.resumed {
             MetricsLog::append(&self.metrics_path())?
         } else {
+            let c = self.completions_path();
+            if c.exists() {
+                std::fs::remove_file(&c).map_err(io_err(&c))?;
+            }
             MetricsLog::create(&self.metrics_path())?
         };
         let mut last = Metrics::default();
@@ -426,6 +466,7 @@ impl Trainer {
             let step = self.state.step + 1;
             let m = self.train_step(step, &mut acc)?;
             self.state.step = step;
+            self.write_completions(step)?;
             let mut ckpt = None;
             let mut eval = None;
             if step.is_multiple_of(self.cfg.run.log_every) || step == total {
@@ -487,6 +528,7 @@ impl Trainer {
         let mut acc = GradAccumulator::new(self.opt.len());
         let m = self.train_step(step, &mut acc)?;
         self.state.step = step;
+        self.completions.clear();
         Ok(m)
     }
 
@@ -550,6 +592,7 @@ impl Trainer {
 
     fn train_step(&mut self, step: u64, acc: &mut GradAccumulator) -> Result<Metrics> {
         let reuse = self.objective.reuse();
+        self.log_now = logs_completions(step, self.cfg.run.log_completions_every, reuse);
         let idx = if reuse.position(step) == (0, 0) {
             self.next_indices(self.step_examples * reuse.mini_batches)
         } else {
@@ -687,6 +730,13 @@ impl Trainer {
         let step = self.state.step;
         self.evaluate_split(Split::Eval, step)
     }
+}
+
+/// Whether step `step` logs the completions it samples: a drawing step whose rollout
+/// serves a multiple of `every` (with one step per rollout, every `every`-th step).
+fn logs_completions(step: u64, every: u64, reuse: objective::Reuse) -> bool {
+    let cycle = reuse.steps().max(1) as u64;
+    every > 0 && reuse.position(step) == (0, 0) && (step + cycle - 1) / every * every >= step
 }
 
 /// Examples per optimizer step: `batch_size × grad_accum` units, an example being

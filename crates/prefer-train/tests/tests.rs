@@ -831,6 +831,7 @@ fn online_raises_a_rule_reward(name: &str, objective: &str) -> Result<()> {
             batch_size = 16
             max_steps = {steps}
             save_every = 3
+            log_completions_every = 4
             "#,
             model = sh.join("models/stories260K").display(),
             prompts = prompts.display(),
@@ -888,6 +889,36 @@ fn online_raises_a_rule_reward(name: &str, objective: &str) -> Result<()> {
         a, b,
         "a resumed {name} run differs from the uninterrupted one"
     );
+    // The logged completions: every 4th step's, the same after the resume, each with its
+    // reward (the one source, weight 1) and the rollout's mean reward in the metrics.
+    let a = std::fs::read_to_string(out.join("completions.jsonl")).unwrap();
+    let b = std::fs::read_to_string(out2.join("completions.jsonl")).unwrap();
+    assert_eq!(a, b, "{name}: logged completions differ after the resume");
+    let logged = read_metrics(&out.join("completions.jsonl"))?;
+    let steps_logged: std::collections::BTreeSet<u64> =
+        logged.iter().map(|c| c["step"].as_u64().unwrap()).collect();
+    // A rollout serving two steps is logged at the step that sampled it.
+    let two = objective.contains("num_iterations = 2") || objective.contains("num_ppo_epochs = 2");
+    let first = if two { 3 } else { 4 };
+    assert_eq!(
+        steps_logged,
+        (first..=steps).step_by(4).collect(),
+        "{name}: logged steps"
+    );
+    for s in &steps_logged {
+        let rows: Vec<_> = logged.iter().filter(|c| c["step"] == *s).collect();
+        let mean = rows
+            .iter()
+            .map(|c| c["reward"].as_f64().unwrap())
+            .sum::<f64>()
+            / rows.len() as f64;
+        let line = m.iter().find(|r| r["step"].as_u64() == Some(*s)).unwrap();
+        assert!((mean - line["reward"].as_f64().unwrap()).abs() < 1e-9);
+        for c in rows {
+            assert_eq!(c["reward"], c["rewards/lexicon"]);
+            assert!(c["completion"].is_string() && c["prompt"].is_string());
+        }
+    }
     Ok(())
 }
 

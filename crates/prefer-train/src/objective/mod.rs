@@ -129,6 +129,9 @@ pub struct Ctx<'a> {
     pub seed: u64,
     /// State an objective carries across steps and checkpoints (BCO's reward moments).
     pub running: &'a mut RunningMoments,
+    /// Where an online objective puts this step's completions when the run logs them
+    /// (`run.log_completions_every`); `None` on other steps.
+    pub completions: Option<&'a mut Vec<serde_json::Value>>,
 }
 
 /// One micro-batch of a step: the units it covers (example indices, or indices into the

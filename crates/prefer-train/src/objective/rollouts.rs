@@ -67,7 +67,7 @@ impl Sampler {
     /// `avg`.
     pub fn sample(
         &self,
-        cx: &Ctx<'_>,
+        cx: &mut Ctx<'_>,
         idx: &[usize],
         method: &str,
         avg: &mut Averager,
@@ -92,25 +92,41 @@ impl Sampler {
             .iter()
             .flat_map(|&i| std::iter::repeat_n(ps[i].text.clone(), g))
             .collect();
-        let mut total = vec![0.0; texts.len()];
-        for (src, w) in &self.sources {
-            let s = score_checked(src.as_ref(), &prompt_texts, &texts)?;
-            avg.add(&format!("rewards/{}/mean", src.name()), mean(&s), 1.0);
-            for (t, x) in total.iter_mut().zip(&s) {
-                *t += w * x;
-            }
-        }
+        let mut per_source = Vec::new();
+        let total = weighted(
+            &self.sources,
+            "rewards",
+            &prompt_texts,
+            &texts,
+            avg,
+            &mut per_source,
+        )?;
         avg.add("reward", mean(&total), 1.0);
-        if !self.gold.is_empty() {
-            let mut gold = vec![0.0; texts.len()];
-            for (src, w) in &self.gold {
-                let s = score_checked(src.as_ref(), &prompt_texts, &texts)?;
-                avg.add(&format!("gold/{}/mean", src.name()), mean(&s), 1.0);
-                for (t, x) in gold.iter_mut().zip(&s) {
-                    *t += w * x;
+        let gold = if self.gold.is_empty() {
+            None
+        } else {
+            let g = weighted(
+                &self.gold,
+                "gold",
+                &prompt_texts,
+                &texts,
+                avg,
+                &mut per_source,
+            )?;
+            avg.add("gold", mean(&g), 1.0);
+            Some(g)
+        };
+        if let Some(log) = cx.completions.as_mut() {
+            for (i, (p, c)) in prompt_texts.iter().zip(&texts).enumerate() {
+                let mut o = serde_json::json!({ "prompt": p, "completion": c, "reward": total[i] });
+                for (name, s) in &per_source {
+                    o[name.as_str()] = s[i].into();
                 }
+                if let Some(g) = &gold {
+                    o["gold"] = g[i].into();
+                }
+                log.push(o);
             }
-            avg.add("gold", mean(&gold), 1.0);
         }
         avg.add("reward_std", sample_std(&total), 1.0);
         let zero = total.chunks(g).filter(|c| sample_std(c) < 1e-8).count();
@@ -141,6 +157,28 @@ impl Sampler {
             })
             .collect())
     }
+}
+
+/// The weighted sum of `sources` per completion; each source's mean goes to `avg` as
+/// `<prefix>/<name>/mean` and its scores to `per_source` as `<prefix>/<name>`.
+fn weighted(
+    sources: &[(Box<dyn RewardSource>, f64)],
+    prefix: &str,
+    prompts: &[String],
+    texts: &[String],
+    avg: &mut Averager,
+    per_source: &mut Vec<(String, Vec<f64>)>,
+) -> Result<Vec<f64>> {
+    let mut total = vec![0.0; texts.len()];
+    for (src, w) in sources {
+        let s = score_checked(src.as_ref(), prompts, texts)?;
+        avg.add(&format!("{prefix}/{}/mean", src.name()), mean(&s), 1.0);
+        for (t, x) in total.iter_mut().zip(&s) {
+            *t += w * x;
+        }
+        per_source.push((format!("{prefix}/{}", src.name()), s));
+    }
+    Ok(total)
 }
 
 /// The sampling seed of a step: a function of (run seed, step) only.
