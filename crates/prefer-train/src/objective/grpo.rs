@@ -118,13 +118,8 @@ impl Objective for Grpo {
                 metrics: ra.means().0,
                 scalars: Vec::new(),
             };
-        } else if self.kept.rollouts.is_empty() {
-            return Err(Error::Resume(format!(
-                "grpo: step {} reuses a rollout that the checkpoint does not hold",
-                cx.step
-            )));
         }
-        self.kept.replay(avg);
+        self.kept.replay(avg, "grpo", cx.step)?;
         let counted = |r: &Rollout| !(self.cfg.mask_truncated_completions && r.truncated);
         let tokens: usize = self
             .kept

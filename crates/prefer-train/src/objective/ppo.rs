@@ -242,13 +242,8 @@ impl Objective for Ppo {
         let (epoch, part) = reuse.position(cx.step);
         if (epoch, part) == (0, 0) {
             self.roll_out(cx, idx, micro)?;
-        } else if self.buf.rollouts.is_empty() {
-            return Err(Error::Resume(format!(
-                "ppo: step {} reuses a rollout that the checkpoint does not hold",
-                cx.step
-            )));
         }
-        self.buf.replay(avg);
+        self.buf.replay(avg, "ppo", cx.step)?;
         let n = self.buf.rollouts.len();
         let order = epoch_order(n, step_seed(cx.seed, self.buf.born), epoch as u64, true);
         let m = reuse.mini_batches;

@@ -398,11 +398,18 @@ impl Kept {
             .map_or(&[], |(_, v)| v.as_slice())
     }
 
-    /// Adds the rollout's metrics to `avg`.
-    pub fn replay(&self, avg: &mut Averager) {
+    /// Adds the rollout's metrics to `avg` for step `step` of `method`; an error when
+    /// there is no rollout (a resume whose checkpoint does not hold the one reused).
+    pub fn replay(&self, avg: &mut Averager, method: &str, step: u64) -> Result<()> {
+        if self.rollouts.is_empty() {
+            return Err(Error::Resume(format!(
+                "{method}: step {step} reuses a rollout that the checkpoint does not hold"
+            )));
+        }
         for (k, v) in &self.metrics {
             avg.add(k, *v, 1.0);
         }
+        Ok(())
     }
 
     /// The checkpoint form.
