@@ -693,29 +693,6 @@ impl Encoder {
     }
 }
 
-/// A prompt and its answers as token ids the way TRL's reward trainer tokenizes them: the
-/// prompt (with BOS) and each `prompt + " " + answer` are tokenized whole, and an answer is
-/// what follows their common prefix (tokenizing an answer on its own would give a
-/// sentencepiece tokenizer a spurious leading `▁`, and other splits at the join).
-pub fn joined_ids(
-    tok: &Tokenizer,
-    prompt: &str,
-    answers: &[&str],
-) -> Result<(Vec<u32>, Vec<Vec<u32>>)> {
-    let mut p = tok.encode(prompt, true)?;
-    let whole = answers
-        .iter()
-        .map(|a| tok.encode(&format!("{prompt} {}", a.trim_start()), true))
-        .collect::<std::result::Result<Vec<_>, _>>()?;
-    let keep = whole
-        .iter()
-        .map(|w| common_prefix_length(&p, w))
-        .min()
-        .unwrap_or(p.len());
-    p.truncate(keep);
-    Ok((p, whole.into_iter().map(|w| w[keep..].to_vec()).collect()))
-}
-
 /// Number of leading ids `a` and `b` share (TRL's `common_prefix_length`).
 pub fn common_prefix_length(a: &[u32], b: &[u32]) -> usize {
     a.iter().zip(b).take_while(|(x, y)| x == y).count()

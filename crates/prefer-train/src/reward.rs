@@ -40,7 +40,6 @@ use prefer_nn::reward::lm::LmRewardModel;
 use prefer_nn::tokenizer::Tokenizer;
 use serde::{Deserialize, Serialize};
 
-use crate::data::joined_ids;
 use crate::rollout::Lexicon;
 use crate::{Error, Result};
 
@@ -96,6 +95,29 @@ impl RewardSource for Lexicon {
             .map(|c| Lexicon::score(self, c))
             .collect())
     }
+}
+
+/// A prompt and its answers as token ids the way TRL's reward trainer tokenizes them: the
+/// prompt (with BOS) and each `prompt + " " + answer` are tokenized whole, and an answer is
+/// what follows their common prefix (tokenizing an answer on its own would give a
+/// sentencepiece tokenizer a spurious leading `▁`, and other splits at the join).
+pub fn joined_ids(
+    tok: &Tokenizer,
+    prompt: &str,
+    answers: &[&str],
+) -> Result<(Vec<u32>, Vec<Vec<u32>>)> {
+    let mut p = tok.encode(prompt, true)?;
+    let whole = answers
+        .iter()
+        .map(|a| tok.encode(&format!("{prompt} {}", a.trim_start()), true))
+        .collect::<std::result::Result<Vec<_>, _>>()?;
+    let keep = whole
+        .iter()
+        .map(|w| p.iter().zip(w).take_while(|(x, y)| x == y).count())
+        .min()
+        .unwrap_or(p.len());
+    p.truncate(keep);
+    Ok((p, whole.into_iter().map(|w| w[keep..].to_vec()).collect()))
 }
 
 /// A causal-LM reward model of ours (frozen): the score of `prompt + " " + completion`

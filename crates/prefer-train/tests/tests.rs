@@ -1071,7 +1071,7 @@ fn reward_model_source_scores_as_the_trained_model() -> Result<()> {
     use prefer_nn::logprobs::{BatchConfig, SeqBatch};
     use prefer_nn::reward::lm::{LmRewardConfig, LmRewardModel};
     use prefer_nn::tokenizer::Tokenizer;
-    use prefer_train::data::joined_ids;
+    use prefer_train::reward::joined_ids;
     use prefer_train::reward::{ModelReward, RewardSource};
     let dir = sh.join("models/stories260K");
     let tok = Tokenizer::from_dir(&dir)?;

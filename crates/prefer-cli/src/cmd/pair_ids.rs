@@ -5,7 +5,7 @@
 use prefer_eval::TextPair;
 use prefer_nn::logprobs::PairIds;
 use prefer_nn::tokenizer::Tokenizer;
-use prefer_train::data::joined_ids;
+use prefer_train::reward::joined_ids;
 
 /// Each pair's prompt (with BOS) and answers (joined after one space), as TRL's reward
 /// trainer tokenizes them: the prompt and each prompt + answer are tokenized whole, and
