@@ -63,3 +63,16 @@ def report(impl, name, times, loss, params):
         "tokens_per_s": 2 * c["pairs"] * c["seq_len"] / med, "matmul_gflops": matmul_gflops(),
         "last_loss": loss, "torch": torch.__version__, "threads": torch.get_num_threads(),
     }))
+
+
+class StepTimer:
+    """A transformers TrainerCallback body: the wall time of each optimizer step."""
+
+    def __init__(self):
+        self.times, self.t = [], None
+
+    def on_step_begin(self, args, state, control, **kw):
+        self.t = time.perf_counter()
+
+    def on_step_end(self, args, state, control, **kw):
+        self.times.append(time.perf_counter() - self.t)

@@ -7,7 +7,6 @@ import copy
 import os
 import sys
 import tempfile
-import time
 
 os.environ.setdefault("TRL_EXPERIMENTAL_SILENCE", "1")
 import torch  # noqa: E402
@@ -15,7 +14,7 @@ from datasets import Dataset  # noqa: E402
 from transformers import PreTrainedTokenizerFast, TrainerCallback  # noqa: E402
 from trl import DPOConfig, DPOTrainer  # noqa: E402
 
-from common import CONFIGS, model_for, report, token_data  # noqa: E402
+from common import CONFIGS, StepTimer, model_for, report, token_data  # noqa: E402
 
 name, steps = sys.argv[1], int(sys.argv[2])
 torch.set_num_threads(1)
@@ -29,15 +28,8 @@ class Pretokenized(DPOTrainer):
         return dataset
 
 
-class Timer(TrainerCallback):
-    def __init__(self):
-        self.times, self.t = [], None
-
-    def on_step_begin(self, args, state, control, **kw):
-        self.t = time.perf_counter()
-
-    def on_step_end(self, args, state, control, **kw):
-        self.times.append(time.perf_counter() - self.t)
+class Timer(StepTimer, TrainerCallback):
+    """Step times."""
 
 
 from tokenizers import Tokenizer, models  # noqa: E402

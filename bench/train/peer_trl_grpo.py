@@ -18,6 +18,8 @@ from datasets import Dataset  # noqa: E402
 from transformers import AutoModelForCausalLM, PreTrainedTokenizerFast, TrainerCallback  # noqa: E402
 from trl import GRPOConfig, GRPOTrainer  # noqa: E402
 
+from common import StepTimer  # noqa: E402
+
 model_dir, steps = sys.argv[1], int(sys.argv[2])
 torch.set_num_threads(1)
 tok = PreTrainedTokenizerFast(tokenizer_file=os.path.join(model_dir, "tokenizer.json"),
@@ -28,15 +30,8 @@ if tok.bos_token_id is None or tok.convert_tokens_to_ids("<s>") is None:
 model = AutoModelForCausalLM.from_pretrained(model_dir, torch_dtype=torch.float32)
 
 
-class Timer(TrainerCallback):
-    def __init__(self):
-        self.times, self.t = [], None
-
-    def on_step_begin(self, args, state, control, **kw):
-        self.t = time.perf_counter()
-
-    def on_step_end(self, args, state, control, **kw):
-        self.times.append(time.perf_counter() - self.t)
+class Timer(StepTimer, TrainerCallback):
+    """Step times."""
 
 
 gen_times, lengths = [], []

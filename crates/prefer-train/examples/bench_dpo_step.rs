@@ -21,20 +21,13 @@ use prefer_train::data::{Examples, PairExample};
 use prefer_train::trainer::Trainer;
 use rand::{Rng, SeedableRng};
 
+#[path = "shared/bench.rs"]
+mod bench;
+use bench::peak_rss_mb;
+
 // The allocator of the `prefer` binary, so the step is measured as users run it.
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
-fn peak_rss_mb() -> f64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmHWM:"))
-                .and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok())
-        })
-        .map_or(f64::NAN, |kb| kb / 1024.0)
-}
 
 /// Single-thread f32 matmul throughput (GFLOP/s), n×n by n×n, best of 5.
 fn matmul_gflops(n: usize) -> Result<f64, Box<dyn std::error::Error>> {

@@ -46,7 +46,7 @@ use prefer_nn::tokenizer::Tokenizer;
 
 use super::rollouts::{
     Kept, Rollout, RolloutForward, Sampler, completion_entries, completion_logps, forward_rollouts,
-    rollout_batch, step_seed, token_layout,
+    reference_logps, rollout_batch, step_seed, token_layout,
 };
 use super::{Ctx, Micro, Objective, Reuse, mean, scalar, split_even};
 use crate::data::epoch_order;
@@ -106,20 +106,20 @@ impl Ppo {
         let rollouts = self.sampler.sample(cx, idx, "ppo", &mut ra)?;
         let rows: Vec<&Rollout> = rollouts.iter().collect();
         let old = completion_logps(cx.policy, &rows, cx.batch, micro)?;
-        let kl: Vec<Vec<f64>> = match cx.reference.live() {
-            Some(r) if self.kl_coef != 0.0 => {
-                let q = completion_logps(r, &rows, cx.batch, micro)?;
-                old.iter()
-                    .zip(&q)
-                    .map(|(p, q)| {
-                        p.iter()
-                            .zip(q)
-                            .map(|(a, b)| self.cfg.kl_estimator.estimate(*a, *b))
-                            .collect()
-                    })
-                    .collect()
-            }
-            _ => old.iter().map(|p| vec![0.0; p.len()]).collect(),
+        // The policy's log-probs are the rollout's old ones anyway: the KL reuses them.
+        let kl: Vec<Vec<f64>> = if self.kl_coef != 0.0 {
+            let q = reference_logps(cx, &rows, micro, "ppo")?;
+            old.iter()
+                .zip(&q)
+                .map(|(p, q)| {
+                    p.iter()
+                        .zip(q)
+                        .map(|(a, b)| self.cfg.kl_estimator.estimate(*a, *b))
+                        .collect()
+                })
+                .collect()
+        } else {
+            old.iter().map(|p| vec![0.0; p.len()]).collect()
         };
         let critic = self.critic()?;
         let mut values = Vec::with_capacity(rows.len());

@@ -269,11 +269,11 @@ pub fn token_layout(values: &[&[f64]], batch: &SeqBatch, dtype: DType) -> Result
     Ok(Tensor::from_vec(out, (n, t), batch.input_ids.device())?.to_dtype(dtype)?)
 }
 
-/// The first-order KL estimate `log π(y_t) − log π_ref(y_t)` of each completion token
-/// (detached); `method` names the objective in the error when there is no reference.
-pub fn token_kl(
+/// The reference model's per-token log-probs of each rollout's completion (detached, f64);
+/// `method` names the objective in the error when there is no reference.
+pub fn reference_logps(
     cx: &Ctx<'_>,
-    rollouts: &[Rollout],
+    rows: &[&Rollout],
     micro: usize,
     method: &str,
 ) -> Result<Vec<Vec<f64>>> {
@@ -282,9 +282,20 @@ pub fn token_kl(
             "{method} with a KL coefficient ≠ 0 needs a reference model"
         ))
     })?;
+    completion_logps(reference, rows, cx.batch, micro)
+}
+
+/// The first-order KL estimate `log π(y_t) − log π_ref(y_t)` of each completion token
+/// (detached); `method` names the objective in the error when there is no reference.
+pub fn token_kl(
+    cx: &Ctx<'_>,
+    rollouts: &[Rollout],
+    micro: usize,
+    method: &str,
+) -> Result<Vec<Vec<f64>>> {
     let rows: Vec<&Rollout> = rollouts.iter().collect();
+    let r = reference_logps(cx, &rows, micro, method)?;
     let pol = completion_logps(cx.policy, &rows, cx.batch, micro)?;
-    let r = completion_logps(reference, &rows, cx.batch, micro)?;
     Ok(pol
         .iter()
         .zip(&r)
