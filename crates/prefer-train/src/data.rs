@@ -19,6 +19,7 @@ use rand::SeedableRng;
 use rand::seq::SliceRandom;
 
 use crate::config::{DataSection, LongPrompts};
+use crate::reward::common_prefix_length;
 use crate::{Error, Result};
 
 /// One preference pair as token ids, with its optional preference strength (the
@@ -691,11 +692,6 @@ impl Encoder {
         }
         Ok((Examples::Prompts(out), skipped))
     }
-}
-
-/// Number of leading ids `a` and `b` share (TRL's `common_prefix_length`).
-pub fn common_prefix_length(a: &[u32], b: &[u32]) -> usize {
-    a.iter().zip(b).take_while(|(x, y)| x == y).count()
 }
 
 /// The order of examples in epoch `epoch`: a seeded permutation (ChaCha8 seeded with

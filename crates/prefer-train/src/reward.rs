@@ -97,6 +97,11 @@ impl RewardSource for Lexicon {
     }
 }
 
+/// Number of leading ids `a` and `b` share (TRL's `common_prefix_length`).
+pub fn common_prefix_length(a: &[u32], b: &[u32]) -> usize {
+    a.iter().zip(b).take_while(|(x, y)| x == y).count()
+}
+
 /// A prompt and its answers as token ids the way TRL's reward trainer tokenizes them: the
 /// prompt (with BOS) and each `prompt + " " + answer` are tokenized whole, and an answer is
 /// what follows their common prefix (tokenizing an answer on its own would give a
@@ -113,7 +118,7 @@ pub fn joined_ids(
         .collect::<std::result::Result<Vec<_>, _>>()?;
     let keep = whole
         .iter()
-        .map(|w| p.iter().zip(w).take_while(|(x, y)| x == y).count())
+        .map(|w| common_prefix_length(&p, w))
         .min()
         .unwrap_or(p.len());
     p.truncate(keep);
