@@ -62,6 +62,10 @@ pub enum Error {
     /// source and the prompt.
     #[error("{0}")]
     Reward(String),
+    /// A judge could not run at all (its HTTP client, its cache); the message says why.
+    /// A single query a judge could not answer is a recorded failure, not this error.
+    #[error("{0}")]
+    Judge(String),
     /// A checkpoint could not be resumed from; the message says why.
     #[error("resume: {0}")]
     Resume(String),

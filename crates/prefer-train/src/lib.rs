@@ -43,6 +43,8 @@
 //! - [`data`]: records to token ids; the seeded epoch order.
 //! - [`refcache`]: fingerprinted reference log-prob caches.
 //! - [`checkpoint`], [`metrics`]: what a run writes.
+//! - [`judge`]: LLM judges over an OpenAI-compatible endpoint, reward models as judges,
+//!   position swapping and judge reports.
 //! - [`rollout`]: sampling-based evaluation: a rule judge, win rates, KL to a base model.
 //!
 //! # More information
@@ -52,6 +54,7 @@ pub mod checkpoint;
 pub mod config;
 pub mod data;
 pub mod error;
+pub mod judge;
 pub mod metrics;
 pub mod objective;
 pub mod online;

@@ -18,6 +18,7 @@ use prefer_train::trainer::Trainer;
 use prefer_train::{Error, Result};
 use rand::{Rng, SeedableRng};
 
+mod judge;
 mod trl_parity;
 
 /// f64 sums in a different order (one batch of 4 vs four of 1): agreement to a few ulps
