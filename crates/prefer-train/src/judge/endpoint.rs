@@ -217,7 +217,12 @@ impl Endpoint {
         self.usage.lock().unwrap_or_else(|e| e.into_inner()).clone()
     }
 
-    /// The request body for a (system, user) pair, as sent and as the cache keys it.
+    /// The URL each request is posted to.
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// The JSON request body for a (system, user) pair, as sent.
     pub fn request_body(&self, system: &str, user: &str) -> String {
         let mut body = serde_json::json!({
             "model": self.cfg.model,
@@ -233,8 +238,7 @@ impl Endpoint {
                 obj.insert(k.clone(), v.clone());
             }
         }
-        // The URL is part of what was asked: another server may run another model.
-        format!("{}\n{body}", self.url)
+        body.to_string()
     }
 
     fn add(&self, f: impl FnOnce(&mut Usage)) {
@@ -242,12 +246,11 @@ impl Endpoint {
     }
 
     fn send(&self, body: &str) -> std::result::Result<Reply, Attempt> {
-        let json = body.split_once('\n').map_or(body, |(_, j)| j).to_string();
         let mut req = self
             .http
             .post(&self.url)
             .header("content-type", "application/json")
-            .body(json);
+            .body(body.to_string());
         if let Some(k) = &self.key {
             req = req.bearer_auth(k);
         }
@@ -284,7 +287,9 @@ impl Endpoint {
     /// One request with its retries: the reply, or why there is none.
     pub fn complete(&self, system: &str, user: &str) -> std::result::Result<Reply, String> {
         let body = self.request_body(system, user);
-        if let Some(r) = self.cache.as_ref().and_then(|c| c.get(&body)) {
+        // The URL is part of what was asked: another server may run another model.
+        let key = format!("{}\n{body}", self.url);
+        if let Some(r) = self.cache.as_ref().and_then(|c| c.get(&key)) {
             self.add(|u| {
                 u.cache_hits += 1;
                 u.answered += 1;
@@ -303,7 +308,7 @@ impl Endpoint {
             match got {
                 Ok(r) => {
                     if let Some(c) = &self.cache {
-                        c.put(&body, &r).map_err(|e| e.to_string())?;
+                        c.put(&key, &r).map_err(|e| e.to_string())?;
                     }
                     self.add(|u| {
                         u.answered += 1;
@@ -432,9 +437,8 @@ mod tests {
         .unwrap();
         let e = Endpoint::new(cfg.clone()).unwrap();
         let b = e.request_body("s", "u");
-        let (url, json) = b.split_once('\n').unwrap();
-        assert_eq!(url, "http://h:1/v1/chat/completions");
-        let v: serde_json::Value = serde_json::from_str(json).unwrap();
+        assert_eq!(e.url(), "http://h:1/v1/chat/completions");
+        let v: serde_json::Value = serde_json::from_str(&b).unwrap();
         assert_eq!(v["seed"], 3);
         assert_eq!(v["messages"][1]["content"], "u");
         cfg.extra_body = None;
