@@ -270,6 +270,17 @@ pub enum Objective {
     /// Online PPO with a critic (value head), GAE and the KL penalty in the reward: TRL
     /// `PPOConfig` names, flat in `[objective]`.
     Ppo(crate::online::PpoConfig),
+    /// Online DPO (Guo et al. 2024): two samples per prompt, ranked by the reward sources
+    /// or a judge, and a DPO-family loss on the pair: TRL `OnlineDPOConfig` names, flat in
+    /// `[objective]`.
+    OnlineDpo(crate::online::OnlineDpoConfig),
+    /// XPO (Xie et al. 2024): Online DPO with the second completion sampled from the
+    /// reference and the exploration term `α Σ log π(y_ref)`: TRL `XPOConfig` names.
+    Xpo(crate::online::OnlineDpoConfig),
+    /// Nash-MD (Munos et al. 2024): the policy's sample against one from the geometric
+    /// mixture of policy and reference, a REINFORCE step on the preference with a KL
+    /// term: TRL `NashMDConfig` names.
+    NashMd(crate::online::NashMdConfig),
 }
 
 impl Default for Objective {
@@ -292,14 +303,24 @@ impl Objective {
             Objective::Rloo(_) => "rloo",
             Objective::ReinforcePp(_) => "reinforce_pp",
             Objective::Ppo(_) => "ppo",
+            Objective::OnlineDpo(_) => "online_dpo",
+            Objective::Xpo(_) => "xpo",
+            Objective::NashMd(_) => "nash_md",
         }
     }
 
-    /// Whether it learns from its own samples of prompts (grpo, rloo, reinforce_pp, ppo).
+    /// Whether it learns from its own samples of prompts (grpo, rloo, reinforce_pp, ppo,
+    /// online_dpo).
     pub fn online(&self) -> bool {
         matches!(
             self,
-            Objective::Grpo(_) | Objective::Rloo(_) | Objective::ReinforcePp(_) | Objective::Ppo(_)
+            Objective::Grpo(_)
+                | Objective::Rloo(_)
+                | Objective::ReinforcePp(_)
+                | Objective::Ppo(_)
+                | Objective::OnlineDpo(_)
+                | Objective::Xpo(_)
+                | Objective::NashMd(_)
         )
     }
 
@@ -314,6 +335,7 @@ impl Objective {
             Objective::Rloo(r) => r.beta != 0.0,
             Objective::ReinforcePp(r) => r.kl_coef != 0.0,
             Objective::Ppo(p) => p.kl_coef != 0.0,
+            Objective::OnlineDpo(_) | Objective::Xpo(_) | Objective::NashMd(_) => true,
         }
     }
 }
@@ -599,6 +621,9 @@ impl TrainConfig {
             Objective::Rloo(r) => r.validate()?,
             Objective::ReinforcePp(r) => r.validate()?,
             Objective::Ppo(p) => p.validate()?,
+            Objective::OnlineDpo(o) => o.validate_as(false)?,
+            Objective::Xpo(o) => o.validate_as(true)?,
+            Objective::NashMd(n) => n.validate()?,
         }
         self.optim.validate()?;
         self.schedule.validate()?;
@@ -688,7 +713,7 @@ fn trl_objective(root: &mut toml::Table) -> std::result::Result<bool, String> {
     };
     // The online objectives' configurations are flat already (TRL's GRPOConfig and
     // RLOOConfig names, `loss_type` and `beta` included).
-    if matches!(obj.get("method"), Some(Value::String(m)) if matches!(m.as_str(), "grpo" | "rloo" | "reinforce_pp" | "ppo"))
+    if matches!(obj.get("method"), Some(Value::String(m)) if matches!(m.as_str(), "grpo" | "rloo" | "reinforce_pp" | "ppo" | "online_dpo" | "xpo" | "nash_md"))
     {
         return Ok(false);
     }

@@ -21,6 +21,7 @@ macro_rules! sampling_of {
             top_k: $c.top_k,
             reward: $c.reward.clone(),
             gold: $c.gold.clone(),
+            reward_optional: false,
         }
     };
 }
@@ -42,6 +43,9 @@ pub struct Sampling {
     pub reward: Vec<RewardSpec>,
     /// Gold sources: scored and logged (`gold`), not trained on.
     pub gold: Vec<RewardSpec>,
+    /// Whether the objective learns without reward sources (Online DPO with a judge).
+    #[serde(skip)]
+    pub reward_optional: bool,
 }
 
 impl Sampling {
@@ -59,7 +63,7 @@ impl Sampling {
                 "objective.max_completion_length must be ≥ 1".into(),
             ));
         }
-        if self.reward.is_empty() {
+        if self.reward.is_empty() && !self.reward_optional {
             return Err(Error::Config(format!(
                 "objective `{method}` needs at least one [[objective.reward]] source"
             )));
@@ -461,5 +465,331 @@ impl PpoConfig {
             ));
         }
         Ok(self.clip().validate()?)
+    }
+}
+
+/// The [`Sampling`] of a pair objective (Online DPO, XPO, Nash-MD): two completions per
+/// prompt, TRL's `max_new_tokens`, `top_k = 0` as off, rewards optional with a judge.
+macro_rules! pair_sampling_of {
+    ($c:expr) => {
+        Sampling {
+            num_generations: 2,
+            max_completion_length: $c.max_new_tokens,
+            temperature: $c.temperature,
+            top_p: $c.top_p,
+            top_k: $c.top_k.filter(|k| *k > 0),
+            reward: $c.reward.clone(),
+            gold: $c.gold.clone(),
+            reward_optional: $c.judge.is_some(),
+        }
+    };
+}
+
+/// What the pair objectives check alike: a reward or a judge, the sampling, the judge's
+/// endpoint and `missing_eos_penalty ≥ 0`.
+fn check_pair_sources(
+    method: &str,
+    sampling: &Sampling,
+    judge: Option<&JudgeSpec>,
+    missing_eos_penalty: Option<f64>,
+) -> Result<()> {
+    if sampling.reward.is_empty() && judge.is_none() {
+        return Err(Error::Config(format!(
+            "objective `{method}` needs at least one [[objective.reward]] source or an [objective.judge]"
+        )));
+    }
+    sampling.validate(method, 2)?;
+    if let Some(p) = missing_eos_penalty
+        && !(p.is_finite() && p >= 0.0)
+    {
+        return Err(Error::Config(format!(
+            "objective.missing_eos_penalty = {p} must be ≥ 0"
+        )));
+    }
+    if let Some(j) = judge {
+        j.endpoint.validate()?;
+    }
+    Ok(())
+}
+
+/// `[objective]` with `method = "online_dpo"` (TRL `OnlineDPOConfig` names and defaults).
+///
+/// Two completions are sampled per prompt; the reward sources (or the judge) say which is
+/// chosen, and the pair is trained on with a DPO-family loss against the reference.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct OnlineDpoConfig {
+    /// Most new tokens per completion (default 64; `max_completion_length` is read as the
+    /// same field).
+    #[serde(alias = "max_completion_length")]
+    pub max_new_tokens: usize,
+    /// Sampling temperature (default 0.9).
+    pub temperature: f64,
+    /// Nucleus sampling (default 1.0: off).
+    pub top_p: f64,
+    /// Top-k sampling (default none; TRL's `0` also means off).
+    pub top_k: Option<usize>,
+    /// β (default 0.1): the loss's β (IPO's τ), and the KL weight of the logged
+    /// `objective/non_score_reward`. TRL also takes a list (one β per epoch); a list of one
+    /// is read as its value.
+    #[serde(deserialize_with = "one_value")]
+    pub beta: Option<f64>,
+    /// XPO only (`method = "xpo"`): the weight α of the exploration term
+    /// `α Σ_t log π(y_ref)` (default 1e-5; a list of one is read as its value).
+    #[serde(deserialize_with = "one_value")]
+    pub alpha: Option<f64>,
+    /// TRL's `sigmoid` (default: `−log σ(β h)`) or `ipo` (`(h − 1/(2β))²`, h from
+    /// sequence sums, not length-normalised), with `h` the difference of the chosen and
+    /// rejected log-ratios to the reference.
+    pub loss_type: Option<OnlineLossType>,
+    /// Any pair loss of the DPO family instead of `loss_type` (`{ type = "hinge", … }`).
+    pub loss: Option<prefer_nn::loss::PairLoss>,
+    /// Subtracted from the reward of a completion that ran out of `max_new_tokens` before
+    /// EOS (default none).
+    pub missing_eos_penalty: Option<f64>,
+    /// The reward sources, summed with their weights: the completion with the larger
+    /// reward is chosen (the first on a tie, as TRL's `first >= second`). Optional with a
+    /// judge (then only logged).
+    pub reward: Vec<RewardSpec>,
+    /// Gold sources (`[[objective.gold]]`): scored and logged as `gold`, never trained on.
+    pub gold: Vec<RewardSpec>,
+    /// A pairwise judge instead of the rewards (`[objective.judge]`).
+    pub judge: Option<JudgeSpec>,
+}
+
+/// TRL `OnlineDPOConfig.loss_type`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OnlineLossType {
+    /// DPO's `−log σ(β h)`.
+    Sigmoid,
+    /// IPO's `(h − 1/(2β))²`.
+    Ipo,
+}
+
+/// A judge of Online DPO's pairs: an LLM over an OpenAI-compatible endpoint.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct JudgeSpec {
+    /// The endpoint (`[objective.judge.endpoint]`: `base_url`, `model`, `cache`, …).
+    pub endpoint: crate::judge::endpoint::EndpointConfig,
+    /// Ask each pair in both orders (default true); a pair whose two verdicts disagree is
+    /// a tie. Ties and failures are left out of the step's loss and counted.
+    #[serde(default = "yes")]
+    pub both_orders: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+fn one_value<'de, D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Option<f64>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Beta {
+        One(f64),
+        List(Vec<f64>),
+    }
+    // Untagged only to read the two spellings; its error is replaced by one naming both.
+    match Beta::deserialize(d) {
+        Ok(Beta::One(b)) => Ok(Some(b)),
+        Ok(Beta::List(v)) if v.len() == 1 => Ok(Some(v[0])),
+        Ok(Beta::List(v)) => Err(serde::de::Error::custom(format!(
+            "a list of {} values (TRL's value per epoch) is not supported; give one",
+            v.len()
+        ))),
+        Err(_) => Err(serde::de::Error::custom(
+            "expected a number or a list of one number",
+        )),
+    }
+}
+
+impl Default for OnlineDpoConfig {
+    fn default() -> Self {
+        OnlineDpoConfig {
+            max_new_tokens: 64,
+            temperature: 0.9,
+            top_p: 1.0,
+            top_k: None,
+            beta: None,
+            alpha: None,
+            loss_type: None,
+            loss: None,
+            missing_eos_penalty: None,
+            reward: Vec::new(),
+            gold: Vec::new(),
+            judge: None,
+        }
+    }
+}
+
+impl OnlineDpoConfig {
+    /// β (default 0.1).
+    pub fn beta(&self) -> f64 {
+        self.beta.unwrap_or(0.1)
+    }
+
+    /// The pair loss: `loss` if given, else `loss_type` with `beta`.
+    pub fn pair_loss(&self) -> prefer_nn::loss::PairLoss {
+        use prefer_nn::loss::{IpoConfig, PairLoss, SigmoidConfig};
+        if let Some(l) = &self.loss {
+            return l.clone();
+        }
+        match self.loss_type.unwrap_or(OnlineLossType::Sigmoid) {
+            OnlineLossType::Sigmoid => PairLoss::Sigmoid(SigmoidConfig {
+                beta: self.beta(),
+                ..SigmoidConfig::default()
+            }),
+            OnlineLossType::Ipo => PairLoss::Ipo(IpoConfig {
+                tau: self.beta(),
+                normalize_length: false,
+            }),
+        }
+    }
+
+    /// The sampling settings: two completions per prompt.
+    pub fn sampling(&self) -> Sampling {
+        pair_sampling_of!(self)
+    }
+
+    /// XPO's α (default 1e-5).
+    pub fn alpha(&self) -> f64 {
+        self.alpha.unwrap_or(1e-5)
+    }
+
+    /// Checks the ranges, the loss, and that there is a reward or a judge; `xpo` for
+    /// `method = "xpo"`.
+    pub fn validate_as(&self, xpo: bool) -> Result<()> {
+        if !xpo && self.alpha.is_some() {
+            return Err(Error::Config(
+                "objective.alpha is XPO's exploration weight: use method = \"xpo\"".into(),
+            ));
+        }
+        let a = self.alpha();
+        if !a.is_finite() {
+            return Err(Error::Config(format!(
+                "objective.alpha = {a} must be finite"
+            )));
+        }
+        self.validate()
+    }
+
+    /// Checks the ranges, the loss, and that there is a reward or a judge.
+    pub fn validate(&self) -> Result<()> {
+        check_pair_sources(
+            "online_dpo",
+            &self.sampling(),
+            self.judge.as_ref(),
+            self.missing_eos_penalty,
+        )?;
+        if self.loss.is_some() && self.loss_type.is_some() {
+            return Err(Error::Config(
+                "objective: give either `loss_type` or `loss = { type = ... }`, not both".into(),
+            ));
+        }
+        let b = self.beta();
+        if !(b.is_finite() && b > 0.0) {
+            return Err(Error::Config(format!("objective.beta = {b} must be > 0")));
+        }
+        let l = self.pair_loss();
+        if !l.needs_reference() {
+            return Err(Error::Config(format!(
+                "objective.loss `{}` is reference-free; Online DPO compares with the reference",
+                l.name()
+            )));
+        }
+        if l.is_batch_coupled() {
+            return Err(Error::Config(format!(
+                "objective.loss `{}` couples the batch; Online DPO needs a per-pair loss",
+                l.name()
+            )));
+        }
+        Ok(l.validate()?)
+    }
+}
+
+/// `[objective]` with `method = "nash_md"` (TRL `NashMDConfig` names and defaults).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct NashMdConfig {
+    /// Most new tokens per completion (default 64; `max_completion_length` is read as the
+    /// same field).
+    #[serde(alias = "max_completion_length")]
+    pub max_new_tokens: usize,
+    /// Sampling temperature (default 0.9).
+    pub temperature: f64,
+    /// Nucleus sampling (default 1.0: off).
+    pub top_p: f64,
+    /// Top-k sampling (default none; TRL's `0` also means off).
+    pub top_k: Option<usize>,
+    /// β, the KL weight (default 0.1; a list of one is read as its value).
+    #[serde(deserialize_with = "one_value")]
+    pub beta: Option<f64>,
+    /// The opponent's share of the reference, `π_mix ∝ π^(1−c) π_ref^c` (default 0.5; a
+    /// list of one is read as its value).
+    #[serde(deserialize_with = "one_value")]
+    pub mixture_coef: Option<f64>,
+    /// Subtracted from the reward of a completion that ran out of tokens (default none).
+    pub missing_eos_penalty: Option<f64>,
+    /// The reward sources: `P(y ≻ y') = σ(r(y) − r(y'))`. Optional with a judge.
+    pub reward: Vec<RewardSpec>,
+    /// Gold sources (`[[objective.gold]]`): scored and logged as `gold`, never trained on.
+    pub gold: Vec<RewardSpec>,
+    /// A pairwise judge instead of the rewards: `P` is 1, 0 or ½ for a win, a loss or a tie.
+    pub judge: Option<JudgeSpec>,
+}
+
+impl Default for NashMdConfig {
+    fn default() -> Self {
+        NashMdConfig {
+            max_new_tokens: 64,
+            temperature: 0.9,
+            top_p: 1.0,
+            top_k: None,
+            beta: None,
+            mixture_coef: None,
+            missing_eos_penalty: None,
+            reward: Vec::new(),
+            gold: Vec::new(),
+            judge: None,
+        }
+    }
+}
+
+impl NashMdConfig {
+    /// β (default 0.1).
+    pub fn beta(&self) -> f64 {
+        self.beta.unwrap_or(0.1)
+    }
+
+    /// The mixture coefficient (default 0.5).
+    pub fn mixture_coef(&self) -> f64 {
+        self.mixture_coef.unwrap_or(0.5)
+    }
+
+    /// The sampling settings: one completion of the policy and one of the mixture.
+    pub fn sampling(&self) -> Sampling {
+        pair_sampling_of!(self)
+    }
+
+    /// Checks the ranges and that there is a reward or a judge.
+    pub fn validate(&self) -> Result<()> {
+        check_pair_sources(
+            "nash_md",
+            &self.sampling(),
+            self.judge.as_ref(),
+            self.missing_eos_penalty,
+        )?;
+        let b = self.beta();
+        if !(b.is_finite() && b >= 0.0) {
+            return Err(Error::Config(format!("objective.beta = {b} must be ≥ 0")));
+        }
+        let c = self.mixture_coef();
+        if !(0.0..=1.0).contains(&c) {
+            return Err(Error::Config(format!(
+                "objective.mixture_coef = {c} must be in [0, 1]"
+            )));
+        }
+        Ok(())
     }
 }

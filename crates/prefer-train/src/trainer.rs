@@ -163,9 +163,13 @@ impl Trainer {
             Method::Dpo { .. } => Want::Pairs,
             Method::Kto { .. } => Want::Unpaired,
             Method::Pro { .. } => Want::Ranked,
-            Method::Grpo(_) | Method::Rloo(_) | Method::ReinforcePp(_) | Method::Ppo(_) => {
-                Want::Prompts
-            }
+            Method::Grpo(_)
+            | Method::Rloo(_)
+            | Method::ReinforcePp(_)
+            | Method::Ppo(_)
+            | Method::OnlineDpo(_)
+            | Method::Xpo(_)
+            | Method::NashMd(_) => Want::Prompts,
         };
         let skip = cfg.data.skip_invalid;
         let (train, mut skipped) =

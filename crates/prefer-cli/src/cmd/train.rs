@@ -76,6 +76,24 @@ pub enum Command {
     #[command(after_help = "Example:\n  \
         prefer train ppo --model ../shared/models/stories260K --prompts prompts.jsonl --reward lexicon --out runs/ppo --set objective.num_ppo_epochs=2")]
     Ppo(RunArgs),
+    /// Online DPO: two samples per prompt from the current policy, the one with the larger
+    /// `--reward` (or the `--judge`'s pick) is chosen, and a DPO loss on the pair (`--beta`
+    /// 0.1, `--loss-type sigmoid|ipo` or any `--loss` of the DPO family).
+    #[command(after_help = "Examples:\n  \
+        prefer train online-dpo --model ../shared/models/stories260K --prompts prompts.jsonl --reward lexicon --out runs/odpo --set objective.max_new_tokens=32\n  \
+        prefer train online-dpo --config odpo.toml --judge http://127.0.0.1:8080/v1 --set objective.judge.endpoint.cache=judge-cache.jsonl")]
+    OnlineDpo(RunArgs),
+    /// XPO: Online DPO whose second sample comes from the reference model, with the
+    /// exploration term `alpha · Σ log π(y_ref)` (`--set objective.alpha=1e-5`).
+    #[command(after_help = "Example:\n  \
+        prefer train xpo --model ../shared/models/stories260K --prompts prompts.jsonl --reward lexicon --out runs/xpo --set objective.alpha=1e-4")]
+    Xpo(RunArgs),
+    /// Nash-MD: the policy's sample against one from the policy–reference geometric
+    /// mixture (`--set objective.mixture_coef=0.5`), a REINFORCE step on P(policy ≻
+    /// mixture) with the KL to the reference (`--beta`, default 0.1).
+    #[command(after_help = "Example:\n  \
+        prefer train nash-md --model ../shared/models/stories260K --prompts prompts.jsonl --reward lexicon --out runs/nash")]
+    NashMd(RunArgs),
     /// Build a preference set from a model's own samples scored by a word-list rule.
     RulePairs(RulePairsArgs),
     /// Score a trained policy against its starting model on held-out prompts: the rule's
@@ -125,7 +143,11 @@ pub struct RunArgs {
     /// rloo: the KL weight).
     #[arg(long)]
     pub beta: Option<f64>,
-    /// A reward source of `grpo` / `rloo` (repeatable; replaces the file's):
+    /// An LLM judge at this OpenAI-compatible endpoint (online-dpo:
+    /// `objective.judge.endpoint.base_url`), asked in both orders, instead of the rewards.
+    #[arg(long, value_name = "URL")]
+    pub judge: Option<String>,
+    /// A reward source of the online methods (repeatable; replaces the file's):
     /// `lexicon`, `length:TARGET`, `contains:TEXT`, each with an optional `*WEIGHT`.
     #[arg(long, value_name = "SPEC")]
     pub reward: Vec<String>,
@@ -258,10 +280,21 @@ pub fn resolve(a: &RunArgs, method: &str) -> anyhow::Result<TrainConfig> {
     for (k, v) in sets {
         cfg.set(&k, &v).with_context(|| format!("setting {k}"))?;
     }
-    let online = matches!(method, "grpo" | "rloo" | "reinforce_pp" | "ppo");
+    let online = matches!(
+        method,
+        "grpo" | "rloo" | "reinforce_pp" | "ppo" | "online_dpo" | "xpo" | "nash_md"
+    );
+    if let Some(url) = &a.judge {
+        if !matches!(method, "online_dpo" | "xpo" | "nash_md") {
+            bail!("--judge is for `prefer train online-dpo`, `xpo` and `nash-md`");
+        }
+        cfg.set("objective.judge.endpoint.base_url", &format!("{url:?}"))?;
+    }
     if !a.reward.is_empty() {
         if !online {
-            bail!("--reward is for the online methods (`prefer train grpo|rloo|reinforce-pp|ppo`)");
+            bail!(
+                "--reward is for the online methods (`prefer train grpo|rloo|reinforce-pp|ppo|online-dpo|xpo|nash-md`)"
+            );
         }
         let specs = a
             .reward
@@ -730,6 +763,9 @@ pub fn run(c: Command) -> anyhow::Result<ExitCode> {
         Command::Rloo(a) => run_training(&a, "rloo"),
         Command::ReinforcePp(a) => run_training(&a, "reinforce_pp"),
         Command::Ppo(a) => run_training(&a, "ppo"),
+        Command::OnlineDpo(a) => run_training(&a, "online_dpo"),
+        Command::Xpo(a) => run_training(&a, "xpo"),
+        Command::NashMd(a) => run_training(&a, "nash_md"),
         Command::RulePairs(a) => rule_pairs(&a),
         Command::RuleEval(a) => rule_eval(&a),
         Command::Reward(a) => crate::cmd::reward::run(&a),

@@ -17,6 +17,7 @@
 //! went: verdict counts, the failure rate, position consistency, agreement with labels
 //! (human votes) where there are labels, and the cost per 1,000 judgments.
 
+pub mod bench;
 pub mod cache;
 pub mod endpoint;
 pub mod template;

@@ -26,6 +26,9 @@
 //! | `rloo` | [`rloo`] | prompts (online) | Ahmadian et al. 2024 |
 //! | `reinforce_pp` | [`reinforce_pp`] | prompts (online) | Hu 2025 (REINFORCE++) |
 //! | `ppo` | [`ppo`] | prompts (online) | Schulman et al. 2017; Ziegler et al. 2019 |
+//! | `online_dpo` | [`online_dpo`] | prompts (online) | Guo et al. 2024 |
+//! | `xpo` | [`online_dpo`] | prompts (online) | Xie et al. 2024 (XPO) |
+//! | `nash_md` | [`nash_md`] | prompts (online) | Munos et al. 2024 (Nash-MD) |
 
 use candle_core::{DType, Device, Tensor, Var};
 use prefer_nn::logprobs::BatchConfig;
@@ -41,6 +44,8 @@ use crate::{Error, Result};
 pub mod dpo;
 pub mod grpo;
 pub mod kto;
+pub mod nash_md;
+pub mod online_dpo;
 pub mod ppo;
 pub mod pro;
 pub mod reinforce_pp;
@@ -294,6 +299,9 @@ pub fn build(method: &Method, tok: Option<&Tokenizer>) -> Result<Box<dyn Objecti
         Method::ReinforcePp(cfg) => Box::new(reinforce_pp::ReinforcePp::new(cfg.clone(), tok()?)?),
         Method::Rloo(cfg) => Box::new(rloo::Rloo::new(cfg.clone(), tok()?)?),
         Method::Ppo(cfg) => Box::new(ppo::Ppo::new(cfg.clone(), tok()?)?),
+        Method::OnlineDpo(cfg) => Box::new(online_dpo::OnlineDpo::new(cfg.clone(), tok()?, false)?),
+        Method::Xpo(cfg) => Box::new(online_dpo::OnlineDpo::new(cfg.clone(), tok()?, true)?),
+        Method::NashMd(cfg) => Box::new(nash_md::NashMd::new(cfg.clone(), tok()?)?),
     })
 }
 

@@ -10,7 +10,7 @@
 use candle_core::{DType, Tensor};
 use prefer_nn::logprobs::{BatchConfig, SeqBatch, SeqIds};
 use prefer_nn::loss::sample_std;
-use prefer_nn::sample::generate;
+use prefer_nn::sample::{generate, generate_mixture};
 use prefer_nn::tokenizer::Tokenizer;
 
 use super::{Ctx, mean, wrong_examples};
@@ -63,8 +63,14 @@ impl Sampler {
         })
     }
 
+    /// The text of a rollout's completion (special tokens left out), as the reward sources
+    /// read it.
+    pub fn decode(&self, r: &Rollout) -> Result<String> {
+        Ok(self.tok.decode(&r.seq.completion, true)?)
+    }
+
     /// G completions of each prompt `idx` (consecutive), scored; the rollout metrics go to
-    /// `avg`.
+    /// `avg` (the reward's only when there are reward sources).
     pub fn sample(
         &self,
         cx: &mut Ctx<'_>,
@@ -72,18 +78,55 @@ impl Sampler {
         method: &str,
         avg: &mut Averager,
     ) -> Result<Vec<Rollout>> {
+        let ids = repeated_ids(cx, idx, self.cfg.num_generations, method)?;
+        let eos: Vec<u32> = self.tok.eos_id().into_iter().collect();
+        let sampling = self.cfg.sample_config(step_seed(cx.seed, cx.step));
+        let gens = generate(cx.policy, &ids, &eos, &sampling)?;
+        self.score(cx, idx, ids, gens, method, avg)
+    }
+
+    /// One completion of each prompt `idx` from the policy and one from the geometric
+    /// mixture `opponent` (XPO's reference alone, Nash-MD's policy–reference mixture),
+    /// each pair consecutive with the policy's first, scored as [`sample`](Self::sample)
+    /// scores.
+    pub fn sample_against(
+        &self,
+        cx: &mut Ctx<'_>,
+        opponent: &[(&prefer_nn::model::CausalLm, f64)],
+        idx: &[usize],
+        method: &str,
+        avg: &mut Averager,
+    ) -> Result<Vec<Rollout>> {
+        let one = repeated_ids(cx, idx, 1, method)?;
+        let eos: Vec<u32> = self.tok.eos_id().into_iter().collect();
+        let seed = step_seed(cx.seed, cx.step);
+        let mine = generate(cx.policy, &one, &eos, &self.cfg.sample_config(seed))?;
+        let theirs = generate_mixture(opponent, &one, &eos, &self.cfg.sample_config(!seed))?;
+        let ids = one.iter().flat_map(|p| [p.clone(), p.clone()]).collect();
+        let gens = mine
+            .into_iter()
+            .zip(theirs)
+            .flat_map(|(a, b)| [a, b])
+            .collect();
+        self.score(cx, idx, ids, gens, method, avg)
+    }
+
+    /// Decodes and scores `gens` (the continuations of `ids`, the same number for each
+    /// prompt `idx`, consecutive), logs the rollout metrics and the completions.
+    fn score(
+        &self,
+        cx: &mut Ctx<'_>,
+        idx: &[usize],
+        ids: Vec<Vec<u32>>,
+        gens: Vec<prefer_nn::sample::Generation>,
+        method: &str,
+        avg: &mut Averager,
+    ) -> Result<Vec<Rollout>> {
         let ps = cx
             .examples
             .as_prompts()
             .ok_or_else(|| wrong_examples(method))?;
-        let g = self.cfg.num_generations;
-        let ids: Vec<Vec<u32>> = idx
-            .iter()
-            .flat_map(|&i| std::iter::repeat_n(ps[i].ids.clone(), g))
-            .collect();
-        let eos: Vec<u32> = self.tok.eos_id().into_iter().collect();
-        let sampling = self.cfg.sample_config(step_seed(cx.seed, cx.step));
-        let gens = generate(cx.policy, &ids, &eos, &sampling)?;
+        let g = (gens.len() / idx.len().max(1)).max(1);
         let texts: Vec<String> = gens
             .iter()
             .map(|o| self.tok.decode(&o.tokens, true))
@@ -101,7 +144,10 @@ impl Sampler {
             avg,
             &mut per_source,
         )?;
-        avg.add("reward", mean(&total), 1.0);
+        let scored = !self.sources.is_empty();
+        if scored {
+            avg.add("reward", mean(&total), 1.0);
+        }
         let gold = if self.gold.is_empty() {
             None
         } else {
@@ -128,13 +174,15 @@ impl Sampler {
                 log.push(o);
             }
         }
-        avg.add("reward_std", sample_std(&total), 1.0);
-        let zero = total.chunks(g).filter(|c| sample_std(c) < 1e-8).count();
-        avg.add(
-            "frac_reward_zero_std",
-            zero as f64 / total.chunks(g).len().max(1) as f64,
-            1.0,
-        );
+        if scored {
+            avg.add("reward_std", sample_std(&total), 1.0);
+            let zero = total.chunks(g).filter(|c| sample_std(c) < 1e-8).count();
+            avg.add(
+                "frac_reward_zero_std",
+                zero as f64 / total.chunks(g).len().max(1) as f64,
+                1.0,
+            );
+        }
         let lens: Vec<f64> = gens.iter().map(|o| o.tokens.len() as f64).collect();
         avg.add("completions/mean_length", mean(&lens), 1.0);
         let clipped = gens.iter().filter(|o| !o.stopped_at_eos).count() as f64;
@@ -157,6 +205,18 @@ impl Sampler {
             })
             .collect())
     }
+}
+
+/// The ids of each prompt `idx`, `each` times in a row.
+fn repeated_ids(cx: &Ctx<'_>, idx: &[usize], each: usize, method: &str) -> Result<Vec<Vec<u32>>> {
+    let ps = cx
+        .examples
+        .as_prompts()
+        .ok_or_else(|| wrong_examples(method))?;
+    Ok(idx
+        .iter()
+        .flat_map(|&i| std::iter::repeat_n(ps[i].ids.clone(), each))
+        .collect())
 }
 
 /// The weighted sum of `sources` per completion; each source's mean goes to `avg` as

@@ -113,6 +113,20 @@ fn queries(n: usize) -> Vec<PairQuery> {
         .collect()
 }
 
+/// The server `.ci/run` started (`PREFER_JUDGE_URL`), else one of our own (kept alive by
+/// the returned guard), healthy.
+fn judge_url(bin: &Path, gguf: &Path) -> (String, Option<Server>) {
+    let (url, own) = match std::env::var("PREFER_JUDGE_URL") {
+        Ok(u) => (u, None),
+        Err(_) => {
+            let s = Server::start(bin, gguf, 0);
+            (s.url(), Some(s))
+        }
+    };
+    wait_healthy(&url);
+    (url, own)
+}
+
 const VERDICT_GRAMMAR: &str = r#"root ::= "[[A]]" | "[[B]]" | "[[C]]""#;
 
 #[test]
@@ -120,16 +134,7 @@ fn llm_judge_over_llama_server_parses_caches_and_reports_failures() {
     let Some((bin, gguf)) = server_parts() else {
         return;
     };
-    // The server .ci/run started, else one of our own.
-    let own;
-    let url = match std::env::var("PREFER_JUDGE_URL") {
-        Ok(u) => u,
-        Err(_) => {
-            own = Server::start(&bin, &gguf, 0);
-            own.url()
-        }
-    };
-    wait_healthy(&url);
+    let (url, _own) = judge_url(&bin, &gguf);
     let dir = tempfile::tempdir().unwrap();
     let mut cfg = EndpointConfig::new(&url);
     cfg.max_tokens = 8;
@@ -240,4 +245,74 @@ fn killing_the_server_mid_run_gives_retried_recorded_failures_and_a_rerun_recove
             assert_eq!(Some(a), b.as_ref().ok());
         }
     }
+}
+
+/// Online DPO with the LLM judge instead of a reward: each step's two samples per prompt
+/// are judged in both orders by the real server (grammar-constrained, so none fails),
+/// ties are left out of the loss, the first step is still the closed form `ln 2`, and a
+/// second run with the judge's cache repeats the first exactly.
+#[test]
+fn online_dpo_learns_from_the_llm_judge() {
+    let Some((bin, gguf)) = server_parts() else {
+        return;
+    };
+    let (url, _own) = judge_url(&bin, &gguf);
+    let sh = shared().unwrap();
+    let d = tempfile::tempdir().unwrap();
+    let prompts = super::story_prompt_file(d.path()).unwrap();
+    let cache = d.path().join("judge-cache.jsonl");
+    let objective = format!(
+        "method = \"online_dpo\"\n[objective.judge]\nboth_orders = true\n\
+         [objective.judge.endpoint]\nbase_url = \"{url}\"\nmax_tokens = 8\n\
+         cache = \"{}\"\nextra_body = {{ grammar = '{VERDICT_GRAMMAR}' }}",
+        cache.display()
+    );
+    let run = |name: &str| {
+        let out = d.path().join(name);
+        let mut cfg = prefer_train::config::TrainConfig::from_toml_str(&super::online_toml(
+            &sh, &prompts, &out, &objective, 2,
+        ))
+        .unwrap();
+        cfg.run.batch_size = 8;
+        prefer_train::trainer::Trainer::new(cfg)
+            .unwrap()
+            .train(&mut |_| std::ops::ControlFlow::Continue(()))
+            .unwrap();
+        std::fs::read_to_string(out.join("metrics.jsonl")).unwrap()
+    };
+    let first = run("a");
+    let lines: Vec<serde_json::Value> = first
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 2);
+    for m in &lines {
+        let f = |k: &str| m[k].as_f64().unwrap_or(f64::NAN);
+        assert_eq!(f("judge/failure_rate"), 0.0, "{m}");
+        assert!(
+            (f("judge/tie_rate") + f("judge/pairs_used") - 1.0).abs() < 1e-12,
+            "{m}"
+        );
+        assert!(
+            (0.0..=1.0).contains(&f("judge/position_consistency")),
+            "{m}"
+        );
+        assert!(
+            m.get("reward").is_none() && m.get("objective/scores").is_none(),
+            "{m}"
+        );
+    }
+    if lines[0]["judge/pairs_used"].as_f64().unwrap() > 0.0 {
+        let l = lines[0]["loss"].as_f64().unwrap();
+        assert!((l - std::f64::consts::LN_2).abs() < 1e-3, "{l}");
+    }
+    let cached = std::fs::read_to_string(&cache).unwrap().lines().count();
+    // At most 2 steps × 4 pairs × 2 orders (fewer if two samples of a prompt coincide).
+    assert!(cached > 0 && cached <= 16, "{cached}");
+    // The same run again: every verdict from the cache, the same metrics.
+    assert_eq!(run("b"), first);
+    assert_eq!(
+        std::fs::read_to_string(&cache).unwrap().lines().count(),
+        cached
+    );
 }
