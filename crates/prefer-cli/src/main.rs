@@ -62,6 +62,9 @@ enum Command {
     /// Merge models with mergekit's methods and YAML (linear, slerp, ties, dare, della,
     /// model_stock, passthrough, ...), streaming tensor by tensor.
     Merge(cmd::merge::Args),
+    /// Judge labelled pairs with an LLM over an OpenAI-compatible endpoint (or a
+    /// baseline): agreement with the labels, position consistency, failure rate, cost.
+    Judge(cmd::judge::Args),
 }
 
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
@@ -77,6 +80,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Eval(c) => cmd::eval::run(c),
         Command::Choice(c) => cmd::choice::run(c),
         Command::Merge(args) => cmd::merge::run(&args),
+        Command::Judge(args) => cmd::judge::run(&args),
     }
 }
 

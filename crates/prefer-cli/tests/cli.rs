@@ -1341,3 +1341,148 @@ fn train_grpo_from_flags_logs_each_reward_source() {
         text(&o)
     );
 }
+
+/// `prefer judge` on the PandaLM human test set. The length baseline on all 999 pairs:
+/// its agreement must be what the test computes itself from the file (majority of the
+/// three annotators vs "more words wins"), and the written judgments must add up to the
+/// report. Then the LLM judge over the real llama-server (stories260K, grammar-constrained)
+/// on short pairs: every judgment parses, a rerun is answered from the cache alone.
+#[test]
+fn judge_pandalm_with_the_length_baseline_and_llama_server() {
+    let Some(d) = shared_data() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let data = d.join("pandalm/testset-v1.json");
+    let o = prefer(
+        &[
+            "judge",
+            data.to_str().unwrap(),
+            "--baseline",
+            "longer",
+            "--json",
+            "--out",
+            "b",
+        ],
+        dir.path(),
+    );
+    assert!(o.status.success(), "{}", text(&o));
+    let r: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    // The same figure computed here from the raw records.
+    let rows: Vec<serde_json::Value> =
+        serde_json::from_slice(&std::fs::read(&data).unwrap()).unwrap();
+    // A few answers are JSON booleans (the words True / False): one word.
+    let words = |v: &serde_json::Value| v.as_str().map_or(1, |s| s.split_whitespace().count());
+    let (mut hit, mut n) = (0, 0);
+    for row in &rows {
+        let votes: Vec<u64> = (1..=3)
+            .map(|k| row[format!("annotator{k}")].as_u64().unwrap())
+            .collect();
+        let Some(label) = (0..3).find(|l| votes.iter().filter(|v| **v == *l).count() >= 2) else {
+            continue;
+        };
+        let (w1, w2) = (words(&row["response1"]), words(&row["response2"]));
+        let verdict = match w1.cmp(&w2) {
+            std::cmp::Ordering::Greater => 1,
+            std::cmp::Ordering::Less => 2,
+            std::cmp::Ordering::Equal => 0,
+        };
+        n += 1;
+        hit += usize::from(verdict == label);
+    }
+    assert_eq!(r["pairs"], 999);
+    assert_eq!(r["labelled"].as_u64(), Some(n as u64));
+    let agree = hit as f64 / n as f64;
+    assert!(
+        (r["agreement"].as_f64().unwrap() - agree).abs() < 1e-12,
+        "{r} vs {agree}"
+    );
+    assert_eq!(
+        r["position_consistency"], 1.0,
+        "a length rule has no position bias"
+    );
+    let lines = std::fs::read_to_string(dir.path().join("b/judgments.jsonl")).unwrap();
+    let js: Vec<serde_json::Value> = lines
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(js.len(), 999);
+    let same = js.iter().filter(|j| j["verdict"] == j["label"]).count();
+    assert_eq!(same, hit);
+    assert_eq!(
+        json_file(&dir.path().join("b"), "report.json")["agreement"],
+        r["agreement"]
+    );
+
+    let Ok(url) = std::env::var("PREFER_JUDGE_URL") else {
+        println!("skipped: PREFER_JUDGE_URL is not set (.ci/run starts llama-server)");
+        return;
+    };
+    // Eight short pairs that fit the story model's 512-token context with the MT-Bench
+    // prompt, and one PandaLM pair that does not: the server refuses it (HTTP 400), which
+    // is a recorded failure with the server's reason, never a verdict.
+    let mut lines: Vec<String> = (0..8)
+        .map(|i| {
+            serde_json::json!({
+                "prompt": format!("Tell a story about cat {i}."),
+                "a": format!("The cat {i} was happy and played in the sun."),
+                "b": format!("Cat {i}. Sad. The end."),
+                "label": "a",
+            })
+            .to_string()
+        })
+        .collect();
+    let long = &rows[0];
+    lines.push(
+        serde_json::json!({
+            "prompt": long["instruction"], "a": long["response1"], "b": long["response2"],
+            "label": "a",
+        })
+        .to_string(),
+    );
+    std::fs::write(dir.path().join("short.jsonl"), lines.join("\n")).unwrap();
+    let args = [
+        "judge",
+        "short.jsonl",
+        "--url",
+        &url,
+        "--grammar",
+        "--max-tokens",
+        "8",
+        "--cache",
+        "c.jsonl",
+        "--out",
+        "l",
+        "--json",
+    ];
+    let o = prefer(&args, dir.path());
+    assert!(o.status.success(), "{}", text(&o));
+    let r: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(r["failures"], 1, "{r}");
+    assert_eq!(
+        (
+            r["usage"]["answered"].as_u64(),
+            r["usage"]["failed"].as_u64()
+        ),
+        (Some(16), Some(2)),
+        "{r}"
+    );
+    assert_eq!(r["labelled"], 8, "the failed pair is not counted: {r}");
+    let js = std::fs::read_to_string(dir.path().join("l/judgments.jsonl")).unwrap();
+    let last: serde_json::Value = serde_json::from_str(js.lines().last().unwrap()).unwrap();
+    assert!(last["verdict"].is_null(), "{last}");
+    assert!(
+        last["first"]["failure"]
+            .as_str()
+            .unwrap()
+            .contains("context"),
+        "{last}"
+    );
+    let c = r["position_consistency"].as_f64().unwrap();
+    assert!((0.0..=1.0).contains(&c), "{r}");
+    assert!(r["tokens_per_1000"].as_f64().unwrap() > 0.0, "{r}");
+    let o = prefer(&args, dir.path());
+    let again: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    // The answered requests come from the cache; the refused ones are asked again.
+    assert_eq!(again["usage"]["cache_hits"].as_u64(), Some(16), "{again}");
+    assert_eq!(again["usage"]["sent"].as_u64(), Some(2), "{again}");
+    assert_eq!(again["agreement"], r["agreement"]);
+}

@@ -11,6 +11,7 @@ pub mod demo_train;
 pub mod eval;
 pub mod game;
 pub mod generate;
+pub mod judge;
 pub mod merge;
 pub mod pair_ids;
 pub mod plot;
