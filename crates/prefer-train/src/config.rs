@@ -384,6 +384,9 @@ pub struct ReferenceSection {
     pub cache: Option<PathBuf>,
     /// TR-DPO reference sync (default none; needs `mode = "live"`).
     pub sync: Option<RefSync>,
+    /// A Hugging Face model folder for the reference (TRL's `ref_model`; default: a copy
+    /// of the starting policy). It must share the policy's tokenizer; not with `sync`.
+    pub path: Option<PathBuf>,
 }
 
 /// `[run]`

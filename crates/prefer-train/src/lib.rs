@@ -54,6 +54,7 @@ pub mod checkpoint;
 pub mod config;
 pub mod data;
 pub mod error;
+pub mod iterative;
 pub mod judge;
 pub mod metrics;
 pub mod objective;

@@ -275,20 +275,34 @@ impl Trainer {
         } else {
             self.cfg.reference.mode
         };
+        let external = match &self.cfg.reference.path {
+            Some(p) => {
+                if self.cfg.reference.sync.is_some() {
+                    return Err(Error::Config(
+                        "reference.sync mixes a copy of the starting policy; it cannot be used with reference.path".into(),
+                    ));
+                }
+                let opts = LoadOptions::frozen().with_dtype(self.policy.dtype());
+                Some(CausalLm::load(p, &opts)?)
+            }
+            None => None,
+        };
         match mode {
             // Frozen (no autograd graph built in its forward) unless TR-DPO must set it.
-            ReferenceMode::Live => Ok(Reference::Live(Box::new(
-                self.policy.copy_with(self.cfg.reference.sync.is_some())?,
-            ))),
+            ReferenceMode::Live => Ok(Reference::Live(Box::new(match external {
+                Some(m) => m,
+                None => self.policy.copy_with(self.cfg.reference.sync.is_some())?,
+            }))),
             ReferenceMode::Cached => {
-                let mfp = model_fingerprint(&self.policy)?;
+                let model = external.as_ref().unwrap_or(&self.policy);
+                let mfp = model_fingerprint(model)?;
                 let path = self.cfg.cache_path();
-                let train = self.cached_values(&path, mfp, &self.train)?;
+                let train = self.cached_values(&path, mfp, &self.train, model)?;
                 let eval = match &self.eval {
                     Some(e) => {
                         let mut p = path.clone().into_os_string();
                         p.push(".eval");
-                        Some(self.cached_values(&PathBuf::from(p), mfp, e)?)
+                        Some(self.cached_values(&PathBuf::from(p), mfp, e, model)?)
                     }
                     None => None,
                 };
@@ -302,17 +316,15 @@ impl Trainer {
         path: &std::path::Path,
         mfp: u64,
         ex: &Examples,
+        model: &CausalLm,
     ) -> Result<Vec<[f64; 2]>> {
         let fp = fingerprint(mfp, ex, &self.cfg.batch)?;
         if let Some(c) = RefCache::load(path, &fp, ex.len())? {
             return Ok(c.values);
         }
-        let values = self.objective.reference_values(
-            &self.policy,
-            ex,
-            &self.cfg.batch,
-            self.eval_batch(),
-        )?;
+        let values =
+            self.objective
+                .reference_values(model, ex, &self.cfg.batch, self.eval_batch())?;
         RefCache {
             fingerprint: fp,
             kind: match ex {

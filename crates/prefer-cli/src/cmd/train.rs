@@ -94,6 +94,14 @@ pub enum Command {
     #[command(after_help = "Example:\n  \
         prefer train nash-md --model ../shared/models/stories260K --prompts prompts.jsonl --reward lexicon --out runs/nash")]
     NashMd(RunArgs),
+    /// Iterative DPO (RLHF Workflow): rounds of `--samples` completions per prompt from
+    /// the current policy, best vs worst by the proxy `--reward`, DPO from the round's
+    /// policy against π_0 (`--round-reference previous`: against the round's start, as
+    /// SePPO) and optionally APO's momentum across rounds (`--momentum`).
+    #[command(after_help = "Example:\n  \
+        prefer train iterative-dpo --model ../shared/models/stories260K --prompts prompts.jsonl --reward lexicon --out runs/iter --rounds 3 --samples 4 --max-new-tokens 32 --lr 2e-3\n\
+        Writes rounds.jsonl (the proxy score of each round's samples) and round-<t>/{pairs.jsonl, model/, the DPO run}; a rerun continues after the last round done.")]
+    IterativeDpo(Box<IterArgs>),
     /// Build a preference set from a model's own samples scored by a word-list rule.
     RulePairs(RulePairsArgs),
     /// Score a trained policy against its starting model on held-out prompts: the rule's
@@ -203,6 +211,77 @@ pub struct RunArgs {
     /// No progress bar.
     #[arg(long)]
     pub quiet: bool,
+}
+
+/// `prefer train iterative-dpo`: the DPO flags, the proxy (`--reward`) and the rounds.
+#[derive(Debug, Clone, ClapArgs)]
+pub struct IterArgs {
+    #[command(flatten)]
+    pub run: RunArgs,
+    /// Rounds.
+    #[arg(long, default_value_t = 3)]
+    pub rounds: usize,
+    /// Completions sampled per prompt each round (k).
+    #[arg(long, default_value_t = 4)]
+    pub samples: usize,
+    /// Most new tokens per completion.
+    #[arg(long, default_value_t = 64)]
+    pub max_new_tokens: usize,
+    /// Sampling temperature.
+    #[arg(long, default_value_t = 1.0)]
+    pub temperature: f64,
+    /// Each round's reference: `initial` (π_0) or `previous` (the round's start).
+    #[arg(long, default_value = "initial", value_parser = ["initial", "previous"])]
+    pub round_reference: String,
+    /// APO's Nesterov momentum across rounds (0: off).
+    #[arg(long, default_value_t = 0.0)]
+    pub momentum: f64,
+}
+
+fn iterative_dpo(a: &IterArgs) -> anyhow::Result<ExitCode> {
+    use prefer_train::iterative::{IterativeConfig, RoundReference};
+    let mut run = a.run.clone();
+    let proxy = std::mem::take(&mut run.reward);
+    if proxy.is_empty() {
+        bail!("give the proxy with --reward (lexicon, length:TARGET, contains:TEXT)");
+    }
+    let cfg = resolve(&run, "dpo")?;
+    let reward = proxy
+        .iter()
+        .map(|r| Ok(serde_json::from_value(reward_spec(r)?)?))
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let it = IterativeConfig {
+        rounds: a.rounds,
+        samples: a.samples,
+        max_new_tokens: a.max_new_tokens,
+        temperature: a.temperature,
+        reference: if a.round_reference == "previous" {
+            RoundReference::Previous
+        } else {
+            RoundReference::Initial
+        },
+        momentum: a.momentum,
+        reward,
+    };
+    eprintln!(
+        "prefer train iterative-dpo: {} on {} -> {}",
+        cfg.model.path.display(),
+        cfg.data.train.display(),
+        cfg.run.out_dir.display()
+    );
+    prefer_train::iterative::run(&cfg, &it, &mut |r| {
+        let trained = r.loss.map_or("final policy, no training".to_string(), |l| {
+            format!(
+                "DPO loss {l:.4}, accuracy {:.3}",
+                r.accuracy.unwrap_or(f64::NAN)
+            )
+        });
+        println!(
+            "round {}: proxy score {:.3} (chosen {:.3}, rejected {:.3}), {} pairs, {} prompts without one; {trained}",
+            r.round, r.score, r.chosen, r.rejected, r.pairs, r.no_pair
+        );
+    })?;
+    Ok(ExitCode::SUCCESS)
 }
 
 /// The configuration these flags describe for `method`.
@@ -766,6 +845,7 @@ pub fn run(c: Command) -> anyhow::Result<ExitCode> {
         Command::OnlineDpo(a) => run_training(&a, "online_dpo"),
         Command::Xpo(a) => run_training(&a, "xpo"),
         Command::NashMd(a) => run_training(&a, "nash_md"),
+        Command::IterativeDpo(a) => iterative_dpo(&a),
         Command::RulePairs(a) => rule_pairs(&a),
         Command::RuleEval(a) => rule_eval(&a),
         Command::Reward(a) => crate::cmd::reward::run(&a),
