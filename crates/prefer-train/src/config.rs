@@ -281,6 +281,9 @@ pub enum Objective {
     /// mixture of policy and reference, a REINFORCE step on the preference with a KL
     /// term: TRL `NashMDConfig` names.
     NashMd(crate::online::NashMdConfig),
+    /// SPPO (Wu et al. 2024): K samples per prompt, each one's estimated win rate against
+    /// the policy, the square loss of the log-ratio on it.
+    Sppo(crate::online::SppoConfig),
 }
 
 impl Default for Objective {
@@ -306,6 +309,7 @@ impl Objective {
             Objective::OnlineDpo(_) => "online_dpo",
             Objective::Xpo(_) => "xpo",
             Objective::NashMd(_) => "nash_md",
+            Objective::Sppo(_) => "sppo",
         }
     }
 
@@ -321,6 +325,7 @@ impl Objective {
                 | Objective::OnlineDpo(_)
                 | Objective::Xpo(_)
                 | Objective::NashMd(_)
+                | Objective::Sppo(_)
         )
     }
 
@@ -335,7 +340,10 @@ impl Objective {
             Objective::Rloo(r) => r.beta != 0.0,
             Objective::ReinforcePp(r) => r.kl_coef != 0.0,
             Objective::Ppo(p) => p.kl_coef != 0.0,
-            Objective::OnlineDpo(_) | Objective::Xpo(_) | Objective::NashMd(_) => true,
+            Objective::OnlineDpo(_)
+            | Objective::Xpo(_)
+            | Objective::NashMd(_)
+            | Objective::Sppo(_) => true,
         }
     }
 }
@@ -627,6 +635,7 @@ impl TrainConfig {
             Objective::OnlineDpo(o) => o.validate_as(false)?,
             Objective::Xpo(o) => o.validate_as(true)?,
             Objective::NashMd(n) => n.validate()?,
+            Objective::Sppo(c) => c.validate()?,
         }
         self.optim.validate()?;
         self.schedule.validate()?;
@@ -716,7 +725,7 @@ fn trl_objective(root: &mut toml::Table) -> std::result::Result<bool, String> {
     };
     // The online objectives' configurations are flat already (TRL's GRPOConfig and
     // RLOOConfig names, `loss_type` and `beta` included).
-    if matches!(obj.get("method"), Some(Value::String(m)) if matches!(m.as_str(), "grpo" | "rloo" | "reinforce_pp" | "ppo" | "online_dpo" | "xpo" | "nash_md"))
+    if matches!(obj.get("method"), Some(Value::String(m)) if matches!(m.as_str(), "grpo" | "rloo" | "reinforce_pp" | "ppo" | "online_dpo" | "xpo" | "nash_md" | "sppo"))
     {
         return Ok(false);
     }

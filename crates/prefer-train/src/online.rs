@@ -793,3 +793,59 @@ impl NashMdConfig {
         Ok(())
     }
 }
+
+/// `[objective]` with `method = "sppo"`: Self-Play Preference Optimization at LM scale.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SppoConfig {
+    /// Completions per prompt, K (default 4; ≥ 2).
+    pub num_generations: usize,
+    /// Most new tokens per completion (default 64).
+    pub max_completion_length: usize,
+    /// Sampling temperature (default 1.0).
+    pub temperature: f64,
+    /// Nucleus sampling (default 1.0: off).
+    pub top_p: f64,
+    /// Top-k sampling (default none).
+    pub top_k: Option<usize>,
+    /// β (default 0.1): the target log-ratio is `(P̂ − ½)/β` (the paper's η = 1/β).
+    pub beta: f64,
+    /// The reward sources: `P(y ≻ y') = σ(r(y) − r(y'))` (at least one).
+    pub reward: Vec<RewardSpec>,
+    /// Gold sources (`[[objective.gold]]`): scored and logged as `gold`, never trained on.
+    pub gold: Vec<RewardSpec>,
+}
+
+impl Default for SppoConfig {
+    fn default() -> Self {
+        SppoConfig {
+            num_generations: 4,
+            max_completion_length: 64,
+            temperature: 1.0,
+            top_p: 1.0,
+            top_k: None,
+            beta: 0.1,
+            reward: Vec::new(),
+            gold: Vec::new(),
+        }
+    }
+}
+
+impl SppoConfig {
+    /// The sampling settings.
+    pub fn sampling(&self) -> Sampling {
+        sampling_of!(self)
+    }
+
+    /// Checks the ranges and that there is a reward.
+    pub fn validate(&self) -> Result<()> {
+        self.sampling().validate("sppo", 2)?;
+        if !(self.beta.is_finite() && self.beta > 0.0) {
+            return Err(Error::Config(format!(
+                "objective.beta = {} must be > 0",
+                self.beta
+            )));
+        }
+        Ok(())
+    }
+}

@@ -169,7 +169,8 @@ impl Trainer {
             | Method::Ppo(_)
             | Method::OnlineDpo(_)
             | Method::Xpo(_)
-            | Method::NashMd(_) => Want::Prompts,
+            | Method::NashMd(_)
+            | Method::Sppo(_) => Want::Prompts,
         };
         let skip = cfg.data.skip_invalid;
         let (train, mut skipped) =

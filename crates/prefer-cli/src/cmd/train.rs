@@ -94,6 +94,11 @@ pub enum Command {
     #[command(after_help = "Example:\n  \
         prefer train nash-md --model ../shared/models/stories260K --prompts prompts.jsonl --reward lexicon --out runs/nash")]
     NashMd(RunArgs),
+    /// SPPO: `num_generations` samples per prompt, each one's win rate against the
+    /// others, the square loss of its log-ratio on `(P − ½)/β` (`--beta`, default 0.1).
+    #[command(after_help = "Example:\n  \
+        prefer train sppo --model ../shared/models/stories260K --prompts prompts.jsonl --reward lexicon --out runs/sppo --reference live --set reference.sync='{alpha = 1.0, steps = 4}'")]
+    Sppo(RunArgs),
     /// Iterative DPO (RLHF Workflow): rounds of `--samples` completions per prompt from
     /// the current policy, best vs worst by the proxy `--reward`, DPO from the round's
     /// policy against π_0 (`--round-reference previous`: against the round's start, as
@@ -361,7 +366,7 @@ pub fn resolve(a: &RunArgs, method: &str) -> anyhow::Result<TrainConfig> {
     }
     let online = matches!(
         method,
-        "grpo" | "rloo" | "reinforce_pp" | "ppo" | "online_dpo" | "xpo" | "nash_md"
+        "grpo" | "rloo" | "reinforce_pp" | "ppo" | "online_dpo" | "xpo" | "nash_md" | "sppo"
     );
     if let Some(url) = &a.judge {
         if !matches!(method, "online_dpo" | "xpo" | "nash_md") {
@@ -372,7 +377,7 @@ pub fn resolve(a: &RunArgs, method: &str) -> anyhow::Result<TrainConfig> {
     if !a.reward.is_empty() {
         if !online {
             bail!(
-                "--reward is for the online methods (`prefer train grpo|rloo|reinforce-pp|ppo|online-dpo|xpo|nash-md`)"
+                "--reward is for the online methods (`prefer train grpo|rloo|reinforce-pp|ppo|online-dpo|xpo|nash-md|sppo`)"
             );
         }
         let specs = a
@@ -845,6 +850,7 @@ pub fn run(c: Command) -> anyhow::Result<ExitCode> {
         Command::OnlineDpo(a) => run_training(&a, "online_dpo"),
         Command::Xpo(a) => run_training(&a, "xpo"),
         Command::NashMd(a) => run_training(&a, "nash_md"),
+        Command::Sppo(a) => run_training(&a, "sppo"),
         Command::IterativeDpo(a) => iterative_dpo(&a),
         Command::RulePairs(a) => rule_pairs(&a),
         Command::RuleEval(a) => rule_eval(&a),

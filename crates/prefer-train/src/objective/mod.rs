@@ -29,6 +29,7 @@
 //! | `online_dpo` | [`online_dpo`] | prompts (online) | Guo et al. 2024 |
 //! | `xpo` | [`online_dpo`] | prompts (online) | Xie et al. 2024 (XPO) |
 //! | `nash_md` | [`nash_md`] | prompts (online) | Munos et al. 2024 (Nash-MD) |
+//! | `sppo` | [`sppo`] | prompts (online) | Wu et al. 2024 (SPPO) |
 
 use candle_core::{DType, Device, Tensor, Var};
 use prefer_nn::logprobs::BatchConfig;
@@ -52,6 +53,7 @@ pub mod reinforce_pp;
 pub mod rloo;
 pub mod rollouts;
 pub mod sft;
+pub mod sppo;
 
 /// Which example set a forward reads.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -302,6 +304,7 @@ pub fn build(method: &Method, tok: Option<&Tokenizer>) -> Result<Box<dyn Objecti
         Method::OnlineDpo(cfg) => Box::new(online_dpo::OnlineDpo::new(cfg.clone(), tok()?, false)?),
         Method::Xpo(cfg) => Box::new(online_dpo::OnlineDpo::new(cfg.clone(), tok()?, true)?),
         Method::NashMd(cfg) => Box::new(nash_md::NashMd::new(cfg.clone(), tok()?)?),
+        Method::Sppo(cfg) => Box::new(sppo::Sppo::new(cfg.clone(), tok()?)?),
     })
 }
 
