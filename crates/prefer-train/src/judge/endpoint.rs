@@ -162,6 +162,9 @@ pub struct Usage {
     pub completion_tokens: u64,
     /// Seconds spent waiting for the endpoint.
     pub seconds: f64,
+    /// Answers the cache could not store (each still returned and counted as answered;
+    /// the first error is printed): a rerun asks them again.
+    pub cache_errors: u64,
 }
 
 /// The client.
@@ -307,10 +310,16 @@ impl Endpoint {
             });
             match got {
                 Ok(r) => {
-                    if let Some(c) = &self.cache {
-                        c.put(&key, &r).map_err(|e| e.to_string())?;
-                    }
+                    // An answer is an answer: a cache that cannot store it is counted and
+                    // reported, not turned into a failed judgment.
+                    let stored = self.cache.as_ref().map_or(Ok(()), |c| c.put(&key, &r));
                     self.add(|u| {
+                        if let Err(e) = &stored {
+                            if u.cache_errors == 0 {
+                                eprintln!("judge cache: {e}");
+                            }
+                            u.cache_errors += 1;
+                        }
                         u.answered += 1;
                         u.prompt_tokens += r.prompt_tokens;
                         u.completion_tokens += r.completion_tokens;
