@@ -117,6 +117,13 @@ pub struct GrpoConfig {
     /// Optimizer steps on each rollout, μ (default 1). With μ > 1 the log-probs of the
     /// sampling policy are kept and the ratio moves off 1 after the first step.
     pub num_iterations: usize,
+    /// SPO (Swamy et al. 2024): each completion's reward is its share of wins against the
+    /// other completions of its prompt (1 a win, ½ a tie) by the reward sources or the
+    /// judge (default false).
+    pub spo: bool,
+    /// SPO's rater: an LLM judge of every pair in a group (`[objective.judge]`; needs
+    /// `spo = true`); the reward sources are then optional and only logged.
+    pub judge: Option<JudgeSpec>,
     /// The reward sources, summed with their weights (at least one).
     pub reward: Vec<RewardSpec>,
     /// Gold sources (`[[objective.gold]]`): scored and logged as `gold`, never trained on
@@ -140,6 +147,8 @@ impl Default for GrpoConfig {
             scale_rewards: ScaleRewards::Group,
             mask_truncated_completions: false,
             num_iterations: 1,
+            spo: false,
+            judge: None,
             reward: Vec::new(),
             gold: Vec::new(),
         }
@@ -160,12 +169,23 @@ impl GrpoConfig {
 
     /// The sampling settings.
     pub fn sampling(&self) -> Sampling {
-        sampling_of!(self)
+        Sampling {
+            reward_optional: self.judge.is_some(),
+            ..sampling_of!(self)
+        }
     }
 
     /// Checks the ranges and that there is a reward.
     pub fn validate(&self) -> Result<()> {
         self.sampling().validate("grpo", 2)?;
+        if let Some(j) = &self.judge {
+            if !self.spo {
+                return Err(Error::Config(
+                    "objective.judge rates GRPO's groups for SPO: set spo = true".into(),
+                ));
+            }
+            j.endpoint.validate()?;
+        }
         if self.num_iterations == 0 {
             return Err(Error::Config("objective.num_iterations must be ≥ 1".into()));
         }

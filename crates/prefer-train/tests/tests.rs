@@ -1230,6 +1230,13 @@ fn sppo_raises_a_rule_reward_on_stories260k() -> Result<()> {
     )
 }
 
+/// SPO (seed 20) on GRPO's machinery: the lexicon only ranks the group (each reward is a
+/// share of wins), and the reward still rises; the resume repeats the run.
+#[test]
+fn spo_raises_a_rule_reward_on_stories260k() -> Result<()> {
+    online_raises_a_rule_reward("SPO", "method = \"grpo\"\nnum_generations = 8\nspo = true")
+}
+
 /// The first step of Online DPO, in closed form: the policy is still the reference, so
 /// every pair's `h = Δ log-ratio` is 0 and the loss is `ln 2` (sigmoid) or `1/(4β²)` (IPO)
 /// whatever was sampled, the implicit rewards and the KL are 0; the chosen completion

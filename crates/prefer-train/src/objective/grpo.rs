@@ -23,6 +23,14 @@
 //! `rewards/<source>/mean`, `frac_reward_zero_std`, `completions/mean_length`,
 //! `completions/clipped_ratio`, `kl` (β ≠ 0), `clip_ratio/low_mean`, `clip_ratio/high_mean`,
 //! `clip_ratio/region_mean`.
+//!
+//! **SPO** (`spo = true`; Swamy et al. 2024, "A Minimaximalist Approach to RLHF", seed 20):
+//! the reward of each completion is replaced by its share of wins against the other
+//! completions of its prompt, `(1/(G−1)) Σ_{j≠i} w_ij` with `w` = 1, ½, 0 for a win, tie,
+//! loss, by the reward sources or by an LLM judge of every pair of the group
+//! (`[objective.judge]`, both orders by default; failed pairs are left out of the shares,
+//! and the `judge/*` rates are logged). Self-play against the policy's own samples: no
+//! reward model, and a preference that is intransitive is still a game SPO plays.
 
 use candle_core::Tensor;
 use prefer_nn::logprobs::sequence_logps;
@@ -43,6 +51,7 @@ pub struct Grpo {
     cfg: GrpoConfig,
     clip: ClipConfig,
     sampler: Sampler,
+    judge: Option<(crate::judge::LlmJudge, bool)>,
     /// The current rollout, its advantages and (μ > 1) the sampling policy's log-probs.
     kept: Kept,
 }
@@ -60,10 +69,75 @@ impl Grpo {
         Ok(Grpo {
             clip: cfg.clip(),
             sampler: Sampler::new(cfg.sampling(), tok, "grpo", 2)?,
+            judge: super::online_dpo::build_judge(cfg.judge.as_ref())?,
             cfg,
             kept: Kept::default(),
         })
     }
+
+    /// SPO's rewards: each rollout's share of wins in its group, by the judge (every pair
+    /// of the group; failures left out of the share) or by the summed rewards.
+    fn win_shares(
+        &self,
+        cx: &Ctx<'_>,
+        idx: &[usize],
+        rollouts: &[Rollout],
+        avg: &mut Averager,
+    ) -> Result<Vec<f64>> {
+        let g = self.cfg.num_generations;
+        let Some(judge) = &self.judge else {
+            let r: Vec<f64> = rollouts.iter().map(|r| r.reward).collect();
+            return Ok(win_shares(&r, g));
+        };
+        let mut pairs = Vec::new();
+        let mut at = Vec::new();
+        for (p, &ex) in idx.iter().enumerate() {
+            for a in 0..g {
+                for b in a + 1..g {
+                    pairs.push((ex, &rollouts[p * g + a], &rollouts[p * g + b]));
+                    at.push((p * g + a, p * g + b));
+                }
+            }
+        }
+        let verdicts = super::online_dpo::judge_rollouts(judge, &self.sampler, cx, &pairs, avg)?;
+        let (mut won, mut played) = (vec![0.0; rollouts.len()], vec![0.0; rollouts.len()]);
+        for ((a, b), v) in at.iter().zip(verdicts) {
+            if let Some(v) = v {
+                won[*a] += v.score_a();
+                won[*b] += 1.0 - v.score_a();
+                played[*a] += 1.0;
+                played[*b] += 1.0;
+            }
+        }
+        Ok(won
+            .iter()
+            .zip(&played)
+            .map(|(w, n)| if *n > 0.0 { w / n } else { 0.5 })
+            .collect())
+    }
+}
+
+/// SPO's win shares from scores: each completion's mean over the other completions of its
+/// group of `k` of 1 (higher score), ½ (equal) or 0.
+pub fn win_shares(scores: &[f64], k: usize) -> Vec<f64> {
+    scores
+        .chunks(k)
+        .flat_map(|g| {
+            g.iter().enumerate().map(move |(i, si)| {
+                let w: f64 = g
+                    .iter()
+                    .enumerate()
+                    .filter(|(j, _)| *j != i)
+                    .map(|(_, sj)| match si.partial_cmp(sj) {
+                        Some(std::cmp::Ordering::Greater) => 1.0,
+                        Some(std::cmp::Ordering::Equal) => 0.5,
+                        _ => 0.0,
+                    })
+                    .sum();
+                w / (g.len() - 1).max(1) as f64
+            })
+        })
+        .collect()
 }
 
 impl Objective for Grpo {
@@ -100,7 +174,11 @@ impl Objective for Grpo {
         if self.reuse().position(cx.step) == (0, 0) {
             let mut ra = Averager::default();
             let rollouts = self.sampler.sample(cx, idx, "grpo", &mut ra)?;
-            let rewards: Vec<f64> = rollouts.iter().map(|r| r.reward).collect();
+            let rewards: Vec<f64> = if self.cfg.spo {
+                self.win_shares(cx, idx, &rollouts, &mut ra)?
+            } else {
+                rollouts.iter().map(|r| r.reward).collect()
+            };
             let adv = group_advantages(&rewards, self.cfg.num_generations, self.cfg.scale_rewards);
             let mut per_token = Vec::new();
             if self.cfg.num_iterations > 1 {
@@ -209,3 +287,17 @@ impl Objective for Grpo {
 
 const OLD: &str = "old_logps";
 const ADVANTAGES: &str = "advantages";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn win_shares_count_wins_and_half_ties_against_the_others() {
+        // Group [1, 2, 2]: 0 of 2, (1 + ½)/2 twice; group [5, 0, 3]: 1, 0, ½.
+        let s = win_shares(&[1.0, 2.0, 2.0, 5.0, 0.0, 3.0], 3);
+        assert_eq!(s, vec![0.0, 0.75, 0.75, 1.0, 0.0, 0.5]);
+        // Each group's shares sum to G/2: the game is zero-sum.
+        assert_eq!(s[..3].iter().sum::<f64>(), 1.5);
+    }
+}

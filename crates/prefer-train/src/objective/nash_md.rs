@@ -24,7 +24,7 @@
 use candle_core::Tensor;
 use prefer_nn::tokenizer::Tokenizer;
 
-use super::online_dpo::{build_judge, eos_share, judge_rollouts, penalised};
+use super::online_dpo::{build_judge, consecutive_pairs, eos_share, judge_rollouts, penalised};
 use super::rollouts::{
     Rollout, RolloutForward, Sampler, forward_rollouts, reference_logps, token_layout,
 };
@@ -113,10 +113,16 @@ impl Objective for NashMd {
         avg.add("val/ref_contain_eos_token", eos_share(theirs), 1.0);
         let rewards = penalised(&rollouts, self.cfg.missing_eos_penalty);
         let probs: Vec<Option<f64>> = match &self.judge {
-            Some(j) => judge_rollouts(j, &self.sampler, cx, idx, &rollouts, avg)?
-                .into_iter()
-                .map(|v| v.map(|v| v.score_a()))
-                .collect(),
+            Some(j) => judge_rollouts(
+                j,
+                &self.sampler,
+                cx,
+                &consecutive_pairs(idx, &rollouts),
+                avg,
+            )?
+            .into_iter()
+            .map(|v| v.map(|v| v.score_a()))
+            .collect(),
             None => rewards
                 .chunks(2)
                 .map(|s| Some(sigmoid(s[0] - s[1])))

@@ -99,7 +99,8 @@ impl OnlineDpo {
         let Some(judge) = &self.judge else {
             return Ok(rewards.chunks(2).map(|r| Some(r[0] >= r[1])).collect());
         };
-        let verdicts = judge_rollouts(judge, &self.sampler, cx, idx, rollouts, avg)?;
+        let pairs = consecutive_pairs(idx, rollouts);
+        let verdicts = judge_rollouts(judge, &self.sampler, cx, &pairs, avg)?;
         Ok(verdicts
             .iter()
             .map(|v| match v {
@@ -111,30 +112,39 @@ impl OnlineDpo {
     }
 }
 
-/// The judge's verdict on each prompt's two rollouts (consecutive in `rollouts`), the
-/// first shown as A, asked in both orders when `judge.1`; `judge/failure_rate`,
+/// Each prompt's two rollouts (consecutive in `rollouts`) as judge pairs, the first as A.
+pub(super) fn consecutive_pairs<'a>(
+    idx: &[usize],
+    rollouts: &'a [Rollout],
+) -> Vec<(usize, &'a Rollout, &'a Rollout)> {
+    idx.iter()
+        .zip(rollouts.chunks(2))
+        .map(|(&i, r)| (i, &r[0], &r[1]))
+        .collect()
+}
+
+/// The judge's verdict on each pair (example index, answer A, answer B), asked in both
+/// orders when `judge.1`; `judge/failure_rate`,
 /// `judge/tie_rate`, `judge/pairs_used` (pairs with a winner) and, in both orders,
 /// `judge/position_consistency` go to `avg`.
 pub(super) fn judge_rollouts(
     (judge, both): &(LlmJudge, bool),
     sampler: &Sampler,
     cx: &Ctx<'_>,
-    idx: &[usize],
-    rollouts: &[Rollout],
+    pairs: &[(usize, &Rollout, &Rollout)],
     avg: &mut Averager,
 ) -> Result<Vec<Option<Verdict>>> {
     let ps = cx
         .examples
         .as_prompts()
         .ok_or_else(|| wrong_examples("an online objective"))?;
-    let queries = idx
+    let queries = pairs
         .iter()
-        .zip(rollouts.chunks(2))
-        .map(|(&i, r)| {
+        .map(|&(i, a, b)| {
             Ok(PairQuery {
                 prompt: ps[i].text.clone(),
-                a: sampler.decode(&r[0])?,
-                b: sampler.decode(&r[1])?,
+                a: sampler.decode(a)?,
+                b: sampler.decode(b)?,
             })
         })
         .collect::<Result<Vec<_>>>()?;

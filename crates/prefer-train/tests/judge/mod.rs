@@ -316,3 +316,47 @@ fn online_dpo_learns_from_the_llm_judge() {
         cached
     );
 }
+
+/// SPO with the LLM judge as the rater: every pair of each group of 4 is judged in both
+/// orders by the real server; no failures, and a rerun answered from the cache repeats the
+/// run exactly.
+#[test]
+fn spo_rates_groups_with_the_llm_judge() {
+    let Some((bin, gguf)) = server_parts() else {
+        return;
+    };
+    let (url, _own) = judge_url(&bin, &gguf);
+    let sh = shared().unwrap();
+    let d = tempfile::tempdir().unwrap();
+    let prompts = super::story_prompt_file(d.path()).unwrap();
+    let cache = d.path().join("judge-cache.jsonl");
+    let objective = format!(
+        "method = \"grpo\"\nnum_generations = 4\nspo = true\n[objective.judge]\n\
+         [objective.judge.endpoint]\nbase_url = \"{url}\"\nmax_tokens = 8\n\
+         cache = \"{}\"\nextra_body = {{ grammar = '{VERDICT_GRAMMAR}' }}",
+        cache.display()
+    );
+    let run = |name: &str| {
+        let out = d.path().join(name);
+        let mut cfg = prefer_train::config::TrainConfig::from_toml_str(&super::online_toml(
+            &sh, &prompts, &out, &objective, 2,
+        ))
+        .unwrap();
+        cfg.run.batch_size = 8;
+        prefer_train::trainer::Trainer::new(cfg)
+            .unwrap()
+            .train(&mut |_| std::ops::ControlFlow::Continue(()))
+            .unwrap();
+        std::fs::read_to_string(out.join("metrics.jsonl")).unwrap()
+    };
+    let first = run("a");
+    for l in first.lines() {
+        let m: serde_json::Value = serde_json::from_str(l).unwrap();
+        assert_eq!(m["judge/failure_rate"].as_f64(), Some(0.0), "{m}");
+        assert!(m["loss"].as_f64().is_some_and(f64::is_finite), "{m}");
+    }
+    // 2 steps × 2 prompts × 6 pairs × 2 orders, fewer where samples coincide.
+    let cached = std::fs::read_to_string(&cache).unwrap().lines().count();
+    assert!(cached > 0 && cached <= 48, "{cached}");
+    assert_eq!(run("b"), first);
+}
