@@ -156,8 +156,9 @@ pub struct RunArgs {
     /// rloo: the KL weight).
     #[arg(long)]
     pub beta: Option<f64>,
-    /// An LLM judge at this OpenAI-compatible endpoint (online-dpo:
-    /// `objective.judge.endpoint.base_url`), asked in both orders, instead of the rewards.
+    /// An LLM judge at this OpenAI-compatible endpoint (`objective.judge.endpoint.base_url`;
+    /// online-dpo, xpo, nash-md, and grpo with `objective.spo = true`), asked in both
+    /// orders, instead of the rewards.
     #[arg(long, value_name = "URL")]
     pub judge: Option<String>,
     /// A reward source of the online methods (repeatable; replaces the file's):
@@ -369,8 +370,10 @@ pub fn resolve(a: &RunArgs, method: &str) -> anyhow::Result<TrainConfig> {
         "grpo" | "rloo" | "reinforce_pp" | "ppo" | "online_dpo" | "xpo" | "nash_md" | "sppo"
     );
     if let Some(url) = &a.judge {
-        if !matches!(method, "online_dpo" | "xpo" | "nash_md") {
-            bail!("--judge is for `prefer train online-dpo`, `xpo` and `nash-md`");
+        if !matches!(method, "online_dpo" | "xpo" | "nash_md" | "grpo") {
+            bail!(
+                "--judge is for `prefer train online-dpo`, `xpo`, `nash-md` and `grpo` (SPO, with --set objective.spo=true)"
+            );
         }
         cfg.set("objective.judge.endpoint.base_url", &format!("{url:?}"))?;
     }
