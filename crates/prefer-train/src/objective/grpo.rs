@@ -120,24 +120,11 @@ impl Grpo {
 /// SPO's win shares from scores: each completion's mean over the other completions of its
 /// group of `k` of 1 (higher score), ½ (equal) or 0.
 pub fn win_shares(scores: &[f64], k: usize) -> Vec<f64> {
-    scores
-        .chunks(k)
-        .flat_map(|g| {
-            g.iter().enumerate().map(move |(i, si)| {
-                let w: f64 = g
-                    .iter()
-                    .enumerate()
-                    .filter(|(j, _)| *j != i)
-                    .map(|(_, sj)| match si.partial_cmp(sj) {
-                        Some(std::cmp::Ordering::Greater) => 1.0,
-                        Some(std::cmp::Ordering::Equal) => 0.5,
-                        _ => 0.0,
-                    })
-                    .sum();
-                w / (g.len() - 1).max(1) as f64
-            })
-        })
-        .collect()
+    super::sppo::against_the_others(scores, k, |si, sj| match si.partial_cmp(&sj) {
+        Some(std::cmp::Ordering::Greater) => 1.0,
+        Some(std::cmp::Ordering::Equal) => 0.5,
+        _ => 0.0,
+    })
 }
 
 impl Objective for Grpo {

@@ -247,6 +247,19 @@ fn killing_the_server_mid_run_gives_retried_recorded_failures_and_a_rerun_recove
     }
 }
 
+/// Two steps of 8 completions with the `[objective]` body `objective` into `out`; the
+/// metrics file.
+fn judged_run(out: &Path, sh: &Path, prompts: &Path, objective: &str) -> String {
+    let text = super::online_toml(sh, prompts, out, objective, 2);
+    let mut cfg = prefer_train::config::TrainConfig::from_toml_str(&text).unwrap();
+    cfg.run.batch_size = 8;
+    prefer_train::trainer::Trainer::new(cfg)
+        .unwrap()
+        .train(&mut |_| std::ops::ControlFlow::Continue(()))
+        .unwrap();
+    std::fs::read_to_string(out.join("metrics.jsonl")).unwrap()
+}
+
 /// Online DPO with the LLM judge instead of a reward: each step's two samples per prompt
 /// are judged in both orders by the real server (grammar-constrained, so none fails),
 /// ties are left out of the loss, the first step is still the closed form `ln 2`, and a
@@ -267,19 +280,7 @@ fn online_dpo_learns_from_the_llm_judge() {
          cache = \"{}\"\nextra_body = {{ grammar = '{VERDICT_GRAMMAR}' }}",
         cache.display()
     );
-    let run = |name: &str| {
-        let out = d.path().join(name);
-        let mut cfg = prefer_train::config::TrainConfig::from_toml_str(&super::online_toml(
-            &sh, &prompts, &out, &objective, 2,
-        ))
-        .unwrap();
-        cfg.run.batch_size = 8;
-        prefer_train::trainer::Trainer::new(cfg)
-            .unwrap()
-            .train(&mut |_| std::ops::ControlFlow::Continue(()))
-            .unwrap();
-        std::fs::read_to_string(out.join("metrics.jsonl")).unwrap()
-    };
+    let run = |name: &str| judged_run(&d.path().join(name), &sh, &prompts, &objective);
     let first = run("a");
     let lines: Vec<serde_json::Value> = first
         .lines()
@@ -336,19 +337,7 @@ fn spo_rates_groups_with_the_llm_judge() {
          cache = \"{}\"\nextra_body = {{ grammar = '{VERDICT_GRAMMAR}' }}",
         cache.display()
     );
-    let run = |name: &str| {
-        let out = d.path().join(name);
-        let mut cfg = prefer_train::config::TrainConfig::from_toml_str(&super::online_toml(
-            &sh, &prompts, &out, &objective, 2,
-        ))
-        .unwrap();
-        cfg.run.batch_size = 8;
-        prefer_train::trainer::Trainer::new(cfg)
-            .unwrap()
-            .train(&mut |_| std::ops::ControlFlow::Continue(()))
-            .unwrap();
-        std::fs::read_to_string(out.join("metrics.jsonl")).unwrap()
-    };
+    let run = |name: &str| judged_run(&d.path().join(name), &sh, &prompts, &objective);
     let first = run("a");
     for l in first.lines() {
         let m: serde_json::Value = serde_json::from_str(l).unwrap();
