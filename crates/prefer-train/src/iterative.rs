@@ -36,7 +36,8 @@ use serde::{Deserialize, Serialize};
 use crate::config::TrainConfig;
 use crate::data::{Encoder, Examples, PairExample, Want};
 use crate::error::io_err;
-use crate::reward::{RewardSpec, score_checked};
+use crate::reward::{RewardSpec, build_weighted, score_weighted};
+use crate::rollout::best_and_worst;
 use crate::trainer::{Trainer, load_tokenizer};
 use crate::{Error, Result};
 
@@ -153,11 +154,7 @@ fn sample_round(
     let ps = prompts
         .as_prompts()
         .ok_or_else(|| Error::Config("iterative DPO samples from prompts".into()))?;
-    let sources = cfg
-        .reward
-        .iter()
-        .map(|r| Ok((r.build()?, r.weight)))
-        .collect::<Result<Vec<_>>>()?;
+    let sources = build_weighted(&cfg.reward)?;
     let k = cfg.samples;
     let eos: Vec<u32> = tok.eos_id().into_iter().collect();
     let sc = prefer_nn::sample::SampleConfig {
@@ -189,24 +186,14 @@ fn sample_round(
             .iter()
             .flat_map(|p| std::iter::repeat_n(p.text.clone(), k))
             .collect();
-        let mut score = vec![0.0; texts.len()];
-        for (src, w) in &sources {
-            for (s, x) in score
-                .iter_mut()
-                .zip(score_checked(src.as_ref(), &prompt_texts, &texts)?)
-            {
-                *s += w * x;
-            }
-        }
+        let (score, _) = score_weighted(&sources, &prompt_texts, &texts)?;
         all.extend_from_slice(&score);
         for (j, p) in chunk.iter().enumerate() {
             let s = &score[j * k..(j + 1) * k];
-            let best = (0..k).fold(0, |a, i| if s[i] > s[a] { i } else { a });
-            let worst = (0..k).fold(0, |a, i| if s[i] < s[a] { i } else { a });
-            if s[best] == s[worst] {
+            let Some((best, worst)) = best_and_worst(s) else {
                 no_pair += 1;
                 continue;
-            }
+            };
             let (w, l) = (j * k + best, j * k + worst);
             chosen.push(s[best]);
             rejected.push(s[worst]);

@@ -52,6 +52,30 @@ pub trait RewardSource {
     fn score(&self, prompts: &[String], completions: &[String]) -> Result<Vec<f64>>;
 }
 
+/// Builds each spec's source, with its weight.
+pub fn build_weighted(specs: &[RewardSpec]) -> Result<Vec<(Box<dyn RewardSource>, f64)>> {
+    specs.iter().map(|r| Ok((r.build()?, r.weight))).collect()
+}
+
+/// Each source's checked scores of the completions, and their weighted sum per completion
+/// (TRL's `reward_funcs` with `reward_weights`).
+pub fn score_weighted(
+    sources: &[(Box<dyn RewardSource>, f64)],
+    prompts: &[String],
+    completions: &[String],
+) -> Result<(Vec<f64>, Vec<Vec<f64>>)> {
+    let mut total = vec![0.0; completions.len()];
+    let mut each = Vec::with_capacity(sources.len());
+    for (src, w) in sources {
+        let s = score_checked(src.as_ref(), prompts, completions)?;
+        for (t, x) in total.iter_mut().zip(&s) {
+            *t += w * x;
+        }
+        each.push(s);
+    }
+    Ok((total, each))
+}
+
 /// Scores with `src` and checks the result: one finite score per completion, else an
 /// error naming the source and the first bad prompt.
 pub fn score_checked(

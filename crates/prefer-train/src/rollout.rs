@@ -177,6 +177,15 @@ pub struct PairStats {
     pub mean_rejected: f64,
 }
 
+/// The indices of the highest and the lowest score (the first of equal ones), or `None`
+/// when all scores are equal (nothing to prefer).
+pub fn best_and_worst(scores: &[f64]) -> Option<(usize, usize)> {
+    let n = scores.len();
+    let best = (0..n).fold(0, |b, i| if scores[i] > scores[b] { i } else { b });
+    let worst = (0..n).fold(0, |b, i| if scores[i] < scores[b] { i } else { b });
+    (n > 0 && scores[best] != scores[worst]).then_some((best, worst))
+}
+
 /// Preference pairs from a model's own samples: for each prompt, `n` samples scored by
 /// `rule`; the best is chosen, the worst rejected (the first of equal scores); prompts
 /// whose samples all score the same give no pair. The `strength` annotation holds
@@ -202,11 +211,9 @@ pub fn rule_pairs(
         let scores: Vec<f64> = texts.iter().map(|t| rule.score(t)).collect();
         tot += scores.iter().sum::<f64>();
         cnt += scores.len();
-        let best = (0..n).fold(0, |b, i| if scores[i] > scores[b] { i } else { b });
-        let worst = (0..n).fold(0, |b, i| if scores[i] < scores[b] { i } else { b });
-        if scores[best] == scores[worst] {
+        let Some((best, worst)) = best_and_worst(&scores) else {
             continue;
-        }
+        };
         sc += scores[best];
         sr += scores[worst];
         let ann = Annotations {

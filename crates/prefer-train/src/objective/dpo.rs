@@ -13,7 +13,7 @@
 
 use candle_core::Tensor;
 use prefer_nn::logprobs::{BatchConfig, PairBatch, pair_logps};
-use prefer_nn::loss::{Mixture, PairLogps};
+use prefer_nn::loss::{LossOutput, Mixture, PairLogps};
 use prefer_nn::model::CausalLm;
 
 use super::{Ctx, Micro, Objective, mean, scalar, vec64, wrong_examples};
@@ -36,6 +36,31 @@ impl Dpo {
 
 fn pairs(ex: &Examples) -> Result<&[PairExample]> {
     ex.as_pairs().ok_or_else(|| wrong_examples("dpo"))
+}
+
+/// TRL's pair metrics of a loss output, weighted by `w` pairs: `rewards/chosen`,
+/// `rewards/rejected`, `rewards/accuracies` (chosen reward above rejected),
+/// `rewards/margins`, and `logps/chosen`, `logps/rejected` of the sequence log-probs
+/// `chosen` and `rejected`, which it returns (detached, f64).
+pub(super) fn log_pair_rewards(
+    avg: &mut Averager,
+    out: &LossOutput,
+    chosen: &Tensor,
+    rejected: &Tensor,
+    w: f64,
+) -> Result<(Vec<f64>, Vec<f64>)> {
+    let cr = vec64(&out.chosen_rewards)?;
+    let rr = vec64(&out.rejected_rewards)?;
+    let accs: Vec<f64> = cr.iter().zip(&rr).map(|(c, r)| f64::from(c > r)).collect();
+    let margins: Vec<f64> = cr.iter().zip(&rr).map(|(c, r)| c - r).collect();
+    avg.add("rewards/chosen", mean(&cr), w);
+    avg.add("rewards/rejected", mean(&rr), w);
+    avg.add("rewards/accuracies", mean(&accs), w);
+    avg.add("rewards/margins", mean(&margins), w);
+    let (lc, lr) = (vec64(chosen)?, vec64(rejected)?);
+    avg.add("logps/chosen", mean(&lc), w);
+    avg.add("logps/rejected", mean(&lr), w);
+    Ok((lc, lr))
 }
 
 impl Objective for Dpo {
@@ -103,21 +128,8 @@ impl Objective for Dpo {
         }
         let lo = self.mix.forward(&x)?;
         let loss = lo.loss.mean_all()?;
-        let cr = vec64(&lo.chosen_rewards)?;
-        let rr = vec64(&lo.rejected_rewards)?;
-        let accs: Vec<f64> = cr
-            .iter()
-            .zip(&rr)
-            .map(|(c, r)| if c > r { 1.0 } else { 0.0 })
-            .collect();
-        let margins: Vec<f64> = cr.iter().zip(&rr).map(|(c, r)| c - r).collect();
         avg.add("loss", scalar(&loss)?, b);
-        avg.add("rewards/chosen", mean(&cr), b);
-        avg.add("rewards/rejected", mean(&rr), b);
-        avg.add("rewards/accuracies", mean(&accs), b);
-        avg.add("rewards/margins", mean(&margins), b);
-        avg.add("logps/chosen", mean(&vec64(&out.chosen)?), b);
-        avg.add("logps/rejected", mean(&vec64(&out.rejected)?), b);
+        log_pair_rewards(avg, &lo, &out.chosen, &out.rejected, b)?;
         let ct = scalar(&out.chosen_len.sum_all()?)?;
         let rt = scalar(&out.rejected_len.sum_all()?)?;
         avg.add("logits/chosen", out.logits_mean_chosen, ct);

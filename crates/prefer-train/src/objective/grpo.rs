@@ -69,7 +69,7 @@ impl Grpo {
         Ok(Grpo {
             clip: cfg.clip(),
             sampler: Sampler::new(cfg.sampling(), tok, "grpo", 2)?,
-            judge: super::online_dpo::build_judge(cfg.judge.as_ref())?,
+            judge: super::rollouts::build_judge(cfg.judge.as_ref())?,
             cfg,
             kept: Kept::default(),
         })
@@ -99,7 +99,7 @@ impl Grpo {
                 }
             }
         }
-        let verdicts = super::online_dpo::judge_rollouts(judge, &self.sampler, cx, &pairs, avg)?;
+        let verdicts = super::rollouts::judge_rollouts(judge, &self.sampler, cx, &pairs, avg)?;
         let (mut won, mut played) = (vec![0.0; rollouts.len()], vec![0.0; rollouts.len()]);
         for ((a, b), v) in at.iter().zip(verdicts) {
             if let Some(v) = v {
@@ -120,7 +120,7 @@ impl Grpo {
 /// SPO's win shares from scores: each completion's mean over the other completions of its
 /// group of `k` of 1 (higher score), ½ (equal) or 0.
 pub fn win_shares(scores: &[f64], k: usize) -> Vec<f64> {
-    super::sppo::against_the_others(scores, k, |si, sj| match si.partial_cmp(&sj) {
+    super::rollouts::against_the_others(scores, k, |si, sj| match si.partial_cmp(&sj) {
         Some(std::cmp::Ordering::Greater) => 1.0,
         Some(std::cmp::Ordering::Equal) => 0.5,
         _ => 0.0,

@@ -24,15 +24,15 @@
 use candle_core::Tensor;
 use prefer_nn::tokenizer::Tokenizer;
 
-use super::online_dpo::{build_judge, consecutive_pairs, eos_share, judge_rollouts, penalised};
 use super::rollouts::{
-    Rollout, RolloutForward, Sampler, forward_rollouts, reference_logps, token_layout,
+    Rollout, RolloutForward, Sampler, build_judge, consecutive_pairs, eos_share, forward_rollouts,
+    judge_rollouts, live_reference, penalised, reference_logps, token_layout,
 };
 use super::{Ctx, Micro, Objective, mean, scalar, split_even, vec64};
+use crate::Result;
 use crate::judge::LlmJudge;
 use crate::metrics::Averager;
 use crate::online::NashMdConfig;
-use crate::{Error, Result};
 
 /// One prompt's policy sample, its preference over the mixture's, and its reference
 /// log-probs.
@@ -93,13 +93,7 @@ impl Objective for NashMd {
         micro: usize,
         avg: &mut Averager,
     ) -> Result<Vec<Micro>> {
-        let reference = cx.reference;
-        let r = reference.live().ok_or_else(|| {
-            Error::Config(
-                "nash_md samples from a policy–reference mixture: it needs a live reference model"
-                    .into(),
-            )
-        })?;
+        let r = live_reference(cx, "nash_md samples from a policy–reference mixture")?;
         let c = self.cfg.mixture_coef();
         let policy = cx.policy;
         let rollouts =

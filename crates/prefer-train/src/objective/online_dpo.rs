@@ -40,10 +40,14 @@ use candle_core::Tensor;
 use prefer_nn::loss::{PairLogps, PairLoss};
 use prefer_nn::tokenizer::Tokenizer;
 
-use super::rollouts::{Rollout, RolloutForward, Sampler, forward_rollouts, reference_logps};
-use super::{Ctx, Micro, Objective, mean, scalar, split_even, vec64, wrong_examples};
+use super::dpo::log_pair_rewards;
+use super::rollouts::{
+    Rollout, RolloutForward, Sampler, build_judge, consecutive_pairs, eos_share, forward_rollouts,
+    judge_rollouts, live_reference, penalised, reference_logps,
+};
+use super::{Ctx, Micro, Objective, mean, scalar, split_even};
 use crate::Result;
-use crate::judge::{LlmJudge, PairJudge, PairQuery, Verdict, judge_both_orders};
+use crate::judge::{LlmJudge, Verdict};
 use crate::metrics::Averager;
 use crate::online::OnlineDpoConfig;
 
@@ -112,101 +116,6 @@ impl OnlineDpo {
     }
 }
 
-/// Each prompt's two rollouts (consecutive in `rollouts`) as judge pairs, the first as A.
-pub(super) fn consecutive_pairs<'a>(
-    idx: &[usize],
-    rollouts: &'a [Rollout],
-) -> Vec<(usize, &'a Rollout, &'a Rollout)> {
-    idx.iter()
-        .zip(rollouts.chunks(2))
-        .map(|(&i, r)| (i, &r[0], &r[1]))
-        .collect()
-}
-
-/// The judge's verdict on each pair (example index, answer A, answer B), asked in both
-/// orders when `judge.1`; `judge/failure_rate`,
-/// `judge/tie_rate`, `judge/pairs_used` (pairs with a winner) and, in both orders,
-/// `judge/position_consistency` go to `avg`.
-pub(super) fn judge_rollouts(
-    (judge, both): &(LlmJudge, bool),
-    sampler: &Sampler,
-    cx: &Ctx<'_>,
-    pairs: &[(usize, &Rollout, &Rollout)],
-    avg: &mut Averager,
-) -> Result<Vec<Option<Verdict>>> {
-    let ps = cx
-        .examples
-        .as_prompts()
-        .ok_or_else(|| wrong_examples("an online objective"))?;
-    let queries = pairs
-        .iter()
-        .map(|&(i, a, b)| {
-            Ok(PairQuery {
-                prompt: ps[i].text.clone(),
-                a: sampler.decode(a)?,
-                b: sampler.decode(b)?,
-            })
-        })
-        .collect::<Result<Vec<_>>>()?;
-    let verdicts: Vec<Option<Verdict>> = if *both {
-        let s = judge_both_orders(judge, &queries)?;
-        let judged: Vec<bool> = s.iter().filter_map(|x| x.consistent).collect();
-        if !judged.is_empty() {
-            let agree = judged.iter().filter(|c| **c).count() as f64;
-            avg.add(
-                "judge/position_consistency",
-                agree / judged.len() as f64,
-                1.0,
-            );
-        }
-        s.into_iter().map(|x| x.verdict).collect()
-    } else {
-        judge
-            .judge(&queries)?
-            .into_iter()
-            .map(|j| j.verdict)
-            .collect()
-    };
-    let n = verdicts.len().max(1) as f64;
-    let count =
-        |f: &dyn Fn(&Option<Verdict>) -> bool| verdicts.iter().filter(|v| f(v)).count() as f64;
-    avg.add("judge/failure_rate", count(&|v| v.is_none()) / n, 1.0);
-    avg.add(
-        "judge/tie_rate",
-        count(&|v| *v == Some(Verdict::Tie)) / n,
-        1.0,
-    );
-    avg.add(
-        "judge/pairs_used",
-        count(&|v| matches!(v, Some(Verdict::A | Verdict::B))) / n,
-        1.0,
-    );
-    Ok(verdicts)
-}
-
-/// Builds the judge of `spec`, if any.
-pub(super) fn build_judge(
-    spec: Option<&crate::online::JudgeSpec>,
-) -> Result<Option<(LlmJudge, bool)>> {
-    spec.map(|j| Ok((LlmJudge::new(j.endpoint.clone())?, j.both_orders)))
-        .transpose()
-}
-
-/// Each rollout's reward less `penalty` when it ran out of tokens before EOS.
-pub(super) fn penalised(rollouts: &[Rollout], penalty: Option<f64>) -> Vec<f64> {
-    let pen = penalty.unwrap_or(0.0);
-    rollouts
-        .iter()
-        .map(|r| r.reward - if r.truncated { pen } else { 0.0 })
-        .collect()
-}
-
-/// The share of `rollouts` that ended with EOS.
-pub(super) fn eos_share<'a>(rollouts: impl Iterator<Item = &'a Rollout>) -> f64 {
-    let v: Vec<f64> = rollouts.map(|r| f64::from(!r.truncated)).collect();
-    mean(&v)
-}
-
 impl Objective for OnlineDpo {
     fn method(&self) -> &'static str {
         if self.xpo.is_some() {
@@ -237,12 +146,7 @@ impl Objective for OnlineDpo {
     ) -> Result<Vec<Micro>> {
         let method = self.method();
         let rollouts = if self.xpo.is_some() {
-            let reference = cx.reference;
-            let r = reference.live().ok_or_else(|| {
-                crate::Error::Config(
-                    "xpo samples from the reference: it needs a live reference model".into(),
-                )
-            })?;
+            let r = live_reference(cx, "xpo samples from the reference")?;
             self.sampler
                 .sample_against(cx, &[(r, 1.0)], idx, method, avg)?
         } else {
@@ -340,17 +244,8 @@ impl Objective for OnlineDpo {
                 (&out.loss + xpo)?.mean_all()?
             }
         };
-        let (cr, rr) = (vec64(&out.chosen_rewards)?, vec64(&out.rejected_rewards)?);
-        let margins: Vec<f64> = cr.iter().zip(&rr).map(|(c, r)| c - r).collect();
-        let acc: Vec<f64> = margins.iter().map(|d| f64::from(*d > 0.0)).collect();
         avg.add("loss", scalar(&loss)?, w);
-        avg.add("rewards/chosen", mean(&cr), w);
-        avg.add("rewards/rejected", mean(&rr), w);
-        avg.add("rewards/margins", mean(&margins), w);
-        avg.add("rewards/accuracies", mean(&acc), w);
-        let (lc, lr) = (vec64(&chosen)?, vec64(&rejected)?);
-        avg.add("logps/chosen", mean(&lc), w);
-        avg.add("logps/rejected", mean(&lr), w);
+        let (lc, lr) = log_pair_rewards(avg, &out, &chosen, &rejected, w)?;
         // Per completion: KL = Σ_t log π − log π_ref, entropy estimate −Σ_t log π.
         let beta = self.cfg.beta();
         let mut kl = Vec::with_capacity(2 * b);

@@ -14,9 +14,10 @@ use prefer_nn::sample::{generate, generate_mixture};
 use prefer_nn::tokenizer::Tokenizer;
 
 use super::{Ctx, mean, wrong_examples};
+use crate::judge::{LlmJudge, PairJudge, PairQuery, Verdict, judge_both_orders};
 use crate::metrics::Averager;
 use crate::online::Sampling;
-use crate::reward::{RewardSource, score_checked};
+use crate::reward::{RewardSource, build_weighted, score_weighted};
 use crate::{Error, Result};
 
 /// One sampled completion.
@@ -47,14 +48,8 @@ impl Sampler {
         min_generations: usize,
     ) -> Result<Self> {
         cfg.validate(method, min_generations)?;
-        let build = |specs: &[crate::reward::RewardSpec]| {
-            specs
-                .iter()
-                .map(|r| Ok((r.build()?, r.weight)))
-                .collect::<Result<Vec<_>>>()
-        };
-        let sources = build(&cfg.reward)?;
-        let gold = build(&cfg.gold)?;
+        let sources = build_weighted(&cfg.reward)?;
+        let gold = build_weighted(&cfg.gold)?;
         Ok(Sampler {
             cfg,
             sources,
@@ -207,6 +202,126 @@ impl Sampler {
     }
 }
 
+/// Each prompt's two rollouts (consecutive in `rollouts`) as judge pairs, the first as A.
+pub fn consecutive_pairs<'a>(
+    idx: &[usize],
+    rollouts: &'a [Rollout],
+) -> Vec<(usize, &'a Rollout, &'a Rollout)> {
+    idx.iter()
+        .zip(rollouts.chunks(2))
+        .map(|(&i, r)| (i, &r[0], &r[1]))
+        .collect()
+}
+
+/// The judge's verdict on each pair (example index, answer A, answer B), asked in both
+/// orders when `judge.1`; `judge/failure_rate`,
+/// `judge/tie_rate`, `judge/pairs_used` (pairs with a winner) and, in both orders,
+/// `judge/position_consistency` go to `avg`.
+pub fn judge_rollouts(
+    (judge, both): &(LlmJudge, bool),
+    sampler: &Sampler,
+    cx: &Ctx<'_>,
+    pairs: &[(usize, &Rollout, &Rollout)],
+    avg: &mut Averager,
+) -> Result<Vec<Option<Verdict>>> {
+    let ps = cx
+        .examples
+        .as_prompts()
+        .ok_or_else(|| wrong_examples("an online objective"))?;
+    let queries = pairs
+        .iter()
+        .map(|&(i, a, b)| {
+            Ok(PairQuery {
+                prompt: ps[i].text.clone(),
+                a: sampler.decode(a)?,
+                b: sampler.decode(b)?,
+            })
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let verdicts: Vec<Option<Verdict>> = if *both {
+        let s = judge_both_orders(judge, &queries)?;
+        let judged: Vec<bool> = s.iter().filter_map(|x| x.consistent).collect();
+        if !judged.is_empty() {
+            let agree = judged.iter().filter(|c| **c).count() as f64;
+            avg.add(
+                "judge/position_consistency",
+                agree / judged.len() as f64,
+                1.0,
+            );
+        }
+        s.into_iter().map(|x| x.verdict).collect()
+    } else {
+        judge
+            .judge(&queries)?
+            .into_iter()
+            .map(|j| j.verdict)
+            .collect()
+    };
+    let n = verdicts.len().max(1) as f64;
+    let count =
+        |f: &dyn Fn(&Option<Verdict>) -> bool| verdicts.iter().filter(|v| f(v)).count() as f64;
+    avg.add("judge/failure_rate", count(&|v| v.is_none()) / n, 1.0);
+    avg.add(
+        "judge/tie_rate",
+        count(&|v| *v == Some(Verdict::Tie)) / n,
+        1.0,
+    );
+    avg.add(
+        "judge/pairs_used",
+        count(&|v| matches!(v, Some(Verdict::A | Verdict::B))) / n,
+        1.0,
+    );
+    Ok(verdicts)
+}
+
+/// Builds the judge of `spec`, if any.
+pub fn build_judge(spec: Option<&crate::online::JudgeSpec>) -> Result<Option<(LlmJudge, bool)>> {
+    spec.map(|j| Ok((LlmJudge::new(j.endpoint.clone())?, j.both_orders)))
+        .transpose()
+}
+
+/// Each rollout's reward less `penalty` when it ran out of tokens before EOS.
+pub fn penalised(rollouts: &[Rollout], penalty: Option<f64>) -> Vec<f64> {
+    let pen = penalty.unwrap_or(0.0);
+    rollouts
+        .iter()
+        .map(|r| r.reward - if r.truncated { pen } else { 0.0 })
+        .collect()
+}
+
+/// The share of `rollouts` that ended with EOS.
+pub fn eos_share<'a>(rollouts: impl Iterator<Item = &'a Rollout>) -> f64 {
+    let v: Vec<f64> = rollouts.map(|r| f64::from(!r.truncated)).collect();
+    mean(&v)
+}
+
+/// Each score's mean of `f(s_i, s_j)` over the other scores `j ≠ i` of its group of `k`
+/// (SPPO's win rates, SPO's win shares).
+pub fn against_the_others(scores: &[f64], k: usize, f: impl Fn(f64, f64) -> f64) -> Vec<f64> {
+    scores
+        .chunks(k)
+        .flat_map(|g| {
+            let f = &f;
+            g.iter().enumerate().map(move |(i, si)| {
+                let s: f64 = g
+                    .iter()
+                    .enumerate()
+                    .filter(|(j, _)| *j != i)
+                    .map(|(_, sj)| f(*si, *sj))
+                    .sum();
+                s / (g.len() - 1).max(1) as f64
+            })
+        })
+        .collect()
+}
+
+/// The live reference model, or an error saying that `why` needs one.
+pub fn live_reference<'a>(cx: &Ctx<'a>, why: &str) -> Result<&'a prefer_nn::model::CausalLm> {
+    cx.reference
+        .live()
+        .ok_or_else(|| Error::Config(format!("{why}: it needs a live reference model")))
+}
+
 /// The ids of each prompt `idx`, `each` times in a row.
 fn repeated_ids(cx: &Ctx<'_>, idx: &[usize], each: usize, method: &str) -> Result<Vec<Vec<u32>>> {
     let ps = cx
@@ -229,13 +344,9 @@ fn weighted(
     avg: &mut Averager,
     per_source: &mut Vec<(String, Vec<f64>)>,
 ) -> Result<Vec<f64>> {
-    let mut total = vec![0.0; texts.len()];
-    for (src, w) in sources {
-        let s = score_checked(src.as_ref(), prompts, texts)?;
+    let (total, each) = score_weighted(sources, prompts, texts)?;
+    for ((src, _), s) in sources.iter().zip(each) {
         avg.add(&format!("{prefix}/{}/mean", src.name()), mean(&s), 1.0);
-        for (t, x) in total.iter_mut().zip(&s) {
-            *t += w * x;
-        }
         per_source.push((format!("{prefix}/{}", src.name()), s));
     }
     Ok(total)

@@ -20,7 +20,9 @@
 use candle_core::Tensor;
 use prefer_nn::tokenizer::Tokenizer;
 
-use super::rollouts::{Rollout, RolloutForward, Sampler, forward_rollouts, reference_logps};
+use super::rollouts::{
+    Rollout, RolloutForward, Sampler, against_the_others, forward_rollouts, reference_logps,
+};
 use super::{Ctx, Micro, Objective, mean, scalar, split_even, vec64};
 use crate::Result;
 use crate::metrics::Averager;
@@ -49,26 +51,6 @@ impl Sppo {
 /// Each completion's mean `σ(r_i − r_j)` over the other completions of its group of `k`.
 pub fn win_rates(rewards: &[f64], k: usize) -> Vec<f64> {
     against_the_others(rewards, k, |ri, rj| 1.0 / (1.0 + (rj - ri).exp()))
-}
-
-/// Each score's mean of `f(s_i, s_j)` over the other scores `j ≠ i` of its group of `k`
-/// (SPPO's win rates, SPO's win shares).
-pub fn against_the_others(scores: &[f64], k: usize, f: impl Fn(f64, f64) -> f64) -> Vec<f64> {
-    scores
-        .chunks(k)
-        .flat_map(|g| {
-            let f = &f;
-            g.iter().enumerate().map(move |(i, si)| {
-                let s: f64 = g
-                    .iter()
-                    .enumerate()
-                    .filter(|(j, _)| *j != i)
-                    .map(|(_, sj)| f(*si, *sj))
-                    .sum();
-                s / (g.len() - 1).max(1) as f64
-            })
-        })
-        .collect()
 }
 
 impl Objective for Sppo {
