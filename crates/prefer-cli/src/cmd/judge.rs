@@ -9,6 +9,7 @@ use anyhow::{Context, bail};
 use clap::Args as ClapArgs;
 use prefer_train::judge::bench::Labelled;
 use prefer_train::judge::endpoint::EndpointConfig;
+use prefer_train::judge::template::VERDICT_GRAMMAR;
 use prefer_train::judge::{
     Judgment, LlmJudge, PairJudge, RewardJudge, Swapped, Verdict, judge_both_orders, report,
 };
@@ -69,9 +70,6 @@ pub struct Args {
     pub json: bool,
 }
 
-/// A llama.cpp grammar allowing only the verdict tags.
-const VERDICT_GRAMMAR: &str = r#"root ::= "[[A]]" | "[[B]]" | "[[C]]""#;
-
 fn judge_of(a: &Args) -> anyhow::Result<Box<dyn PairJudge>> {
     if a.baseline.is_some() {
         // −|words − T|/T grows with the word count for any answer shorter than T (a
@@ -97,19 +95,6 @@ fn judge_of(a: &Args) -> anyhow::Result<Box<dyn PairJudge>> {
     }
     cfg.validate()?;
     Ok(Box::new(LlmJudge::new(cfg)?))
-}
-
-fn verdict_name(v: Option<Verdict>) -> serde_json::Value {
-    match v {
-        Some(Verdict::A) => "a".into(),
-        Some(Verdict::B) => "b".into(),
-        Some(Verdict::Tie) => "tie".into(),
-        None => serde_json::Value::Null,
-    }
-}
-
-fn judgment_json(j: &Judgment) -> serde_json::Value {
-    serde_json::json!({ "verdict": verdict_name(j.verdict), "failure": j.failure, "raw": j.raw })
 }
 
 /// Runs `prefer judge`.
@@ -154,13 +139,13 @@ pub fn run(a: &Args) -> anyhow::Result<ExitCode> {
         for (i, s) in swapped.iter().enumerate() {
             let mut o = serde_json::json!({
                 "index": i,
-                "verdict": verdict_name(s.verdict),
-                "label": verdict_name(data.labels[i]),
+                "verdict": s.verdict,
+                "label": data.labels[i],
                 "consistent": s.consistent,
-                "first": judgment_json(&s.first),
+                "first": s.first,
             });
             if !a.one_order {
-                o["second"] = judgment_json(&s.second);
+                o["second"] = serde_json::to_value(&s.second)?;
             }
             lines.push_str(&o.to_string());
             lines.push('\n');

@@ -16,6 +16,10 @@ use serde::{Deserialize, Serialize};
 
 use super::Verdict;
 
+/// A llama.cpp grammar that lets the judge write only a pairwise verdict tag (`[[A]]`,
+/// `[[B]]` or `[[C]]`), for `extra_body = { grammar = ... }` on llama-server.
+pub const VERDICT_GRAMMAR: &str = r#"root ::= "[[A]]" | "[[B]]" | "[[C]]""#;
+
 /// The default instruction for pairwise judging (the rubric is appended).
 pub const PAIRWISE_SYSTEM: &str = "You are an impartial judge. Compare the two answers \
 below to the user's question and decide which one is better. Judge helpfulness, \

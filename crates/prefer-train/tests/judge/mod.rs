@@ -10,6 +10,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use prefer_train::judge::endpoint::{Endpoint, EndpointConfig};
+use prefer_train::judge::template::VERDICT_GRAMMAR;
 use prefer_train::judge::{LlmJudge, PairJudge, PairQuery, judge_both_orders, report};
 
 use super::shared;
@@ -126,8 +127,6 @@ fn judge_url(bin: &Path, gguf: &Path) -> (String, Option<Server>) {
     wait_healthy(&url);
     (url, own)
 }
-
-const VERDICT_GRAMMAR: &str = r#"root ::= "[[A]]" | "[[B]]" | "[[C]]""#;
 
 #[test]
 fn llm_judge_over_llama_server_parses_caches_and_reports_failures() {
