@@ -682,6 +682,11 @@ impl TrainConfig {
             if s.steps == 0 {
                 return Err(Error::Config("reference.sync.steps must be ≥ 1".into()));
             }
+            if self.reference.path.is_some() {
+                return Err(Error::Config(
+                    "reference.sync mixes a copy of the starting policy; it cannot be used with reference.path".into(),
+                ));
+            }
         }
         Ok(())
     }

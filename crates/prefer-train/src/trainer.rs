@@ -276,13 +276,9 @@ impl Trainer {
         } else {
             self.cfg.reference.mode
         };
+        // `validate` has refused `sync` with `path`: a loaded reference is never synced.
         let external = match &self.cfg.reference.path {
             Some(p) => {
-                if self.cfg.reference.sync.is_some() {
-                    return Err(Error::Config(
-                        "reference.sync mixes a copy of the starting policy; it cannot be used with reference.path".into(),
-                    ));
-                }
                 let opts = LoadOptions::frozen().with_dtype(self.policy.dtype());
                 Some(CausalLm::load(p, &opts)?)
             }
